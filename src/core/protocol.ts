@@ -1,0 +1,99 @@
+/**
+ * Protocol v1 frames (CONTRACT §4): their types, and the one parser that turns a client's
+ * text into a typed frame or a DuplexError naming the field at fault.
+ */
+import { DuplexError, type ErrorCode } from "./errors.ts";
+import type { StoredMessage } from "../store/interface.ts";
+
+export const PROTOCOL = "duplex.v1";
+
+export type ClientFrame =
+  | { type: "send"; id: string; conv: string; body: unknown }
+  | { type: "sync"; conv: string; after: number; id?: string }
+  | { type: "read"; conv: string; seq: number; id?: string }
+  | { type: "ping"; ts?: number; id?: string };
+
+export type ServerFrame =
+  | { type: "welcome"; session: string; user: string; device: string; node: string; heartbeat: number }
+  | { type: "ack"; id: string; conv: string; seq: number }
+  | ({ type: "msg" } & StoredMessage)
+  | { type: "synced"; conv: string; seq: number }
+  | { type: "read"; conv: string; seq: number; user: string; device: string }
+  | { type: "pong"; ts?: number }
+  | { type: "error"; code: ErrorCode; message: string; id?: string };
+
+/** A refused frame, carrying the frame's own `id` (when it had a string one) for the reply. */
+export class FrameError extends DuplexError {
+  readonly id: string | undefined;
+  constructor(code: ErrorCode, message: string, id: string | undefined) {
+    super(code, message);
+    this.id = id;
+  }
+}
+
+const MAX_ID = 128;
+
+export function isId(v: unknown): v is string {
+  return typeof v === "string" && v.length > 0 && v.length <= MAX_ID;
+}
+
+function seqLike(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Parses one text frame. Throws FrameError("bad_request") for anything off-protocol. */
+export function parseClientFrame(text: string): ClientFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new FrameError("bad_request", "frame is not valid JSON", undefined);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new FrameError("bad_request", "frame must be a JSON object", undefined);
+  }
+  const f = value as Record<string, unknown>;
+  const id = typeof f.id === "string" ? f.id : undefined;
+  const bad = (message: string) => new FrameError("bad_request", message, id);
+  const need = (field: string, ok: boolean, what: string) => {
+    if (!ok) throw bad(`field "${field}" must be ${what}`);
+  };
+  const ID = "a non-empty string of at most 128 characters";
+  const SEQ = "a non-negative integer";
+  const optionalId = () => {
+    need("id", f.id === undefined || isId(f.id), ID);
+    return f.id as string | undefined;
+  };
+  switch (f.type) {
+    case "send":
+      need("id", isId(f.id), ID);
+      need("conv", isId(f.conv), ID);
+      need("body", "body" in f && f.body !== undefined, "present (any JSON value)");
+      return { type: "send", id: f.id as string, conv: f.conv as string, body: f.body };
+    case "sync":
+      need("conv", isId(f.conv), ID);
+      need("after", seqLike(f.after), SEQ);
+      return { type: "sync", conv: f.conv as string, after: f.after as number, id: optionalId() };
+    case "read":
+      need("conv", isId(f.conv), ID);
+      need("seq", seqLike(f.seq), SEQ);
+      return { type: "read", conv: f.conv as string, seq: f.seq as number, id: optionalId() };
+    case "ping":
+      need("ts", f.ts === undefined || (typeof f.ts === "number" && Number.isFinite(f.ts)), "a number");
+      return { type: "ping", ts: f.ts as number | undefined, id: optionalId() };
+    case undefined:
+      throw bad('field "type" is missing');
+    default:
+      throw bad(`unknown frame type ${JSON.stringify(String(f.type)).slice(0, 80)}`);
+  }
+}
+
+export function errorFrame(err: DuplexError, id?: string): ServerFrame {
+  const frame: ServerFrame = { type: "error", code: err.code, message: err.message };
+  const replyId = id ?? (err instanceof FrameError ? err.id : undefined);
+  if (replyId !== undefined) frame.id = replyId;
+  return frame;
+}
+
+export const encode = (frame: ServerFrame): string => JSON.stringify(frame);
+

@@ -1,0 +1,176 @@
+/**
+ * The embedded stores: a single node's state in its own memory. Real implementations of
+ * the interfaces (they pass the same suites as Redis), not test doubles.
+ */
+import type {
+  Appended, Conversation, MessageStore, NewMessage, SessionRecord, SessionStore, Stores, StoredMessage,
+} from "./interface.ts";
+
+interface Entry {
+  record: SessionRecord;
+  expiresAt: number;
+}
+
+export class MemorySessionStore implements SessionStore {
+  /** user+device → entry; one session per device by construction. */
+  #byDevice = new Map<string, Entry>();
+  #nodes = new Map<string, number>();
+  #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  async register(record: SessionRecord, ttlMs: number): Promise<SessionRecord | null> {
+    const key = deviceKey(record);
+    const old = this.#live(this.#byDevice.get(key));
+    this.#byDevice.set(key, { record: { ...record }, expiresAt: this.#now() + ttlMs });
+    return old && old.session !== record.session ? old : null;
+  }
+
+  async remove(record: Pick<SessionRecord, "session" | "user" | "device">): Promise<void> {
+    const key = deviceKey(record);
+    if (this.#byDevice.get(key)?.record.session === record.session) this.#byDevice.delete(key);
+  }
+
+  async refresh(node: string, sessions: readonly SessionRecord[], ttlMs: number): Promise<void> {
+    const now = this.#now();
+    this.#nodes.set(node, now + ttlMs);
+    for (const s of sessions) {
+      const entry = this.#byDevice.get(deviceKey(s));
+      if (entry && entry.record.session === s.session) {
+        entry.expiresAt = now + ttlMs;
+        entry.record.lastSeen = now;
+      }
+    }
+  }
+
+  async byUser(user: string): Promise<SessionRecord[]> {
+    return this.#select((r) => r.user === user);
+  }
+
+  async byNode(node: string): Promise<SessionRecord[]> {
+    return this.#select((r) => r.node === node);
+  }
+
+  async sweep(): Promise<number> {
+    const now = this.#now();
+    let removed = 0;
+    for (const [key, entry] of this.#byDevice) {
+      const nodeUntil = this.#nodes.get(entry.record.node);
+      if (entry.expiresAt <= now || (nodeUntil !== undefined && nodeUntil <= now)) {
+        this.#byDevice.delete(key);
+        removed++;
+      }
+    }
+    for (const [node, until] of this.#nodes) if (until <= now) this.#nodes.delete(node);
+    return removed;
+  }
+
+  async close(): Promise<void> {}
+
+  #live(entry: Entry | undefined): SessionRecord | null {
+    return entry && entry.expiresAt > this.#now() ? { ...entry.record } : null;
+  }
+
+  #select(pred: (r: SessionRecord) => boolean): SessionRecord[] {
+    const out: SessionRecord[] = [];
+    for (const entry of this.#byDevice.values()) {
+      const live = this.#live(entry);
+      if (live && pred(live)) out.push(live);
+    }
+    return out;
+  }
+}
+
+const deviceKey = (r: { user: string; device: string }) => JSON.stringify([r.user, r.device]);
+
+interface ConvState {
+  conv: Conversation;
+  messages: StoredMessage[];
+  /** seq of messages[0] minus one: how many were trimmed off the front. */
+  trimmed: number;
+  reads: Map<string, number>;
+}
+
+export class MemoryMessageStore implements MessageStore {
+  #convs = new Map<string, ConvState>();
+  /** user → client id → [conv, seq]: the idempotency records. */
+  #sent = new Map<string, Map<string, [string, number]>>();
+  #historyLimit: number;
+  #now: () => number;
+
+  constructor(options: { historyLimit?: number; now?: () => number } = {}) {
+    this.#historyLimit = options.historyLimit ?? 10_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async createConversation(members: readonly string[]): Promise<Conversation> {
+    const conv = { id: crypto.randomUUID(), members: [...new Set(members)] };
+    this.#convs.set(conv.id, { conv, messages: [], trimmed: 0, reads: new Map() });
+    return { id: conv.id, members: [...conv.members] };
+  }
+
+  async conversation(id: string): Promise<Conversation | null> {
+    const c = this.#convs.get(id)?.conv;
+    return c ? { id: c.id, members: [...c.members] } : null;
+  }
+
+  async append(messages: readonly NewMessage[]): Promise<Appended[]> {
+    return messages.map((m) => this.#appendOne(m));
+  }
+
+  async range(conv: string, after: number, limit: number): Promise<StoredMessage[]> {
+    const state = this.#convs.get(conv);
+    if (!state) return [];
+    const start = Math.max(0, after - state.trimmed);
+    return state.messages.slice(start, start + limit);
+  }
+
+  async lastSeq(conv: string): Promise<number> {
+    const state = this.#convs.get(conv);
+    return state ? state.trimmed + state.messages.length : 0;
+  }
+
+  async markRead(conv: string, user: string, seq: number): Promise<number> {
+    const reads = this.#state(conv).reads;
+    const mark = Math.max(reads.get(user) ?? 0, seq);
+    reads.set(user, mark);
+    return mark;
+  }
+
+  async close(): Promise<void> {}
+
+  #appendOne(m: NewMessage): Appended {
+    const state = this.#state(m.conv);
+    let sent = this.#sent.get(m.from.user);
+    if (!sent) this.#sent.set(m.from.user, (sent = new Map()));
+    const prior = sent.get(m.id);
+    if (prior) {
+      const [conv, seq] = prior;
+      const original = this.#convs.get(conv)!;
+      const message = original.messages[seq - original.trimmed - 1] ?? { ...m, conv, seq, ts: 0 };
+      return { message, duplicate: true };
+    }
+    const message: StoredMessage = { ...m, seq: state.trimmed + state.messages.length + 1, ts: this.#now() };
+    state.messages.push(message);
+    sent.set(m.id, [m.conv, message.seq]);
+    if (state.messages.length > this.#historyLimit) {
+      state.messages.shift();
+      state.trimmed++;
+    }
+    return { message, duplicate: false };
+  }
+
+  #state(conv: string): ConvState {
+    const state = this.#convs.get(conv);
+    if (!state) throw new Error(`no conversation ${conv}`);
+    return state;
+  }
+}
+
+export function memoryStores(options: { historyLimit?: number } = {}): Stores {
+  const sessions = new MemorySessionStore();
+  const messages = new MemoryMessageStore(options);
+  return { sessions, messages, ready: () => true, close: async () => {} };
+}
