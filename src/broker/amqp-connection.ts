@@ -1,0 +1,131 @@
+/**
+ * One RabbitMQ connection that comes back by itself.
+ *
+ * amqplib 2.x has opt-in recovery (`connect(url, { recovery })`): capped, jittered
+ * exponential backoff, one reconnect loop however many `close` events fire, and a `setup`
+ * that runs on every new connection before it counts as up. This layer adds what a node
+ * needs on top of it: a heartbeat short enough to notice a frozen broker, log lines that
+ * name the URL with its password masked, a way to tell "retrying cannot fix this" (a
+ * disagreeing cluster) from "try again", and one recovery path for everything: a channel
+ * lost on its own rebuilds the whole connection, so setup is the only code that (re)builds.
+ */
+import { connect } from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel, RecoveringChannelModel } from "amqplib";
+import { maskUrl } from "../core/config.ts";
+import { DuplexError } from "../core/errors.ts";
+import { errorFields, type Logger } from "../core/log.ts";
+
+/** A host that drops packets instead of refusing must not stall a connect for minutes. */
+const CONNECT_TIMEOUT_MS = 10_000;
+const RECOVERY = { initialDelay: 200, maxDelay: 10_000, factor: 2, jitter: 0.2 };
+
+export interface LinkOptions {
+  url: string;
+  heartbeatSeconds: number;
+  /** Shown in RabbitMQ's connection list. */
+  name: string;
+  log: Logger;
+  /** Builds everything on a fresh connection; the connection is up only once it resolves. */
+  setup(model: ChannelModel): Promise<void>;
+  /** Setup finished on a new connection. */
+  up(): void;
+  /** A connection that was up is gone, and every channel with it. */
+  down(): void;
+  /** Setup failed with a DuplexError other than `unavailable`: retrying cannot fix it. */
+  fatal(err: DuplexError): void;
+}
+
+export class AmqpLink {
+  readonly url: string;
+  #o: LinkOptions;
+  #conn: RecoveringChannelModel | null = null;
+  #released = new WeakSet<Channel>();
+  #models = new WeakSet<ChannelModel>();
+  #gone = new WeakSet<ChannelModel>();
+  /** Set after a failure has been logged, so a long outage is one line, not one per attempt. */
+  #troubled = false;
+  #closing = false;
+
+  constructor(options: LinkOptions) {
+    this.#o = options;
+    this.url = maskUrl(options.url);
+  }
+
+  /** Starts connecting in the background; `up` or `fatal` tells how it went. */
+  async open(): Promise<void> {
+    const { log } = this.#o;
+    const conn = await connect(withHeartbeat(this.#o.url, this.#o.heartbeatSeconds), {
+      timeout: CONNECT_TIMEOUT_MS,
+      clientProperties: { connection_name: this.#o.name },
+      recovery: { ...RECOVERY, waitForConnect: false, setup: (model: ChannelModel) => this.#o.setup(model) },
+    });
+    this.#conn = conn;
+    conn.on("connect", () => {
+      log.info(this.#troubled ? "connected to RabbitMQ again" : "connected to RabbitMQ", { url: this.url });
+      this.#troubled = false;
+      this.#o.up();
+    });
+    conn.on("disconnect", (err) => {
+      log.warn("lost the connection to RabbitMQ; reconnecting with backoff", { url: this.url, ...errorFields(err) });
+      this.#troubled = true;
+      this.#o.down();
+    });
+    conn.on("connect-failed", (err) => {
+      if (err instanceof DuplexError && err.code !== "unavailable") return this.#o.fatal(err);
+      if (this.#troubled) return log.debug("RabbitMQ still unreachable", { url: this.url, ...errorFields(err) });
+      this.#troubled = true;
+      log.warn("cannot reach RabbitMQ; retrying with backoff until it answers", { url: this.url, ...errorFields(err) });
+    });
+    conn.on("reconnect-scheduled", ({ attempt, delay }) => log.debug("RabbitMQ reconnect scheduled", { attempt, delay }));
+    conn.on("error", (err) => log.debug("RabbitMQ connection error", errorFields(err)));
+  }
+
+  /** A channel on `model`; losing it without `release` rebuilds the connection. */
+  async channel(model: ChannelModel): Promise<Channel> {
+    return this.#watch(model, await model.createChannel());
+  }
+
+  async confirmChannel(model: ChannelModel): Promise<ConfirmChannel> {
+    return this.#watch(model, await model.createConfirmChannel());
+  }
+
+  /** Closes a channel on purpose: what it holds unacked is requeued, nothing is rebuilt. */
+  async release(channel: Channel): Promise<void> {
+    this.#released.add(channel);
+    await channel.close().catch(() => {});
+  }
+
+  /** Drops `model` so recovery builds a new connection; harmless if it is already gone. */
+  rebuild(model: ChannelModel, why: string): void {
+    if (this.#closing || this.#gone.has(model)) return;
+    this.#gone.add(model);
+    this.#o.log.warn("rebuilding the RabbitMQ connection", { why });
+    Promise.resolve().then(() => model.close()).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await this.#conn?.close().catch(() => {});
+  }
+
+  #watch<C extends Channel>(model: ChannelModel, channel: C): C {
+    if (!this.#models.has(model)) {
+      this.#models.add(model);
+      model.on("close", () => this.#gone.add(model));
+    }
+    channel.on("error", (err) => this.#o.log.debug("RabbitMQ channel error", errorFields(err)));
+    // amqplib closes a dying connection's channels just before the connection itself, in
+    // the same tick: look once it is over, so only a channel lost on its own rebuilds.
+    channel.on("close", () => queueMicrotask(() => {
+      if (!this.#released.has(channel) && !this.#gone.has(model)) this.rebuild(model, "a channel closed");
+    }));
+    return channel;
+  }
+}
+
+/** amqplib reads the heartbeat from the URL; one already given there wins. */
+function withHeartbeat(url: string, seconds: number): string {
+  const u = new URL(url);
+  if (!u.searchParams.has("heartbeat")) u.searchParams.set("heartbeat", String(seconds));
+  return u.toString();
+}

@@ -1,0 +1,81 @@
+/**
+ * `duplex rabbitmq`: rabbitmq.conf and a definitions.json built from `topology()`, the very
+ * function the nodes declare their exchanges, queues and bindings from.
+ */
+import { resolve } from "node:path";
+import { topology } from "../broker/topology.ts";
+import { SETTINGS } from "../core/config.ts";
+import { bad, fromSetting, integer, render, type Rendered, safePath } from "./render.ts";
+
+export const RABBITMQ_OPTIONS = {
+  namespace: { type: "string" },
+  shards: { type: "string" },
+  "queue-type": { type: "string" },
+  vhost: { type: "string" },
+  heartbeat: { type: "string" },
+  "consumer-timeout-ms": { type: "string" },
+  "definitions-path": { type: "string" },
+  out: { type: "string" },
+} as const;
+
+export const RABBITMQ_HELP = `duplex rabbitmq [options]
+  --namespace NAME       prefix of every exchange and queue (DUPLEX_NAMESPACE, else duplex)
+  --shards N             ordered shard queues; must equal the nodes' DUPLEX_SHARDS (16)
+  --queue-type quorum|classic  type of the shard queues (DUPLEX_QUEUE_TYPE, else quorum)
+  --vhost NAME           virtual host of every object; it must exist (/)
+  --heartbeat S          AMQP heartbeat the broker offers, in seconds (5)
+  --consumer-timeout-ms N  longest a delivery may stay unacknowledged (60000)
+  --definitions-path FILE  where rabbitmq.conf loads definitions.json from
+                         (DIR/definitions.json with --out, else /etc/rabbitmq/definitions.json)
+  --out DIR              write DIR/rabbitmq.conf and DIR/definitions.json;
+                         without it, print definitions.json`;
+
+type Values = { [K in keyof typeof RABBITMQ_OPTIONS]?: string };
+
+export interface RabbitmqConf {
+  namespace: string;
+  heartbeatS: number;
+  consumerTimeoutMs: number;
+  definitionsPath: string;
+  /** The broker's definitions format: every object names its vhost. */
+  definitions: {
+    exchanges: Record<string, unknown>[];
+    queues: Record<string, unknown>[];
+    bindings: Record<string, unknown>[];
+  };
+}
+
+export function rabbitmqConf(v: Values, env: Record<string, string | undefined>): RabbitmqConf {
+  const namespace = fromSetting(SETTINGS.namespace, "--namespace", v.namespace, env);
+  const shards = fromSetting(SETTINGS.shards, "--shards", v.shards, env);
+  const queueType = fromSetting(SETTINGS.queueType, "--queue-type", v["queue-type"], env);
+  const vhost = v.vhost ?? "/";
+  if (!/^[A-Za-z0-9/_.-]{1,255}$/.test(vhost)) bad("--vhost", `must be 1-255 letters, digits, '/', '_', '.' or '-', got "${vhost}"`);
+  const t = topology({ namespace, shards, queueType });
+  return {
+    namespace,
+    heartbeatS: integer("--heartbeat", v.heartbeat, 1, 600, 5),
+    consumerTimeoutMs: integer("--consumer-timeout-ms", v["consumer-timeout-ms"], 1000, 86_400_000, 60_000),
+    definitionsPath: v["definitions-path"] !== undefined
+      ? safePath("--definitions-path", v["definitions-path"])
+      : v.out !== undefined ? resolve(safePath("--out", v.out), "definitions.json") : "/etc/rabbitmq/definitions.json",
+    // Fields topology() leaves out are the declare defaults the nodes use as well.
+    definitions: {
+      exchanges: t.exchanges.map((e) => ({
+        name: e.name, vhost, type: e.type, durable: e.durable, auto_delete: false, internal: false, arguments: {},
+      })),
+      queues: t.queues.map((q) => ({ name: q.name, vhost, durable: q.durable, auto_delete: false, arguments: q.arguments })),
+      bindings: t.bindings.map((b) => ({
+        source: b.source, vhost, destination: b.destination, destination_type: "queue", routing_key: b.routingKey, arguments: {},
+      })),
+    },
+  };
+}
+
+export function renderRabbitmq(conf: RabbitmqConf): Rendered {
+  const definitions = render("rabbitmq/definitions.json.eta", conf);
+  return {
+    files: { "rabbitmq.conf": render("rabbitmq/rabbitmq.conf.eta", conf), "definitions.json": definitions },
+    stdout: definitions,
+  };
+}

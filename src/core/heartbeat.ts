@@ -1,0 +1,43 @@
+/**
+ * The node's clock, ticking four times per heartbeat interval (h):
+ * - every h: a protocol ping to each socket (where the runtime pings by itself, as Deno
+ *   does with idleTimeout, the runtime also closes the silent ones);
+ * - every tick: a socket silent for more than 1.25 h is dropped, so a dead peer is gone
+ *   (socket and session) within 1.5 h, inside the contract's two intervals;
+ * - every h/2: one store call renews this node and all its sessions for 1.5 h, and a
+ *   sweep purges expired sessions and those of nodes that stopped renewing — a crashed
+ *   node's sessions lapse within 1.5 h and are swept within 2 h.
+ */
+import type { Hub } from "./hub.ts";
+import { errorFields, type Logger } from "./log.ts";
+import type { SessionStore } from "../store/interface.ts";
+import { CLOSE } from "./socket.ts";
+
+export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, now: () => number = Date.now): () => void {
+  const h = hub.heartbeatMs;
+  let tick = 0;
+  let busy = false;
+  const timer = setInterval(() => {
+    tick++;
+    const t = now();
+    for (const conn of hub.all()) {
+      if (conn.pingable && t - conn.lastSeen > h * 1.25) {
+        log.info("silent peer dropped", { session: conn.record.session, user: conn.record.user, silentMs: t - conn.lastSeen });
+        conn.seam.terminate();
+        hub.shut(conn, CLOSE.goingAway, "no heartbeat");
+      } else if (tick % 4 === 0) {
+        conn.pingable = conn.seam.ping();
+      }
+    }
+    if (tick % 2 === 0 && !busy) {
+      busy = true;
+      const records = Array.from(hub.all(), (c) => c.record);
+      sessions.refresh(hub.nodeId, records, Math.ceil(h * 1.5))
+        .then(() => sessions.sweep())
+        .then((n) => { if (n > 0) log.info("swept stale sessions", { count: n }); })
+        .catch((err) => log.warn("session heartbeat failed", errorFields(err)))
+        .finally(() => { busy = false; });
+    }
+  }, h / 4);
+  return () => clearInterval(timer);
+}

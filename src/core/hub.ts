@@ -1,0 +1,306 @@
+/**
+ * The hub: this node's connections, the protocol on them, and the broker's callbacks
+ * into them. Everything here is Web-standard; sockets come through SocketSeam.
+ */
+import type { Broker, BrokerHandlers, ControlEvent, Sequenced } from "../broker/interface.ts";
+import type { Conversation, SessionRecord, Stores, StoredMessage } from "../store/interface.ts";
+import { OrderedDelivery } from "./delivery.ts";
+import { asDuplexError, type DuplexError, duplexError } from "./errors.ts";
+import { errorFields, type Logger } from "./log.ts";
+import { BoundedMap } from "./lru.ts";
+import { type ClientFrame, encode, errorFrame, FrameError, parseClientFrame, type ServerFrame } from "./protocol.ts";
+import { RateLimiter } from "./rate.ts";
+import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
+
+export interface HubOptions {
+  nodeId: string;
+  heartbeatMs: number;
+  rate: number;
+  maxMessageBytes: number;
+  maxBufferedBytes: number;
+  stores: Stores;
+  broker: Broker;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface Connection {
+  readonly record: SessionRecord;
+  readonly seam: SocketSeam;
+  readonly limiter: RateLimiter;
+  lastSeen: number;
+  /** Set once the heartbeat has pinged it: only then does silence mean death. */
+  pingable: boolean;
+  closed: boolean;
+  /** Conversations being replayed by `sync`: live messages wait here meanwhile. */
+  syncing: Map<string, StoredMessage[]> | null;
+}
+
+const SYNC_PAGE = 500;
+const encoder = new TextEncoder();
+
+export class Hub {
+  readonly nodeId: string;
+  readonly heartbeatMs: number;
+  #o: HubOptions;
+  #now: () => number;
+  #byUser = new Map<string, Set<Connection>>();
+  #bySession = new Map<string, Connection>();
+  #convs = new BoundedMap<string, Promise<Conversation | null>>(100_000);
+  #delivery: OrderedDelivery;
+
+  constructor(options: HubOptions) {
+    this.#o = options;
+    this.nodeId = options.nodeId;
+    this.heartbeatMs = options.heartbeatMs;
+    this.#now = options.now ?? Date.now;
+    this.#delivery = new OrderedDelivery(options.stores.messages, (m) => this.#fanIn(m), options.log);
+  }
+
+  get connections(): number {
+    return this.#bySession.size;
+  }
+
+  /** The callbacks the broker calls on this node. */
+  handlers(): BrokerHandlers {
+    return {
+      sequence: (messages) => this.#o.stores.messages.append(messages),
+      deliver: (item) => this.#deliver(item),
+      control: (event) => this.#control(event),
+    };
+  }
+
+  /** Adopts an upgraded socket: welcome, register, and the handlers for its events. */
+  open(seam: SocketSeam, who: { user: string; device: string }): SocketEvents {
+    const now = this.#now();
+    const record: SessionRecord = {
+      session: crypto.randomUUID(), user: who.user, device: who.device, node: this.nodeId, connectedAt: now, lastSeen: now,
+    };
+    const conn: Connection = { record, seam, limiter: new RateLimiter(this.#o.rate, now), lastSeen: now, pingable: false, closed: false, syncing: null };
+    this.#bySession.set(record.session, conn);
+    let set = this.#byUser.get(record.user);
+    if (!set) this.#byUser.set(record.user, (set = new Set()));
+    set.add(conn);
+    this.#send(conn, { type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
+    void this.#register(conn);
+    return {
+      text: (data) => this.#text(conn, data),
+      binary: () => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
+      pong: () => { conn.lastSeen = this.#now(); },
+      closed: () => void this.#closed(conn),
+    };
+  }
+
+  /** Closes a connection with a code and forgets it. */
+  shut(conn: Connection, code: number, reason: string): void {
+    if (conn.closed) return;
+    conn.seam.close(code, reason);
+    this.#closed(conn);
+  }
+
+  /** Every local connection, for heartbeats and shutdown. */
+  all(): Iterable<Connection> {
+    return this.#bySession.values();
+  }
+
+  /** Conversation if it exists and `user` is a member; forbidden / not_found otherwise. */
+  async member(conv: string, user: string): Promise<Conversation> {
+    const c = await this.conversation(conv);
+    if (!c) throw duplexError("not_found", `no conversation "${conv}"`);
+    if (!c.members.includes(user)) throw duplexError("forbidden", `you are not a member of conversation "${conv}"`);
+    return c;
+  }
+
+  /** Members never change, so a conversation once read is cached for good. */
+  conversation(id: string): Promise<Conversation | null> {
+    let p = this.#convs.get(id);
+    if (!p) {
+      p = this.#o.stores.messages.conversation(id);
+      this.#convs.set(id, p);
+      // A miss or a failure must not be remembered: the conversation may appear later.
+      p.then((c) => { if (!c) this.#convs.delete(id); }, () => this.#convs.delete(id));
+    }
+    return p;
+  }
+
+  async #register(conn: Connection): Promise<void> {
+    const { record } = conn;
+    try {
+      const replaced = await this.#o.stores.sessions.register(record, this.#ttl());
+      if (conn.closed) {
+        await this.#o.stores.sessions.remove(record);
+        return;
+      }
+      if (!replaced) return;
+      const local = this.#bySession.get(replaced.session);
+      if (local) this.shut(local, CLOSE.replaced, "replaced");
+      else await this.#o.broker.publish({ type: "kick", node: replaced.node, session: replaced.session });
+    } catch (err) {
+      this.#o.log.warn("session registration failed", { session: record.session, user: record.user, ...errorFields(err) });
+      this.shut(conn, CLOSE.tryAgain, "session store unavailable");
+    }
+  }
+
+  #ttl(): number {
+    return Math.ceil(this.heartbeatMs * 1.5);
+  }
+
+  #text(conn: Connection, data: string): void {
+    if (conn.closed) return;
+    conn.lastSeen = this.#now();
+    // A string of n UTF-16 units takes n to 3n bytes: count exactly only when it matters.
+    if (data.length * 3 > this.#o.maxMessageBytes && encoder.encode(data).byteLength > this.#o.maxMessageBytes) {
+      this.shut(conn, CLOSE.tooBig, "frame too large");
+      return;
+    }
+    const verdict = conn.limiter.take(conn.lastSeen);
+    if (verdict === "abuse") {
+      this.shut(conn, CLOSE.policy, "rate limit exceeded");
+      return;
+    }
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(data);
+    } catch (err) {
+      this.#refuse(conn, err as FrameError);
+      return;
+    }
+    if (verdict === "limited") {
+      this.#refuse(conn, duplexError("rate_limited", `more than ${this.#o.rate} frames per second`), frame.id);
+      return;
+    }
+    this.#handle(conn, frame).catch((err) => this.#refuse(conn, asDuplexError(err), frame.id));
+  }
+
+  async #handle(conn: Connection, frame: ClientFrame): Promise<void> {
+    const { user, device } = conn.record;
+    switch (frame.type) {
+      case "ping":
+        this.#send(conn, frame.ts === undefined ? { type: "pong" } : { type: "pong", ts: frame.ts });
+        return;
+      case "send": {
+        await this.member(frame.conv, user);
+        const done = await this.#o.broker.submit({
+          origin: this.nodeId, ref: crypto.randomUUID(), message: { conv: frame.conv, id: frame.id, from: { user, device }, body: frame.body },
+        });
+        this.#send(conn, { type: "ack", id: frame.id, conv: done.message.conv, seq: done.message.seq });
+        return;
+      }
+      case "sync":
+        await this.member(frame.conv, user);
+        await this.#sync(conn, frame.conv, frame.after);
+        return;
+      case "read": {
+        await this.member(frame.conv, user);
+        const seq = await this.#o.stores.messages.markRead(frame.conv, user, frame.seq);
+        await this.#o.broker.publish({ type: "read", conv: frame.conv, user, device, seq });
+        return;
+      }
+    }
+  }
+
+  /** Replays stored messages; live ones for conv wait until the replay is through. */
+  async #sync(conn: Connection, conv: string, after: number): Promise<void> {
+    const held: StoredMessage[] = [];
+    (conn.syncing ??= new Map()).set(conv, held);
+    let last = after;
+    try {
+      for (;;) {
+        const page = await this.#o.stores.messages.range(conv, last, SYNC_PAGE);
+        for (const m of page) this.#send(conn, { type: "msg", ...m });
+        if (page.length > 0) last = page[page.length - 1].seq;
+        if (page.length < SYNC_PAGE || conn.closed) break;
+      }
+      const newest = Math.max(last, await this.#o.stores.messages.lastSeq(conv));
+      this.#send(conn, { type: "synced", conv, seq: newest });
+    } finally {
+      conn.syncing.delete(conv);
+      if (conn.syncing.size === 0) conn.syncing = null;
+      for (const m of held) if (m.seq > last) this.#send(conn, { type: "msg", ...m });
+    }
+  }
+
+  #deliver(item: Sequenced): void {
+    if (item.duplicate) return;
+    const m = item.message;
+    // Every delivery of one conversation hangs off the same promise, so order survives the await.
+    this.conversation(m.conv).then((c) => { if (c && this.#hasLocal(c)) this.#delivery.push(m); }, () => this.#delivery.push(m));
+  }
+
+  #hasLocal(c: Conversation): boolean {
+    if (this.#byUser.size === 0) return false;
+    return c.members.some((u) => this.#byUser.has(u));
+  }
+
+  /** One message to every local device of every member but the sending device. */
+  #fanIn(m: StoredMessage): void {
+    void this.conversation(m.conv).then((c) => {
+      if (!c) return;
+      const frame: ServerFrame = { type: "msg", ...m };
+      let text: string | null = null;
+      for (const user of c.members) {
+        const conns = this.#byUser.get(user);
+        if (!conns) continue;
+        for (const conn of conns) {
+          if (user === m.from.user && conn.record.device === m.from.device) continue;
+          const held = conn.syncing?.get(m.conv);
+          if (held) held.push(m);
+          else this.#sendText(conn, (text ??= encode(frame)));
+        }
+      }
+    });
+  }
+
+  #control(event: ControlEvent): void {
+    if (event.type === "kick") {
+      if (event.node !== this.nodeId) return;
+      const conn = this.#bySession.get(event.session);
+      if (conn) this.shut(conn, CLOSE.replaced, "replaced");
+      return;
+    }
+    const conns = this.#byUser.get(event.user);
+    if (!conns) return;
+    const text = encode({ type: "read", conv: event.conv, seq: event.seq, user: event.user, device: event.device });
+    for (const conn of conns) if (conn.record.device !== event.device) this.#sendText(conn, text);
+  }
+
+  #refuse(conn: Connection, err: DuplexError, id?: string): void {
+    if (err.code === "unavailable") this.#o.log.warn("frame refused", { session: conn.record.session, code: err.code, err: err.message });
+    this.#send(conn, errorFrame(err, id));
+  }
+
+  #send(conn: Connection, frame: ServerFrame): void {
+    this.#sendText(conn, encode(frame));
+  }
+
+  #sendText(conn: Connection, text: string): void {
+    if (conn.closed) return;
+    if (!conn.seam.send(text) || conn.seam.bufferedAmount() > this.#o.maxBufferedBytes) {
+      // Dropping frames would be silent loss; closing makes the client reconnect and sync.
+      this.#o.log.warn("slow consumer closed", { session: conn.record.session, user: conn.record.user });
+      this.shut(conn, CLOSE.tryAgain, "too slow: reconnect and sync");
+    }
+  }
+
+  /** Closes every local socket and waits until their sessions are out of the store. */
+  async closeAll(code: number, reason: string): Promise<void> {
+    const removals: Promise<void>[] = [];
+    for (const conn of [...this.#bySession.values()]) {
+      conn.seam.close(code, reason);
+      removals.push(this.#closed(conn));
+    }
+    await Promise.all(removals);
+  }
+
+  #closed(conn: Connection): Promise<void> {
+    if (conn.closed) return Promise.resolve();
+    conn.closed = true;
+    this.#bySession.delete(conn.record.session);
+    const set = this.#byUser.get(conn.record.user);
+    set?.delete(conn);
+    if (set?.size === 0) this.#byUser.delete(conn.record.user);
+    return this.#o.stores.sessions.remove(conn.record).catch((err) =>
+      this.#o.log.warn("session removal failed; its TTL will expire it", { session: conn.record.session, ...errorFields(err) })
+    );
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * One JSON line per event. Callers pass ids (session, user, conv), never tokens or
+ * message bodies: nothing here could know which strings are secret.
+ */
+export type Level = "debug" | "info" | "warn" | "error";
+const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type Fields = Record<string, unknown>;
+export type Logger = {
+  [L in Level]: (msg: string, fields?: Fields) => void;
+} & { child(fields: Fields): Logger };
+
+export function createLogger(
+  level: Level,
+  base: Fields = {},
+  write: (line: string) => void = (line) => console.log(line),
+): Logger {
+  const min = RANK[level];
+  const at = (l: Level) => (msg: string, fields?: Fields) => {
+    if (RANK[l] < min) return;
+    write(JSON.stringify({ time: new Date().toISOString(), level: l, ...base, msg, ...fields }));
+  };
+  return {
+    debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"),
+    child: (fields) => createLogger(level, { ...base, ...fields }, write),
+  };
+}
+
+export function errorFields(err: unknown): Fields {
+  if (err instanceof Error) return { err: err.message, ...(("code" in err) ? { code: (err as { code: unknown }).code } : {}) };
+  return { err: String(err) };
+}

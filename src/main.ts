@@ -1,0 +1,118 @@
+/**
+ * Starts one duplex node on whichever runtime runs this file (CONTRACT §1):
+ *   bun run src/main.ts · deno run -A src/main.ts · npx tsx src/main.ts
+ */
+import { readFile } from "node:fs/promises";
+import { mintToken } from "./core/auth.ts";
+import { createApp } from "./core/app.ts";
+import { type Config, loadConfig, maskUrl } from "./core/config.ts";
+import { DuplexError } from "./core/errors.ts";
+import { startHeartbeat } from "./core/heartbeat.ts";
+import { Hub } from "./core/hub.ts";
+import { createLogger, errorFields, type Logger } from "./core/log.ts";
+import { CLOSE } from "./core/socket.ts";
+import type { Broker } from "./broker/interface.ts";
+import { MemoryBroker } from "./broker/memory.ts";
+import { memoryStores } from "./store/memory.ts";
+import type { Stores } from "./store/interface.ts";
+import { load } from "./runtime/runtime.ts";
+
+const runtimeModule = await load();
+let config: Config;
+try {
+  config = loadConfig(runtimeModule.env());
+} catch (err) {
+  console.error(`duplex: ${err instanceof Error ? err.message : String(err)}`);
+  runtimeModule.exit(2);
+}
+const log = createLogger(config.logLevel, { node: config.nodeId });
+const runtime = runtimeModule.create({
+  maxPayload: config.maxMessageBytes, heartbeatMs: config.heartbeatMs, maxBufferedBytes: config.maxBufferedBytes,
+});
+
+const secret = config.jwtSecret ?? crypto.randomUUID() + crypto.randomUUID();
+const stores = await connectStores(config, log);
+const broker = await createBroker(config, log);
+const hub = new Hub({ ...config, nodeId: config.nodeId, stores, broker, log });
+await broker.start(hub.handlers());
+const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);
+
+const app = createApp({
+  hub, stores, config, secret, log,
+  upgrade: runtime.upgrade,
+  health: () => {
+    const b = broker.status();
+    return { ready: b.ready, runtime: runtime.name, shards: b.shards, owned: b.owned };
+  },
+  assets: { page: await asset("./web/index.html"), client: await asset("./web/client.js") },
+});
+const server = await runtime.serve(app, config.port, config.host);
+const url = `http://${config.host}:${server.port}`;
+log.info("listening", { url, runtime: runtime.name });
+if (!config.jwtSecret) await printDevToken(url);
+
+let stopping = false;
+runtime.onShutdownSignal(async (signal) => {
+  if (stopping) return;
+  stopping = true;
+  log.info("shutting down", { signal, connections: hub.connections });
+  const stopped = server.stop();
+  stopHeartbeat();
+  try {
+    await hub.closeAll(CLOSE.goingAway, "server shutting down");
+    await broker.close();
+    await stores.close();
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 2000))]);
+  } catch (err) {
+    log.error("unclean shutdown", errorFields(err));
+    runtimeModule.exit(1);
+  }
+  runtimeModule.exit(0);
+});
+
+async function connectStores(c: Config, l: Logger): Promise<Stores> {
+  if (!c.redisUrl) return memoryStores({ historyLimit: c.historyLimit });
+  const { redisStores } = await import("./store/redis.ts");
+  try {
+    return await redisStores(c.redisUrl, { namespace: c.namespace, historyLimit: c.historyLimit, log: l });
+  } catch (err) {
+    console.error(`duplex: cannot use Redis at ${maskUrl(c.redisUrl)}: ${err instanceof DuplexError ? err.message : String(err)}`);
+    runtimeModule.exit(1);
+  }
+}
+
+async function createBroker(c: Config, l: Logger): Promise<Broker> {
+  const common = { namespace: c.namespace, shards: c.shards, nodeId: c.nodeId, sendTimeoutMs: c.sendTimeoutMs, log: l };
+  if (c.amqpUrl) {
+    const { rabbitmqBroker } = await import("./broker/rabbitmq.ts");
+    return rabbitmqBroker(c.amqpUrl, { ...common, queueType: c.queueType });
+  }
+  if (c.redisUrl) {
+    const { redisBroker } = await import("./broker/redis.ts");
+    return redisBroker(c.redisUrl, common);
+  }
+  return new MemoryBroker({ shards: c.shards });
+}
+
+async function asset(path: string): Promise<string> {
+  try {
+    return await readFile(new URL(path, import.meta.url), "utf8");
+  } catch {
+    return `missing ${path}`;
+  }
+}
+
+/** The first minute: a token and URLs to paste. Printed for people, so not a log line. */
+async function printDevToken(base: string): Promise<void> {
+  const token = await mintToken("alice", secret, 24 * 3600);
+  const ws = base.replace(/^http/, "ws");
+  console.error([
+    "",
+    "duplex is in dev mode: DUPLEX_JWT_SECRET is unset, so tokens are signed with a random secret for this process.",
+    `  token for user "alice": ${token}`,
+    `  WebSocket:  ${ws}/ws?token=${token}&device=laptop`,
+    `  demo page:  ${base}/?token=${token}&device=laptop`,
+    `  more users: curl -s -X POST ${base}/api/dev/token -H 'content-type: application/json' -d '{"user":"bob"}'`,
+    "",
+  ].join("\n"));
+}

@@ -1,0 +1,56 @@
+/**
+ * Bun: Hono's bun adapter for the upgrade; the websocket handler is spread so that Bun's
+ * own options can be added (its native payload limit closes with 1009 before we see the
+ * frame). Bun's idle timeout rounds up to 8 s and cannot follow a shorter heartbeat, so
+ * it is off and the hub's heartbeat pings through ServerWebSocket.ping().
+ */
+import type { ServerWebSocket } from "bun";
+import { upgradeWebSocket, websocket } from "hono/bun";
+import type { SocketEvents, SocketSeam } from "../core/socket.ts";
+import type { Runtime, RuntimeOptions } from "./runtime.ts";
+
+type Raw = ServerWebSocket<unknown>;
+
+export const env = (): Record<string, string | undefined> => process.env;
+export const exit = (code: number): never => process.exit(code);
+
+export function create(options: RuntimeOptions): Runtime {
+  // Keyed by the raw socket: Hono makes a new WSContext for every event on Bun.
+  const sockets = new WeakMap<Raw, SocketEvents>();
+  const seam = (raw: Raw): SocketSeam => ({
+    send: (text) => raw.readyState !== 1 || raw.send(text) !== 0,
+    close: (code, reason) => raw.close(code, reason),
+    ping: () => { if (raw.readyState === 1) raw.ping(); return true; },
+    terminate: () => raw.terminate(),
+    bufferedAmount: () => raw.getBufferedAmount(),
+  });
+  return {
+    name: "bun",
+    upgrade: (c, open) => upgradeWebSocket(c, {
+      onOpen: (_e, ws) => { const raw = ws.raw as Raw; sockets.set(raw, open(seam(raw))); },
+      onMessage: (e, ws) => {
+        const events = sockets.get(ws.raw as Raw);
+        if (typeof e.data === "string") events?.text(e.data);
+        else events?.binary();
+      },
+      onClose: (e, ws) => sockets.get(ws.raw as Raw)?.closed(e.code, e.reason),
+    }),
+    async serve(app, port, host) {
+      const server = Bun.serve({
+        port, hostname: host, fetch: app.fetch,
+        websocket: {
+          ...websocket,
+          maxPayloadLength: options.maxPayload,
+          idleTimeout: 0,
+          sendPings: false,
+          backpressureLimit: options.maxBufferedBytes,
+          pong: (raw: Raw) => sockets.get(raw)?.pong(),
+        },
+      });
+      return { port: server.port as number, stop: () => server.stop() };
+    },
+    onShutdownSignal(fn) {
+      for (const s of ["SIGTERM", "SIGINT"] as const) process.on(s, () => fn(s));
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Deno: Hono's deno adapter passes `idleTimeout` to Deno.upgradeWebSocket, which makes
+ * Deno ping and close a peer that does not answer — Deno exposes no ping or pong of its
+ * own, so its liveness is the runtime's. Deno has no payload limit: the hub measures
+ * every frame and closes with 1009. Deno may fire close twice; the hub ignores repeats.
+ */
+import { upgradeWebSocket } from "hono/deno";
+import type { SocketEvents, SocketSeam } from "../core/socket.ts";
+import type { Runtime, RuntimeOptions } from "./runtime.ts";
+
+// deno-lint-ignore no-explicit-any
+const Deno = (globalThis as any).Deno;
+
+export const env = (): Record<string, string | undefined> => Deno.env.toObject();
+export const exit = (code: number): never => Deno.exit(code);
+
+export function create(options: RuntimeOptions): Runtime {
+  const sockets = new WeakMap<WebSocket, SocketEvents>();
+  const seam = (raw: WebSocket): SocketSeam => ({
+    send: (text) => { if (raw.readyState === 1) raw.send(text); return true; },
+    close: (code, reason) => raw.close(code, reason),
+    ping: () => false,
+    terminate: () => raw.close(1001, "gone"),
+    bufferedAmount: () => raw.bufferedAmount,
+  });
+  // Deno pings after idleTimeout s of silence and closes after as long again without a pong.
+  const idleTimeout = Math.max(1, Math.round((options.heartbeatMs * 0.6) / 1000));
+  return {
+    name: "deno",
+    upgrade: (c, open) => upgradeWebSocket(c, {
+      onOpen: (_e, ws) => { const raw = ws.raw as WebSocket; sockets.set(raw, open(seam(raw))); },
+      onMessage: (e, ws) => {
+        const events = sockets.get(ws.raw as WebSocket);
+        if (typeof e.data === "string") events?.text(e.data);
+        else events?.binary();
+      },
+      onClose: (e, ws) => sockets.get(ws.raw as WebSocket)?.closed(e.code, e.reason),
+    }, { idleTimeout }),
+    serve(app, port, host) {
+      return new Promise((resolve) => {
+        const server = Deno.serve({
+          port, hostname: host,
+          onListen: (addr: { port: number }) => resolve({ port: addr.port, stop: () => server.shutdown() }),
+        }, app.fetch);
+      });
+    },
+    onShutdownSignal(fn) {
+      for (const s of ["SIGTERM", "SIGINT"]) Deno.addSignalListener(s, () => fn(s));
+    },
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Node: @hono/node-server serves HTTP; upgrades go through a `ws` server of ours, so its
+ * options apply (maxPayload closes with 1009) and the raw socket gives ping, pong and
+ * terminate. The upgrade listener is ours rather than node-server's because node-server
+ * answers a refused upgrade with an empty body, and the contract promises a JSON one.
+ */
+import { serve } from "@hono/node-server";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { SocketEvents, SocketSeam } from "../core/socket.ts";
+import type { Runtime, RuntimeOptions } from "./runtime.ts";
+
+export const env = (): Record<string, string | undefined> => process.env;
+export const exit = (code: number): never => process.exit(code);
+
+type Open = (seam: SocketSeam) => SocketEvents;
+/** Set on the request's env by `upgrade`; the listener completes the handshake. */
+interface UpgradeEnv {
+  accept?: Open;
+}
+
+export function create(options: RuntimeOptions): Runtime {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
+  const seam = (raw: WebSocket): SocketSeam => ({
+    send: (text) => { if (raw.readyState === 1) raw.send(text); return true; },
+    close: (code, reason) => raw.close(code, reason),
+    ping: () => { if (raw.readyState === 1) raw.ping(); return true; },
+    terminate: () => raw.terminate(),
+    bufferedAmount: () => raw.bufferedAmount,
+  });
+  const adopt = (raw: WebSocket, open: Open) => {
+    const events = open(seam(raw));
+    raw.on("message", (data, isBinary) => isBinary ? events.binary() : events.text(data.toString()));
+    raw.on("pong", events.pong);
+    raw.on("close", (code, reason) => events.closed(code, reason.toString()));
+    // A refused frame (over maxPayload) emits error, then close 1009: close is what counts.
+    raw.on("error", () => {});
+  };
+  return {
+    name: "node",
+    upgrade: (c, open) => {
+      (c.env as UpgradeEnv).accept = open;
+      return new Response(null, { status: 200 });
+    },
+    serve(app, port, host) {
+      return new Promise((resolve) => {
+        const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
+          resolve({ port: info.port, stop: () => new Promise((done) => { wss.close(); server.close(() => done()); }) });
+        });
+        server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+          socket.on("error", () => socket.destroy());
+          const upgradeEnv: UpgradeEnv = {};
+          let res: Response;
+          try {
+            res = await app.fetch(toRequest(req), upgradeEnv);
+          } catch {
+            res = new Response(null, { status: 500 });
+          }
+          const open = upgradeEnv.accept;
+          if (open) wss.handleUpgrade(req, socket, head, (raw) => adopt(raw, open));
+          else await refuse(socket, res);
+        });
+      });
+    },
+    onShutdownSignal(fn) {
+      for (const s of ["SIGTERM", "SIGINT"] as const) process.on(s, () => fn(s));
+    },
+  };
+}
+
+function toRequest(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+  return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
+}
+
+async function refuse(socket: Duplex, res: Response): Promise<void> {
+  const body = Buffer.from(await res.arrayBuffer());
+  const head = [`HTTP/1.1 ${res.status} ${res.statusText || "Refused"}`, "Connection: close", `Content-Length: ${body.length}`];
+  res.headers.forEach((v, k) => { if (k !== "content-length" && k !== "connection") head.push(`${k}: ${v}`); });
+  socket.end(Buffer.concat([Buffer.from(head.join("\r\n") + "\r\n\r\n"), body]));
+}

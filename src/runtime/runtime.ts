@@ -1,0 +1,40 @@
+/**
+ * What a node needs from the runtime it runs on. Each of bun.ts, deno.ts and node.ts
+ * implements it; nothing outside src/runtime/ may touch Bun, Deno or node: APIs for
+ * serving. `load()` picks the one for the runtime we are on.
+ */
+import type { Hono } from "hono";
+import type { Upgrade } from "../core/app.ts";
+
+export interface RuntimeOptions {
+  maxPayload: number;
+  heartbeatMs: number;
+  maxBufferedBytes: number;
+}
+
+export interface Server {
+  port: number;
+  /** Stops accepting connections; resolves when the listener is closed. */
+  stop(): Promise<void>;
+}
+
+export interface Runtime {
+  name: "bun" | "deno" | "node";
+  upgrade: Upgrade;
+  serve(app: Hono, port: number, host: string): Promise<Server>;
+  onShutdownSignal(fn: (signal: string) => void): void;
+}
+
+export interface RuntimeModule {
+  /** The process environment, read before the options that the runtime is created with. */
+  env(): Record<string, string | undefined>;
+  exit(code: number): never;
+  create(options: RuntimeOptions): Runtime;
+}
+
+export function load(): Promise<RuntimeModule> {
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if (g.Bun) return import("./bun.ts");
+  if (g.Deno) return import("./deno.ts");
+  return import("./node.ts");
+}

@@ -1,0 +1,39 @@
+import { expect, test } from "bun:test";
+import { loadConfig, maskUrl } from "../../src/core/config.ts";
+
+test("starts on the contract's defaults with an empty environment", () => {
+  const c = loadConfig({});
+  expect(c).toMatchObject({
+    port: 8080, host: "127.0.0.1", redisUrl: undefined, amqpUrl: undefined, jwtSecret: undefined, shards: 16,
+    namespace: "duplex", allowedOrigins: null, maxMessageBytes: 65536, rate: 100, production: false,
+  });
+  expect(c.nodeId).toMatch(/^n-[0-9a-f]{8}$/);
+});
+
+test("refuses each bad value with a message naming the variable", () => {
+  const bad: [Record<string, string>, string][] = [
+    [{ PORT: "http" }, "PORT"],
+    [{ PORT: "70000" }, "PORT"],
+    [{ DUPLEX_SHARDS: "0" }, "DUPLEX_SHARDS"],
+    [{ DUPLEX_RATE: "1.5" }, "DUPLEX_RATE"],
+    [{ DUPLEX_MAX_MESSAGE_BYTES: "-1" }, "DUPLEX_MAX_MESSAGE_BYTES"],
+    [{ DUPLEX_NAMESPACE: "a b" }, "DUPLEX_NAMESPACE"],
+    [{ NODE_ID: "x/y" }, "NODE_ID"],
+    [{ DUPLEX_ENV: "prod" }, "DUPLEX_ENV"],
+    [{ DUPLEX_ENV: "production" }, "DUPLEX_JWT_SECRET"],
+    [{ DUPLEX_QUEUE_TYPE: "stream" }, "DUPLEX_QUEUE_TYPE"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+  ];
+  for (const [env, name] of bad) expect(() => loadConfig(env)).toThrow(name);
+});
+
+test("reads the Origin allow-list as a trimmed list", () => {
+  expect(loadConfig({ DUPLEX_ALLOWED_ORIGINS: " https://a.example, https://b.example ," }).allowedOrigins)
+    .toEqual(["https://a.example", "https://b.example"]);
+});
+
+test("masks passwords in URLs it prints", () => {
+  expect(maskUrl("redis://user:hunter2@db:6379/0")).toBe("redis://user:***@db:6379/0");
+  expect(maskUrl("amqp://guest:guest@127.0.0.1:5672")).not.toContain("guest@");
+  expect(maskUrl("redis://127.0.0.1:6379")).toBe("redis://127.0.0.1:6379");
+});

@@ -1,0 +1,79 @@
+import { describe, expect, test } from "bun:test";
+import { DuplexError, ERROR_STATUS, asDuplexError, duplexError } from "../../src/core/errors.ts";
+import { errorFrame, FrameError, parseClientFrame } from "../../src/core/protocol.ts";
+
+const refuse = (text: string) => {
+  try {
+    parseClientFrame(text);
+  } catch (err) {
+    expect(err).toBeInstanceOf(FrameError);
+    return err as FrameError;
+  }
+  throw new Error(`accepted ${text}`);
+};
+
+describe("parseClientFrame", () => {
+  test("accepts each client frame type with its fields", () => {
+    expect(parseClientFrame('{"type":"send","id":"a","conv":"c","body":{"x":[1]}}')).toEqual({ type: "send", id: "a", conv: "c", body: { x: [1] } });
+    expect(parseClientFrame('{"type":"send","id":"a","conv":"c","body":null}')).toEqual({ type: "send", id: "a", conv: "c", body: null });
+    expect(parseClientFrame('{"type":"sync","conv":"c","after":0}')).toEqual({ type: "sync", conv: "c", after: 0, id: undefined });
+    expect(parseClientFrame('{"type":"read","conv":"c","seq":9,"id":"r"}')).toEqual({ type: "read", conv: "c", seq: 9, id: "r" });
+    expect(parseClientFrame('{"type":"ping"}')).toEqual({ type: "ping", ts: undefined, id: undefined });
+    expect(parseClientFrame('{"type":"ping","ts":17}')).toEqual({ type: "ping", ts: 17, id: undefined });
+  });
+
+  test("refuses malformed JSON and non-objects without an id", () => {
+    for (const text of ["{", "", "null", "[]", "42", '"send"']) {
+      const err = refuse(text);
+      expect(err.code).toBe("bad_request");
+      expect(err.id).toBeUndefined();
+    }
+  });
+
+  test("names the field at fault and keeps the frame's string id", () => {
+    const cases: [string, string][] = [
+      ['{"id":"i"}', '"type" is missing'],
+      ['{"type":"boom","id":"i"}', 'unknown frame type "boom"'],
+      ['{"type":"send","id":"i","body":1}', 'field "conv"'],
+      ['{"type":"send","id":"i","conv":"","body":1}', 'field "conv"'],
+      ['{"type":"send","id":"i","conv":"c"}', 'field "body"'],
+      ['{"type":"send","id":"","conv":"c","body":1}', 'field "id"'],
+      ['{"type":"sync","id":"i","conv":"c","after":"3"}', 'field "after"'],
+      ['{"type":"sync","id":"i","conv":"c","after":1e300}', 'field "after"'],
+      ['{"type":"read","id":"i","conv":"c","seq":-1}', 'field "seq"'],
+      ['{"type":"ping","id":"i","ts":"now"}', 'field "ts"'],
+    ];
+    for (const [text, fragment] of cases) {
+      const err = refuse(text);
+      expect(err.message).toContain(fragment);
+      expect(err.id).toBe(JSON.parse(text).id);
+    }
+  });
+
+  test("a non-string id is not repeated", () => {
+    expect(refuse('{"type":"send","id":5,"conv":"c","body":1}').id).toBeUndefined();
+  });
+});
+
+describe("error codes", () => {
+  test("each code maps to its HTTP status and serialises as {code, message}", () => {
+    const expected = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, too_large: 413, rate_limited: 429, unavailable: 503 };
+    expect(ERROR_STATUS).toEqual(expected);
+    for (const [code, status] of Object.entries(expected)) {
+      const err = duplexError(code as keyof typeof expected, `m-${code}`);
+      expect(err.status).toBe(status);
+      expect(err.toJSON()).toEqual({ code, message: `m-${code}` });
+      expect(errorFrame(err, "x")).toEqual({ type: "error", code, message: `m-${code}`, id: "x" });
+    }
+  });
+
+  test("a failure that is not ours becomes unavailable, keeping the cause", () => {
+    const cause = new Error("ECONNREFUSED");
+    const err = asDuplexError(cause);
+    expect(err.code).toBe("unavailable");
+    expect(err.cause).toBe(cause);
+    const own = duplexError("forbidden", "no");
+    expect(asDuplexError(own)).toBe(own);
+    expect(own).toBeInstanceOf(DuplexError);
+  });
+});

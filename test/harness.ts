@@ -1,0 +1,179 @@
+/**
+ * Black-box test harness: spawn real node processes on any runtime and talk to them
+ * over real sockets. Every process a test starts is killed when the test file ends.
+ */
+import { afterAll } from "bun:test";
+import { type ChildProcess, spawn } from "node:child_process";
+import { connect as tcp } from "node:net";
+import { resolve } from "node:path";
+import { mintToken } from "../src/core/auth.ts";
+import type { ServerFrame } from "../src/core/protocol.ts";
+
+export type RuntimeName = "bun" | "deno" | "node";
+export const RUNTIMES: RuntimeName[] = ["bun", "deno", "node"];
+export const ROOT = resolve(import.meta.dir, "..");
+const BIN = resolve(ROOT, "node_modules/.bin");
+
+const COMMANDS: Record<RuntimeName, string[]> = {
+  bun: [`${BIN}/bun`, "run", "src/main.ts"],
+  deno: [`${BIN}/deno`, "run", "-A", "src/main.ts"],
+  node: [`${BIN}/tsx`, "src/main.ts"],
+};
+
+export interface NodeProc {
+  runtime: RuntimeName;
+  url: string;
+  wsUrl: string;
+  port: number;
+  nodeId: string;
+  secret: string;
+  pid: number;
+  output(): string;
+  /** Sends the signal and resolves with the exit code (null when killed by a signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+const live = new Set<ChildProcess>();
+afterAll(() => {
+  for (const p of live) p.kill("SIGKILL");
+});
+
+export function testNamespace(): string {
+  return `t-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+export async function startNode(options: { runtime?: RuntimeName; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<NodeProc> {
+  const runtime = options.runtime ?? "bun";
+  const secret = options.env?.DUPLEX_JWT_SECRET ?? `secret-${crypto.randomUUID()}`;
+  const nodeId = options.env?.NODE_ID ?? `${runtime}-${crypto.randomUUID().slice(0, 6)}`;
+  const [cmd, ...args] = COMMANDS[runtime];
+  const env = { ...process.env, PORT: "0", DUPLEX_JWT_SECRET: secret, NODE_ID: nodeId, LOG_LEVEL: "info", ...options.env };
+  for (const [k, v] of Object.entries(env)) if (v === "") delete env[k];
+  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  live.add(child);
+  let out = "";
+  const exited = new Promise<number | null>((done) => child.on("exit", (code) => { live.delete(child); done(code); }));
+  const port = await new Promise<number>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${runtime} node did not start in time:\n${out}`)), options.timeoutMs ?? 30_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = out.match(/"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/);
+      if (m) { clearTimeout(timer); ok(Number(m[1])); }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (chunk: Buffer) => { out += chunk.toString(); });
+    void exited.then((code) => { clearTimeout(timer); fail(new Error(`${runtime} node exited with ${code}:\n${out}`)); });
+  });
+  return {
+    runtime, port, nodeId, secret, pid: child.pid!,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    output: () => out,
+    exited,
+    stop: (signal = "SIGTERM") => { child.kill(signal); return exited; },
+    kill: async () => { child.kill("SIGKILL"); await exited; },
+  };
+}
+
+export { mintToken };
+
+export interface TestClient {
+  ws: WebSocket;
+  welcome: Extract<ServerFrame, { type: "welcome" }>;
+  frames: ServerFrame[];
+  send(frame: unknown): void;
+  sendRaw(data: string | Uint8Array): void;
+  /** The next frame (after those already consumed by earlier `next` calls) matching `match`. */
+  next<T extends ServerFrame["type"]>(type: T, match?: (f: Extract<ServerFrame, { type: T }>) => boolean, timeoutMs?: number): Promise<Extract<ServerFrame, { type: T }>>;
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+/** Opens an authenticated socket and waits for `welcome`. */
+export async function connect(
+  node: Pick<NodeProc, "wsUrl" | "secret">,
+  who: { user: string; device?: string; token?: string; headers?: Record<string, string> },
+): Promise<TestClient> {
+  const token = who.token ?? await mintToken(who.user, node.secret);
+  const q = new URLSearchParams({ token });
+  if (who.device) q.set("device", who.device);
+  // Bun's WebSocket takes extra headers (Origin) as a second-argument option.
+  const ws = new WebSocket(`${node.wsUrl}?${q}`, { headers: who.headers } as unknown as string[]);
+  const frames: ServerFrame[] = [];
+  const waiters = new Set<() => void>();
+  const consumed = new Set<ServerFrame>();
+  ws.onmessage = (e) => {
+    frames.push(JSON.parse(String(e.data)));
+    for (const w of [...waiters]) w();
+  };
+  const closed = new Promise<{ code: number; reason: string }>((done) => {
+    ws.onclose = (e) => { done({ code: e.code, reason: e.reason }); for (const w of [...waiters]) w(); };
+  });
+  const client: TestClient = {
+    ws, frames, closed, welcome: undefined as never,
+    send: (frame) => ws.send(JSON.stringify(frame)),
+    sendRaw: (data) => ws.send(data),
+    close: () => ws.close(),
+    next: (type, match, timeoutMs = 10_000) => new Promise((ok, fail) => {
+      const check = () => {
+        const f = frames.find((x) => !consumed.has(x) && x.type === type && (!match || match(x as never)));
+        if (f) { consumed.add(f); waiters.delete(check); clearTimeout(timer); ok(f as never); return true; }
+        if (ws.readyState === WebSocket.CLOSED) { waiters.delete(check); clearTimeout(timer); fail(new Error(`socket closed while waiting for ${type}`)); return true; }
+        return false;
+      };
+      const timer = setTimeout(() => { waiters.delete(check); fail(new Error(`no ${type} frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-5))}`)); }, timeoutMs);
+      if (!check()) waiters.add(check);
+    }),
+  };
+  await new Promise<void>((ok, fail) => {
+    ws.onopen = () => ok();
+    ws.onerror = () => fail(new Error("WebSocket failed to open"));
+  });
+  client.welcome = await client.next("welcome");
+  return client;
+}
+
+/** A raw HTTP upgrade request; the status line and body show what happened before any upgrade. */
+export function rawUpgrade(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    const sock = tcp(port, "127.0.0.1");
+    let data = "";
+    const lines = [
+      `GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Upgrade: websocket", "Connection: Upgrade",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", "",
+    ];
+    sock.on("connect", () => sock.write(lines.join("\r\n")));
+    sock.on("data", (d) => {
+      data += d.toString();
+      const status = Number(data.match(/^HTTP\/1\.1 (\d{3})/)?.[1]);
+      const head = data.indexOf("\r\n\r\n");
+      const len = Number(data.match(/content-length: (\d+)/i)?.[1] ?? -1);
+      if (status && head >= 0 && (status === 101 || (len >= 0 && data.length >= head + 4 + len))) {
+        sock.destroy();
+        ok({ status, body: data.slice(head + 4) });
+      }
+    });
+    sock.on("error", fail);
+    setTimeout(() => { sock.destroy(); fail(new Error(`no answer to upgrade: ${data}`)); }, 10_000);
+  });
+}
+
+/** Authenticated JSON HTTP call. */
+export async function api(node: Pick<NodeProc, "url" | "secret">, user: string | null, path: string, init: { method?: string; body?: unknown; raw?: string } = {}): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (user) headers.authorization = `Bearer ${await mintToken(user, node.secret)}`;
+  const res = await fetch(node.url + path, {
+    method: init.method ?? (init.body !== undefined || init.raw !== undefined ? "POST" : "GET"),
+    headers,
+    body: init.raw ?? (init.body === undefined ? undefined : JSON.stringify(init.body)),
+    // A refused upload is answered before it is fully sent; a pooled connection may then be reset.
+    keepalive: false,
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try { body = JSON.parse(text); } catch { /* a non-JSON answer is returned as text */ }
+  return { status: res.status, body };
+}

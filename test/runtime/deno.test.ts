@@ -1,0 +1,3 @@
+import { protocolScenarios } from "../scenarios.ts";
+
+protocolScenarios("deno");

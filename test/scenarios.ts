@@ -1,0 +1,302 @@
+/**
+ * The protocol scenarios of CONTRACT §2–§4, black-box against running nodes. Exported so
+ * every runtime and every backing (embedded, Redis, Redis + RabbitMQ) runs the same ones.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sign } from "hono/jwt";
+import { api, connect, mintToken, type NodeProc, rawUpgrade, type RuntimeName, startNode } from "./harness.ts";
+
+export const SCENARIO_ENV = {
+  DUPLEX_ENV: "production",
+  DUPLEX_ALLOWED_ORIGINS: "https://app.example",
+  DUPLEX_HEARTBEAT_MS: "2000",
+  DUPLEX_RATE: "200",
+  DUPLEX_MAX_MESSAGE_BYTES: "4096",
+};
+
+const uid = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
+
+export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<string, string> = () => ({})): void {
+  describe(`protocol v1 on ${runtime}`, () => {
+    let node: NodeProc;
+    beforeAll(async () => { node = await startNode({ runtime, env: { ...SCENARIO_ENV, ...extraEnv() } }); });
+    afterAll(async () => { await node?.kill(); });
+
+    const conversation = async (owner: string, ...others: string[]) => {
+      const res = await api(node, owner, "/api/conversations", { body: { members: others } });
+      expect(res.status).toBe(201);
+      return res.body.id as string;
+    };
+
+    test("delivers every send to every other device in seq order, never echoing to the sender", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = await conversation(u1, u2);
+      const a = await connect(node, { user: u1, device: "phone" });
+      const b = await connect(node, { user: u1, device: "laptop" });
+      const c = await connect(node, { user: u2, device: "phone" });
+      const N = 300;
+      for (let i = 0; i < N; i++) a.send({ type: "send", id: `m${i}`, conv, body: { i } });
+      const acks = await Promise.all(Array.from({ length: N }, (_, i) => a.next("ack", (f) => f.id === `m${i}`)));
+      expect(acks.map((f) => f.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+      for (const dev of [b, c]) {
+        await dev.next("msg", (f) => f.seq === N);
+        const msgs = dev.frames.filter((f) => f.type === "msg");
+        expect(msgs.map((f) => (f as { seq: number }).seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+        expect((msgs[0] as { from: unknown }).from).toEqual({ user: u1, device: "phone" });
+      }
+      c.send({ type: "send", id: "reply", conv, body: "hi" });
+      await a.next("msg", (f) => f.id === "reply" && f.seq === N + 1);
+      await b.next("msg", (f) => f.id === "reply");
+      expect(a.frames.filter((f) => f.type === "msg").length).toBe(1);
+      for (const x of [a, b, c]) x.close();
+    });
+
+    test("answers a repeated send with the original ack and stores it once", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = await conversation(u1, u2);
+      const a = await connect(node, { user: u1, device: "d1" });
+      const c = await connect(node, { user: u2, device: "d1" });
+      a.send({ type: "send", id: "same", conv, body: 1 });
+      const first = await a.next("ack");
+      a.send({ type: "send", id: "same", conv, body: 1 });
+      const again = await a.next("ack");
+      expect(again).toEqual(first);
+      a.send({ type: "send", id: "other", conv, body: 2 });
+      expect((await a.next("ack")).seq).toBe(first.seq + 1);
+      await c.next("msg", (f) => f.id === "other");
+      expect(c.frames.filter((f) => f.type === "msg").map((f) => (f as { id: string }).id)).toEqual(["same", "other"]);
+      const hist = await api(node, u2, `/api/conversations/${conv}/messages`);
+      expect(hist.body.messages.map((m: { id: string }) => m.id)).toEqual(["same", "other"]);
+      a.close(); c.close();
+    });
+
+    test("replays with sync and serves history after a seq", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = await conversation(u1, u2);
+      const a = await connect(node, { user: u1 });
+      for (let i = 1; i <= 30; i++) a.send({ type: "send", id: `s${i}`, conv, body: i });
+      await a.next("ack", (f) => f.seq === 30);
+      const c = await connect(node, { user: u2 });
+      c.send({ type: "sync", conv, after: 25 });
+      const synced = await c.next("synced");
+      expect(synced).toEqual({ type: "synced", conv, seq: 30 });
+      expect(c.frames.filter((f) => f.type === "msg").map((f) => (f as { seq: number }).seq)).toEqual([26, 27, 28, 29, 30]);
+      const h = await api(node, u2, `/api/conversations/${conv}/messages?after=10&limit=5`);
+      expect(h.status).toBe(200);
+      expect(h.body.messages.map((m: { seq: number }) => m.seq)).toEqual([11, 12, 13, 14, 15]);
+      const empty = await conversation(u1, u2);
+      c.send({ type: "sync", conv: empty, after: 0 });
+      expect(await c.next("synced", (f) => f.conv === empty)).toEqual({ type: "synced", conv: empty, seq: 0 });
+      a.close(); c.close();
+    });
+
+    test("tells only the user's other devices about a read mark", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = await conversation(u1, u2);
+      const a = await connect(node, { user: u1, device: "a" });
+      const b = await connect(node, { user: u1, device: "b" });
+      const c = await connect(node, { user: u2, device: "c" });
+      a.send({ type: "send", id: "r1", conv, body: "x" });
+      await a.next("ack");
+      a.send({ type: "read", conv, seq: 1 });
+      expect(await b.next("read")).toEqual({ type: "read", conv, seq: 1, user: u1, device: "a" });
+      a.send({ type: "ping", ts: 7 });
+      c.send({ type: "ping", ts: 8 });
+      await a.next("pong"); await c.next("pong");
+      expect(a.frames.some((f) => f.type === "read")).toBe(false);
+      expect(c.frames.some((f) => f.type === "read")).toBe(false);
+      for (const x of [a, b, c]) x.close();
+    });
+
+    test("answers ping with pong echoing ts", async () => {
+      const a = await connect(node, { user: uid("u") });
+      a.send({ type: "ping", ts: 12345 });
+      expect(await a.next("pong")).toEqual({ type: "pong", ts: 12345 });
+      a.send({ type: "ping" });
+      expect(await a.next("pong")).toEqual({ type: "pong" });
+      expect(a.welcome.heartbeat).toBe(2000);
+      a.close();
+    });
+
+    test("refuses bad tokens with 401 before the upgrade", async () => {
+      const user = uid("u");
+      const now = Math.floor(Date.now() / 1000);
+      const b64 = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+      const cases: Record<string, string | null> = {
+        missing: null,
+        malformed: "not-a-jwt",
+        expired: await sign({ sub: user, exp: now - 60 }, node.secret, "HS256"),
+        "wrong signature": await mintToken(user, "another-secret"),
+        "alg none": `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: user, exp: now + 60 })}.`,
+      };
+      for (const [name, token] of Object.entries(cases)) {
+        const res = await rawUpgrade(node.port, token === null ? "/ws" : `/ws?token=${encodeURIComponent(token)}`);
+        expect({ name, status: res.status }).toEqual({ name, status: 401 });
+        expect(JSON.parse(res.body).error.code).toBe("unauthorized");
+      }
+    });
+
+    test("refuses a disallowed Origin with 403 and admits listed, same-origin and absent ones", async () => {
+      const token = await mintToken(uid("u"), node.secret);
+      const bad = await rawUpgrade(node.port, `/ws?token=${token}`, { Origin: "https://evil.example" });
+      expect(bad.status).toBe(403);
+      expect(JSON.parse(bad.body).error.code).toBe("forbidden");
+      for (const origin of ["https://app.example", `http://127.0.0.1:${node.port}`, null]) {
+        const res = await rawUpgrade(node.port, `/ws?token=${token}`, origin ? { Origin: origin } : {});
+        expect({ origin, status: res.status }).toEqual({ origin, status: 101 });
+      }
+    });
+
+    test("answers each bad frame with error and keeps the connection usable", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = await conversation(u1, u2);
+      const stranger = await conversation(u2, uid("u"));
+      const a = await connect(node, { user: u1 });
+      const cases: [string, string, string | undefined][] = [
+        ["{not json", "bad_request", undefined],
+        ["[1,2]", "bad_request", undefined],
+        [JSON.stringify({ type: "dance", id: "q1" }), "bad_request", "q1"],
+        [JSON.stringify({ id: "q2" }), "bad_request", "q2"],
+        [JSON.stringify({ type: "send", id: "q3", body: 1 }), "bad_request", "q3"],
+        [JSON.stringify({ type: "send", id: "q4", conv: 5, body: 1 }), "bad_request", "q4"],
+        [JSON.stringify({ type: "send", id: "q5", conv }), "bad_request", "q5"],
+        [JSON.stringify({ type: "send", id: "x".repeat(129), conv, body: 1 }), "bad_request", "x".repeat(129)],
+        [JSON.stringify({ type: "sync", id: "q6", conv, after: -1 }), "bad_request", "q6"],
+        [JSON.stringify({ type: "read", id: "q7", conv, seq: 1.5 }), "bad_request", "q7"],
+        [JSON.stringify({ type: "send", id: "q8", conv: stranger, body: 1 }), "forbidden", "q8"],
+        [JSON.stringify({ type: "send", id: "q9", conv: "no-such-conv", body: 1 }), "not_found", "q9"],
+        [JSON.stringify({ type: "sync", id: "q10", conv: stranger, after: 0 }), "forbidden", "q10"],
+      ];
+      for (const [raw, code, id] of cases) {
+        a.sendRaw(raw);
+        const err = await a.next("error");
+        expect({ raw, code: err.code }).toEqual({ raw, code });
+        expect(typeof err.message).toBe("string");
+        // Any string id is repeated, even one too long to be valid.
+        if (id !== undefined) expect(err.id).toBe(id);
+        else expect(err.id).toBeUndefined();
+      }
+      a.send({ type: "send", id: "ok", conv, body: "still fine" });
+      expect((await a.next("ack")).seq).toBe(1);
+      a.close();
+    });
+
+    test("closes a binary frame with 1003 and an oversized frame with 1009", async () => {
+      const a = await connect(node, { user: uid("u") });
+      a.sendRaw(new Uint8Array([1, 2, 3]));
+      expect((await a.closed).code).toBe(1003);
+      const b = await connect(node, { user: uid("u") });
+      b.send({ type: "ping", pad: "x".repeat(5000) });
+      expect((await b.closed).code).toBe(1009);
+    });
+
+    test("answers flooding with rate_limited, then closes a persistent flooder with 1008", async () => {
+      const a = await connect(node, { user: uid("u") });
+      // Past the burst (5 x 200 frames) every frame is refused...
+      for (let i = 0; i < 1100; i++) a.send({ type: "ping", id: `p${i}` });
+      const err = await a.next("error", (f) => f.code === "rate_limited");
+      expect(err.id).toMatch(/^p\d+$/);
+      // ...and a client that keeps going regardless is closed. Frames go in lockstep so that
+      // no unread frame sits in the server's buffer when it closes (that would reset the TCP
+      // connection and hide the close frame on runtimes that do not drain, such as Deno).
+      let sent = 0;
+      while (a.ws.readyState === WebSocket.OPEN && sent < 10_000) {
+        a.send({ type: "ping", id: `q${sent}` });
+        await Promise.race([a.next("error", (f) => f.id === `q${sent}`).catch(() => {}), a.closed]);
+        sent++;
+      }
+      expect((await a.closed).code).toBe(1008);
+      const b = await connect(node, { user: uid("u") });
+      b.send({ type: "ping", ts: 1 });
+      expect(await b.next("pong")).toEqual({ type: "pong", ts: 1 });
+      b.close();
+    });
+
+    test("replaces the older session of the same user and device with 4409", async () => {
+      const user = uid("u");
+      const first = await connect(node, { user, device: "tablet" });
+      const second = await connect(node, { user, device: "tablet" });
+      expect(await first.closed).toEqual({ code: 4409, reason: "replaced" });
+      second.send({ type: "ping", ts: 1 });
+      await second.next("pong");
+      const presence = await api(node, user, `/api/presence?users=${user}`);
+      expect(presence.body.users[user].devices.map((d: { device: string }) => d.device)).toEqual(["tablet"]);
+      second.close();
+    });
+
+    test("reaps a peer that stops answering pings within two heartbeat intervals", async () => {
+      const user = uid("u");
+      const token = await mintToken(user, node.secret);
+      const { connect: tcp } = await import("node:net");
+      const sock = tcp(node.port, "127.0.0.1");
+      sock.write([`GET /ws?token=${token}&device=mute HTTP/1.1`, `Host: 127.0.0.1:${node.port}`, "Upgrade: websocket",
+        "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "", ""].join("\r\n"));
+      const online = async () => (await api(node, user, `/api/presence?users=${user}`)).body.users[user].online as boolean;
+      const start = Date.now();
+      while (!(await online())) {
+        if (Date.now() - start > 5000) throw new Error("the silent peer never registered");
+        await Bun.sleep(50);
+      }
+      const silentSince = Date.now();
+      // The raw socket never answers a ping: once the heartbeat notices, the session is gone.
+      while (await online()) {
+        if (Date.now() - silentSince > 2 * 2000 + 1000) throw new Error("silent peer still online after two heartbeat intervals");
+        await Bun.sleep(100);
+      }
+      console.log(`${runtime}: silent peer reaped after ${Date.now() - silentSince} ms (heartbeat 2000 ms)`);
+      sock.destroy();
+    });
+
+    test("HTTP API: validates bodies, requires a bearer token, guards membership", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      expect((await api(node, null, "/api/conversations", { body: { members: [u2] } })).status).toBe(401);
+      const made = await api(node, u1, "/api/conversations", { body: { members: [u2, u2] } });
+      expect(made.status).toBe(201);
+      expect(made.body.members.sort()).toEqual([u1, u2].sort());
+      const bad: [unknown, number, string][] = [
+        [{ members: "u2" }, 400, "bad_request"],
+        [{ members: [] }, 400, "bad_request"],
+        [{ members: [""] }, 400, "bad_request"],
+        [{ members: [7] }, 400, "bad_request"],
+        [{ members: Array.from({ length: 1001 }, (_, i) => `m${i}`) }, 400, "bad_request"],
+        [{ members: ["x".repeat(300 * 1024)] }, 413, "too_large"],
+      ];
+      for (const [body, status, code] of bad) {
+        const res = await api(node, u1, "/api/conversations", { body });
+        expect({ status: res.status, code: res.body.error.code }).toEqual({ status, code });
+      }
+      expect((await api(node, u1, "/api/conversations", { raw: "{oops" })).body.error.code).toBe("bad_request");
+      const conv = made.body.id;
+      expect((await api(node, uid("x"), `/api/conversations/${conv}/messages`)).body.error.code).toBe("forbidden");
+      expect((await api(node, u1, `/api/conversations/nope/messages`)).status).toBe(404);
+      expect((await api(node, u1, `/api/conversations/${conv}/messages?limit=1001`)).status).toBe(400);
+      expect((await api(node, u1, `/api/conversations/${conv}/messages?after=-3`)).status).toBe(400);
+      expect((await api(node, u1, "/api/dev/token", { body: { user: "x" } })).status).toBe(404);
+    });
+  });
+
+  describe(`lifecycle on ${runtime}`, () => {
+    test("SIGTERM closes every socket with 1001, drops its sessions and exits 0", async () => {
+      const node = await startNode({ runtime, env: { ...SCENARIO_ENV, ...extraEnv() } });
+      const a = await connect(node, { user: uid("u"), device: "x" });
+      const b = await connect(node, { user: uid("u"), device: "y" });
+      const code = await node.stop("SIGTERM");
+      expect((await a.closed).code).toBe(1001);
+      expect((await b.closed).code).toBe(1001);
+      expect(code).toBe(0);
+    });
+
+    test("development mode: dev tokens work and the first-minute URL is printed", async () => {
+      const node = await startNode({ runtime, env: { ...extraEnv(), DUPLEX_JWT_SECRET: "" } });
+      const res = await fetch(`${node.url}/api/dev/token`, { method: "POST", body: JSON.stringify({ user: "bob" }), headers: { "content-type": "application/json" } });
+      const { token } = await res.json() as { token: string };
+      const bob = await connect(node, { user: "bob", token });
+      expect(bob.welcome.user).toBe("bob");
+      expect(node.output()).toContain(`ws://127.0.0.1:${node.port}/ws?token=`);
+      // Tokens go to people, never into log lines.
+      for (const line of node.output().split("\n").filter((l) => l.startsWith("{"))) expect(line).not.toContain("eyJ");
+      bob.close();
+      await node.kill();
+    });
+  });
+}
