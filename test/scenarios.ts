@@ -12,6 +12,7 @@ export const SCENARIO_ENV = {
   DUPLEX_HEARTBEAT_MS: "2000",
   DUPLEX_RATE: "200",
   DUPLEX_MAX_MESSAGE_BYTES: "4096",
+  DUPLEX_MAX_BUFFERED_BYTES: "65536",
 };
 
 const uid = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
@@ -244,6 +245,35 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
         await Bun.sleep(100);
       }
       console.log(`${runtime}: silent peer reaped after ${Date.now() - silentSince} ms (heartbeat 2000 ms)`);
+      sock.destroy();
+    });
+
+    test("closes a reader that stops reading once its unsent buffer passes the bound", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = await conversation(u1, u2);
+      const token = await mintToken(u2, node.secret);
+      const { connect: tcp } = await import("node:net");
+      // Upgrades, then never reads a byte: the kernel buffers fill, then the node's.
+      const sock = tcp(node.port, "127.0.0.1");
+      sock.write([`GET /ws?token=${token}&device=slow HTTP/1.1`, `Host: 127.0.0.1:${node.port}`, "Upgrade: websocket",
+        "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "", ""].join("\r\n"));
+      sock.pause();
+      // One sender at a time, so no sender is itself a slow reader of the others' messages.
+      const body = "x".repeat(3800);
+      const deadline = Date.now() + 30_000;
+      for (let round = 0; !/slow consumer closed/.test(node.output()); round++) {
+        if (Date.now() > deadline || round > 20) throw new Error(`the slow reader was never closed:\n${node.output().slice(-3000)}`);
+        const sender = await connect(node, { user: u1, device: `s${round}` });
+        for (let k = 0; k < 900; k++) sender.send({ type: "send", id: `${round}-${k}`, conv, body });
+        await sender.next("ack", (f) => f.id === `${round}-899`, 30_000).catch((e) => { throw new Error(`${e.message}\n${node.output().slice(-2000)}`); });
+        sender.close();
+      }
+      const presence = await api(node, u2, `/api/presence?users=${u2}`);
+      expect(presence.body.users[u2].online).toBe(false);
+      const after = await connect(node, { user: u1 });
+      after.send({ type: "ping", ts: 3 });
+      expect(await after.next("pong")).toEqual({ type: "pong", ts: 3 });
+      after.close();
       sock.destroy();
     });
 
