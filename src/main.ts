@@ -16,6 +16,7 @@ import { MemoryBroker } from "./broker/memory.ts";
 import { memoryStores } from "./store/memory.ts";
 import type { Stores } from "./store/interface.ts";
 import { load } from "./runtime/runtime.ts";
+import { promMetrics } from "./ops/metrics.ts";
 
 const runtimeModule = await load();
 let config: Config;
@@ -30,16 +31,25 @@ const runtime = runtimeModule.create({
   maxPayload: config.maxMessageBytes, heartbeatMs: config.heartbeatMs, maxBufferedBytes: config.maxBufferedBytes,
 });
 
+let stopping = false;
 const secret = config.jwtSecret ?? crypto.randomUUID() + crypto.randomUUID();
 const stores = await connectStores(config, log);
 const broker = await createBroker(config, log);
-const hub = new Hub({ ...config, nodeId: config.nodeId, stores, broker, log });
+const metrics = promMetrics({ node: config.nodeId, runtime: runtime.name }, {
+  connections: () => hub.connections,
+  ownedShards: () => broker.status().owned.length,
+  brokerUp: () => broker.status().ready,
+  storeUp: () => stores.ready(),
+});
+const hub = new Hub({ ...config, stores, broker, log, metrics });
 await broker.start(hub.handlers());
 const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);
 
 const app = createApp({
   hub, stores, config, secret, log,
   upgrade: runtime.upgrade,
+  draining: () => stopping,
+  metrics: () => metrics.render(),
   health: () => {
     const b = broker.status();
     return { ready: b.ready, runtime: runtime.name, shards: b.shards, owned: b.owned };
@@ -51,15 +61,14 @@ const url = `http://${config.host}:${server.port}`;
 log.info("listening", { url, runtime: runtime.name });
 if (!config.jwtSecret) await printDevToken(url);
 
-let stopping = false;
 runtime.onShutdownSignal(async (signal) => {
   if (stopping) return;
   stopping = true;
-  log.info("shutting down", { signal, connections: hub.connections });
-  const stopped = server.stop();
-  stopHeartbeat();
+  log.info("draining", { signal, connections: hub.connections, windowMs: config.drainMs });
   try {
-    await hub.closeAll(CLOSE.goingAway, "server shutting down");
+    await hub.closeAll(CLOSE.goingAway, "server shutting down", config.drainMs);
+    stopHeartbeat();
+    const stopped = server.stop();
     await broker.close();
     await stores.close();
     await Promise.race([stopped, new Promise((r) => setTimeout(r, 2000))]);

@@ -13,6 +13,7 @@ export const SCENARIO_ENV = {
   DUPLEX_RATE: "200",
   DUPLEX_MAX_MESSAGE_BYTES: "4096",
   DUPLEX_MAX_BUFFERED_BYTES: "65536",
+  DUPLEX_DRAIN_MS: "500",
 };
 
 const uid = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;

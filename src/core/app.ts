@@ -25,6 +25,10 @@ export interface AppDeps {
   upgrade: Upgrade;
   /** Readiness beyond the stores: the broker connected and consuming. */
   health(): { ready: boolean; [k: string]: unknown };
+  /** True once shutdown began: no new upgrades, and load balancers should look elsewhere. */
+  draining(): boolean;
+  /** Prometheus text for GET /metrics. */
+  metrics(): Promise<string>;
   assets: { page: string; client: string };
   log: Logger;
 }
@@ -56,11 +60,21 @@ export function createApp(d: AppDeps): Hono {
   app.get("/", (c) => c.html(d.assets.page));
   app.get("/client.js", (c) => c.body(d.assets.client, 200, { "content-type": "text/javascript; charset=utf-8" }));
 
-  app.get("/healthz", (c) => {
-    const h = { ...d.health(), node: hub.nodeId, connections: hub.connections };
-    const ready = h.ready && stores.ready();
-    return c.json({ ok: ready, ...h, ready }, ready ? 200 : 503);
-  });
+  // /livez: the process serves. /healthz and /readyz: it should get traffic — store and
+  // broker connected, and not draining.
+  const readiness = () => {
+    const h = { ...d.health(), node: hub.nodeId, connections: hub.connections, draining: d.draining() };
+    const ready = h.ready && stores.ready() && !h.draining;
+    return { ok: ready, ...h, ready, store: stores.ready() };
+  };
+  app.get("/livez", (c) => c.json({ ok: true, node: hub.nodeId }));
+  for (const path of ["/healthz", "/readyz"]) {
+    app.get(path, (c) => {
+      const r = readiness();
+      return c.json(r, r.ready ? 200 : 503);
+    });
+  }
+  app.get("/metrics", async (c) => c.body(await d.metrics(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
 
   app.post("/api/dev/token", async (c) => {
     if (!devTokens) throw duplexError("not_found", "dev tokens are off: DUPLEX_JWT_SECRET is set or DUPLEX_ENV=production");
@@ -106,6 +120,7 @@ export function createApp(d: AppDeps): Hono {
   });
 
   app.get("/ws", async (c) => {
+    if (d.draining()) throw duplexError("unavailable", "this node is shutting down; connect to another");
     checkOrigin(c, config);
     const me = await verifyToken(c.req.query("token"), d.secret);
     const asked = c.req.query("device");

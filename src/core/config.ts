@@ -71,6 +71,7 @@ export const SETTINGS = {
   heartbeatMs: { env: "DUPLEX_HEARTBEAT_MS", default: "25000", doc: "ping interval; a silent peer is closed after two intervals", parse: int("DUPLEX_HEARTBEAT_MS", 200, 600_000, 25000) },
   maxBufferedBytes: { env: "DUPLEX_MAX_BUFFERED_BYTES", default: "4194304", doc: "unsent bytes a slow reader may hold before it is closed (1013)", parse: int("DUPLEX_MAX_BUFFERED_BYTES", 65536, 1 << 30, 4 * 1024 * 1024) },
   sendTimeoutMs: { env: "DUPLEX_SEND_TIMEOUT_MS", default: "10000", doc: "longest a send waits to be sequenced before it is answered unavailable", parse: int("DUPLEX_SEND_TIMEOUT_MS", 100, 600_000, 10000) },
+  drainMs: { env: "DUPLEX_DRAIN_MS", default: "5000", doc: "on SIGTERM, sockets are closed (1001) spread over this window so clients do not reconnect all at once", parse: int("DUPLEX_DRAIN_MS", 0, 600_000, 5000) },
   historyLimit: { env: "DUPLEX_HISTORY_LIMIT", default: "10000", doc: "messages kept per conversation; older ones are trimmed", parse: int("DUPLEX_HISTORY_LIMIT", 1, 10_000_000, 10000) },
   production: {
     env: "DUPLEX_ENV", default: "development", doc: "production requires DUPLEX_JWT_SECRET, turns the dev token endpoint off and enforces the Origin allow-list",

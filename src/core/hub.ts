@@ -8,6 +8,7 @@ import { OrderedDelivery } from "./delivery.ts";
 import { asDuplexError, type DuplexError, duplexError } from "./errors.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
+import { type HubMetrics, NO_METRICS } from "./metrics.ts";
 import { type ClientFrame, encode, errorFrame, FrameError, parseClientFrame, type ServerFrame } from "./protocol.ts";
 import { RateLimiter } from "./rate.ts";
 import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
@@ -21,6 +22,7 @@ export interface HubOptions {
   stores: Stores;
   broker: Broker;
   log: Logger;
+  metrics?: HubMetrics;
   now?: () => number;
 }
 
@@ -50,6 +52,7 @@ export class Hub {
   readonly nodeId: string;
   readonly heartbeatMs: number;
   #o: HubOptions;
+  #m: HubMetrics;
   #now: () => number;
   #byUser = new Map<string, Set<Connection>>();
   #bySession = new Map<string, Connection>();
@@ -61,6 +64,7 @@ export class Hub {
     this.nodeId = options.nodeId;
     this.heartbeatMs = options.heartbeatMs;
     this.#now = options.now ?? Date.now;
+    this.#m = options.metrics ?? NO_METRICS;
     this.#delivery = new OrderedDelivery(options.stores.messages, (m) => this.#fanIn(m), options.log);
   }
 
@@ -71,7 +75,11 @@ export class Hub {
   /** The callbacks the broker calls on this node. */
   handlers(): BrokerHandlers {
     return {
-      sequence: (messages) => this.#o.stores.messages.append(messages),
+      sequence: async (messages) => {
+        const appended = await this.#o.stores.messages.append(messages);
+        this.#m.sequenced(appended.filter((a) => !a.duplicate).length);
+        return appended;
+      },
       deliver: (item) => this.#deliver(item),
       control: (event) => this.#control(event),
     };
@@ -88,13 +96,14 @@ export class Hub {
     let set = this.#byUser.get(record.user);
     if (!set) this.#byUser.set(record.user, (set = new Set()));
     set.add(conn);
+    this.#m.connected();
     this.#send(conn, { type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
     void this.#register(conn);
     return {
       text: (data) => this.#text(conn, data),
       binary: () => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
       pong: () => { conn.lastSeen = this.#now(); },
-      closed: () => void this.#closed(conn),
+      closed: (code) => void this.#closed(conn, code),
     };
   }
 
@@ -102,7 +111,7 @@ export class Hub {
   shut(conn: Connection, code: number, reason: string): void {
     if (conn.closed) return;
     conn.seam.close(code, reason);
-    this.#closed(conn);
+    void this.#closed(conn, code);
   }
 
   /** Every local connection, for heartbeats and shutdown. */
@@ -172,6 +181,7 @@ export class Hub {
       this.#refuse(conn, err as FrameError);
       return;
     }
+    this.#m.frameIn(frame.type);
     if (verdict === "limited") {
       this.#refuse(conn, duplexError("rate_limited", `more than ${this.#o.rate} frames per second`), frame.id);
       return;
@@ -187,10 +197,12 @@ export class Hub {
         return;
       case "send": {
         await this.member(frame.conv, user);
+        const received = this.#now();
         const done = await this.#o.broker.submit({
           origin: this.nodeId, ref: crypto.randomUUID(), message: { conv: frame.conv, id: frame.id, from: { user, device }, body: frame.body },
         });
         this.#send(conn, { type: "ack", id: frame.id, conv: done.message.conv, seq: done.message.seq });
+        this.#m.ack(this.#now() - received);
         return;
       }
       case "sync":
@@ -245,6 +257,7 @@ export class Hub {
       if (!c) return;
       const frame: ServerFrame = { type: "msg", ...m };
       let text: string | null = null;
+      let sent = 0;
       for (const user of c.members) {
         const conns = this.#byUser.get(user);
         if (!conns) continue;
@@ -252,8 +265,15 @@ export class Hub {
           if (user === m.from.user && conn.record.device === m.from.device) continue;
           const held = conn.syncing?.get(m.conv);
           if (held) held.push(m);
-          else this.#sendText(conn, (text ??= encode(frame)));
+          else {
+            this.#sendText(conn, (text ??= encode(frame)));
+            sent++;
+          }
         }
+      }
+      if (sent > 0) {
+        this.#m.frameOut("msg", sent);
+        this.#m.delivered(this.#now() - m.ts);
       }
     });
   }
@@ -268,15 +288,21 @@ export class Hub {
     const conns = this.#byUser.get(event.user);
     if (!conns) return;
     const text = encode({ type: "read", conv: event.conv, seq: event.seq, user: event.user, device: event.device });
-    for (const conn of conns) if (conn.record.device !== event.device) this.#sendText(conn, text);
+    for (const conn of conns) {
+      if (conn.record.device === event.device) continue;
+      this.#m.frameOut("read");
+      this.#sendText(conn, text);
+    }
   }
 
   #refuse(conn: Connection, err: DuplexError, id?: string): void {
+    this.#m.refused(err.code);
     if (err.code === "unavailable") this.#o.log.warn("frame refused", { session: conn.record.session, code: err.code, err: err.message });
     this.#send(conn, errorFrame(err, id));
   }
 
   #send(conn: Connection, frame: ServerFrame): void {
+    this.#m.frameOut(frame.type);
     this.#sendText(conn, encode(frame));
   }
 
@@ -297,22 +323,28 @@ export class Hub {
   #tooSlow(conn: Connection): void {
     if (conn.closed) return;
     this.#o.log.warn("slow consumer closed", { session: conn.record.session, user: conn.record.user });
+    this.#m.slowClosed();
     this.shut(conn, CLOSE.tryAgain, "too slow: reconnect and sync");
   }
 
-  /** Closes every local socket and waits until their sessions are out of the store. */
-  async closeAll(code: number, reason: string): Promise<void> {
-    const removals: Promise<void>[] = [];
-    for (const conn of [...this.#bySession.values()]) {
+  /**
+   * Closes every local socket, spread evenly over `windowMs` so that clients do not all
+   * reconnect in the same second, and waits until their sessions are out of the store.
+   */
+  async closeAll(code: number, reason: string, windowMs = 0): Promise<void> {
+    const conns = [...this.#bySession.values()];
+    await Promise.all(conns.map(async (conn, i) => {
+      if (windowMs > 0) await new Promise((r) => setTimeout(r, (windowMs * i) / conns.length));
+      if (conn.closed) return;
       conn.seam.close(code, reason);
-      removals.push(this.#closed(conn));
-    }
-    await Promise.all(removals);
+      await this.#closed(conn, code);
+    }));
   }
 
-  #closed(conn: Connection): Promise<void> {
+  #closed(conn: Connection, code: number): Promise<void> {
     if (conn.closed) return Promise.resolve();
     conn.closed = true;
+    this.#m.disconnected(code);
     clearTimeout(conn.slowCheck);
     this.#bySession.delete(conn.record.session);
     const set = this.#byUser.get(conn.record.user);

@@ -1,0 +1,25 @@
+/**
+ * What the hub reports as it works. The hub calls these on its hot path, so an
+ * implementation must only bump counters (src/ops/metrics.ts does, with prom-client).
+ */
+import type { ErrorCode } from "./errors.ts";
+
+export interface HubMetrics {
+  connected(): void;
+  disconnected(code: number): void;
+  frameIn(type: string): void;
+  frameOut(type: string, count?: number): void;
+  refused(code: ErrorCode): void;
+  sequenced(count: number): void;
+  /** `send` received → `ack` written, in ms. */
+  ack(ms: number): void;
+  /** Sequenced → written to a local socket, in ms. */
+  delivered(ms: number): void;
+  slowClosed(): void;
+}
+
+const nothing = () => {};
+export const NO_METRICS: HubMetrics = {
+  connected: nothing, disconnected: nothing, frameIn: nothing, frameOut: nothing, refused: nothing,
+  sequenced: nothing, ack: nothing, delivered: nothing, slowClosed: nothing,
+};

@@ -1,0 +1,67 @@
+/**
+ * Prometheus metrics for one node, through prom-client. Label children are resolved once
+ * per label value and kept, so the hot path only increments.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ErrorCode } from "../core/errors.ts";
+import type { HubMetrics } from "../core/metrics.ts";
+
+export interface NodeGauges {
+  connections(): number;
+  ownedShards(): number;
+  brokerUp(): boolean;
+  storeUp(): boolean;
+}
+
+export interface PromMetrics extends HubMetrics {
+  registry: Registry;
+  /** The text format, for GET /metrics. */
+  render(): Promise<string>;
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function promMetrics(labels: { node: string; runtime: string }, gauges: NodeGauges): PromMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels(labels);
+  const registers = [registry];
+  const cached = <T>(make: (key: string) => T) => {
+    const children = new Map<string, T>();
+    return (key: string) => {
+      let child = children.get(key);
+      if (!child) children.set(key, (child = make(key)));
+      return child;
+    };
+  };
+  new Gauge({ name: "duplex_connections", help: "Open WebSocket connections (one session each)", registers, collect() { this.set(gauges.connections()); } });
+  new Gauge({ name: "duplex_shards_owned", help: "Shards this node sequences", registers, collect() { this.set(gauges.ownedShards()); } });
+  new Gauge({ name: "duplex_broker_up", help: "1 while the broker is connected", registers, collect() { this.set(gauges.brokerUp() ? 1 : 0); } });
+  new Gauge({ name: "duplex_store_up", help: "1 while the store is connected", registers, collect() { this.set(gauges.storeUp() ? 1 : 0); } });
+  const connects = new Counter({ name: "duplex_connects_total", help: "Accepted WebSocket upgrades", registers });
+  const disconnects = new Counter({ name: "duplex_disconnects_total", help: "Closed connections by close code", labelNames: ["code"], registers });
+  const framesIn = new Counter({ name: "duplex_frames_in_total", help: "Client frames by type", labelNames: ["type"], registers });
+  const framesOut = new Counter({ name: "duplex_frames_out_total", help: "Server frames by type", labelNames: ["type"], registers });
+  const errors = new Counter({ name: "duplex_errors_total", help: "Refused frames by error code", labelNames: ["code"], registers });
+  const sequenced = new Counter({ name: "duplex_messages_sequenced_total", help: "Messages stored by this node's shards", registers });
+  const slow = new Counter({ name: "duplex_slow_consumer_closes_total", help: "Connections closed for not reading", registers });
+  const ack = new Histogram({ name: "duplex_ack_latency_seconds", help: "send received to ack written", buckets: LATENCY_BUCKETS, registers });
+  const delivery = new Histogram({ name: "duplex_delivery_latency_seconds", help: "Sequenced to written to a local socket", buckets: LATENCY_BUCKETS, registers });
+
+  const closeCode = cached((code) => disconnects.labels(code));
+  const inType = cached((t) => framesIn.labels(t));
+  const outType = cached((t) => framesOut.labels(t));
+  const errCode = cached((c) => errors.labels(c));
+  return {
+    registry,
+    render: () => registry.metrics(),
+    connected: () => connects.inc(),
+    disconnected: (code: number) => closeCode(String(code)).inc(),
+    frameIn: (type: string) => inType(type).inc(),
+    frameOut: (type: string, count = 1) => outType(type).inc(count),
+    refused: (code: ErrorCode) => errCode(code).inc(),
+    sequenced: (count: number) => { if (count > 0) sequenced.inc(count); },
+    ack: (ms: number) => ack.observe(ms / 1000),
+    delivered: (ms: number) => delivery.observe(Math.max(0, ms) / 1000),
+    slowClosed: () => slow.inc(),
+  };
+}
