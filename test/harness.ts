@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { connect as tcp } from "node:net";
 import { resolve } from "node:path";
 import { mintToken } from "../src/core/auth.ts";
-import type { ServerFrame } from "../src/core/protocol.ts";
+import { openProbe, type Probe } from "../src/ops/probe.ts";
 
 export type RuntimeName = "bun" | "deno" | "node";
 export const RUNTIMES: RuntimeName[] = ["bun", "deno", "node"];
@@ -79,17 +79,7 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
 
 export { mintToken };
 
-export interface TestClient {
-  ws: WebSocket;
-  welcome: Extract<ServerFrame, { type: "welcome" }>;
-  frames: ServerFrame[];
-  send(frame: unknown): void;
-  sendRaw(data: string | Uint8Array): void;
-  /** The next frame (after those already consumed by earlier `next` calls) matching `match`. */
-  next<T extends ServerFrame["type"]>(type: T, match?: (f: Extract<ServerFrame, { type: T }>) => boolean, timeoutMs?: number): Promise<Extract<ServerFrame, { type: T }>>;
-  closed: Promise<{ code: number; reason: string }>;
-  close(): void;
-}
+export type TestClient = Probe;
 
 /** Opens an authenticated socket and waits for `welcome`. */
 export async function connect(
@@ -100,39 +90,7 @@ export async function connect(
   const q = new URLSearchParams({ token });
   if (who.device) q.set("device", who.device);
   // Bun's WebSocket takes extra headers (Origin) as a second-argument option.
-  const ws = new WebSocket(`${node.wsUrl}?${q}`, { headers: who.headers } as unknown as string[]);
-  const frames: ServerFrame[] = [];
-  const waiters = new Set<() => void>();
-  const consumed = new Set<ServerFrame>();
-  ws.onmessage = (e) => {
-    frames.push(JSON.parse(String(e.data)));
-    for (const w of [...waiters]) w();
-  };
-  const closed = new Promise<{ code: number; reason: string }>((done) => {
-    ws.onclose = (e) => { done({ code: e.code, reason: e.reason }); for (const w of [...waiters]) w(); };
-  });
-  const client: TestClient = {
-    ws, frames, closed, welcome: undefined as never,
-    send: (frame) => ws.send(JSON.stringify(frame)),
-    sendRaw: (data) => ws.send(data),
-    close: () => ws.close(),
-    next: (type, match, timeoutMs = 10_000) => new Promise((ok, fail) => {
-      const check = () => {
-        const f = frames.find((x) => !consumed.has(x) && x.type === type && (!match || match(x as never)));
-        if (f) { consumed.add(f); waiters.delete(check); clearTimeout(timer); ok(f as never); return true; }
-        if (ws.readyState === WebSocket.CLOSED) { waiters.delete(check); clearTimeout(timer); fail(new Error(`socket closed while waiting for ${type}`)); return true; }
-        return false;
-      };
-      const timer = setTimeout(() => { waiters.delete(check); fail(new Error(`no ${type} frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-5))}`)); }, timeoutMs);
-      if (!check()) waiters.add(check);
-    }),
-  };
-  await new Promise<void>((ok, fail) => {
-    ws.onopen = () => ok();
-    ws.onerror = () => fail(new Error("WebSocket failed to open"));
-  });
-  client.welcome = await client.next("welcome");
-  return client;
+  return openProbe(`${node.wsUrl}?${q}`, (url) => new WebSocket(url, { headers: who.headers } as unknown as string[]));
 }
 
 /** A raw HTTP upgrade request; the status line and body show what happened before any upgrade. */

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sign } from "hono/jwt";
+import { context, SCENARIOS, targetOf } from "../src/ops/verify.ts";
 import { api, connect, mintToken, type NodeProc, rawUpgrade, type RuntimeName, startNode } from "./harness.ts";
 
 export const SCENARIO_ENV = {
@@ -30,84 +31,10 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
       return res.body.id as string;
     };
 
-    test("delivers every send to every other device in seq order, never echoing to the sender", async () => {
-      const [u1, u2] = [uid("u"), uid("u")];
-      const conv = await conversation(u1, u2);
-      const a = await connect(node, { user: u1, device: "phone" });
-      const b = await connect(node, { user: u1, device: "laptop" });
-      const c = await connect(node, { user: u2, device: "phone" });
-      const N = 300;
-      for (let i = 0; i < N; i++) a.send({ type: "send", id: `m${i}`, conv, body: { i } });
-      const acks = await Promise.all(Array.from({ length: N }, (_, i) => a.next("ack", (f) => f.id === `m${i}`)));
-      expect(acks.map((f) => f.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
-      for (const dev of [b, c]) {
-        await dev.next("msg", (f) => f.seq === N);
-        const msgs = dev.frames.filter((f) => f.type === "msg");
-        expect(msgs.map((f) => (f as { seq: number }).seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
-        expect((msgs[0] as { from: unknown }).from).toEqual({ user: u1, device: "phone" });
+    describe("the scenarios `duplex verify` runs against deployments", () => {
+      for (const scenario of SCENARIOS) {
+        test(scenario.name, () => scenario.run(context(targetOf(node.wsUrl, node.secret, (url) => new WebSocket(url)))));
       }
-      c.send({ type: "send", id: "reply", conv, body: "hi" });
-      await a.next("msg", (f) => f.id === "reply" && f.seq === N + 1);
-      await b.next("msg", (f) => f.id === "reply");
-      expect(a.frames.filter((f) => f.type === "msg").length).toBe(1);
-      for (const x of [a, b, c]) x.close();
-    });
-
-    test("answers a repeated send with the original ack and stores it once", async () => {
-      const [u1, u2] = [uid("u"), uid("u")];
-      const conv = await conversation(u1, u2);
-      const a = await connect(node, { user: u1, device: "d1" });
-      const c = await connect(node, { user: u2, device: "d1" });
-      a.send({ type: "send", id: "same", conv, body: 1 });
-      const first = await a.next("ack");
-      a.send({ type: "send", id: "same", conv, body: 1 });
-      const again = await a.next("ack");
-      expect(again).toEqual(first);
-      a.send({ type: "send", id: "other", conv, body: 2 });
-      expect((await a.next("ack")).seq).toBe(first.seq + 1);
-      await c.next("msg", (f) => f.id === "other");
-      expect(c.frames.filter((f) => f.type === "msg").map((f) => (f as { id: string }).id)).toEqual(["same", "other"]);
-      const hist = await api(node, u2, `/api/conversations/${conv}/messages`);
-      expect(hist.body.messages.map((m: { id: string }) => m.id)).toEqual(["same", "other"]);
-      a.close(); c.close();
-    });
-
-    test("replays with sync and serves history after a seq", async () => {
-      const [u1, u2] = [uid("u"), uid("u")];
-      const conv = await conversation(u1, u2);
-      const a = await connect(node, { user: u1 });
-      for (let i = 1; i <= 30; i++) a.send({ type: "send", id: `s${i}`, conv, body: i });
-      await a.next("ack", (f) => f.seq === 30);
-      const c = await connect(node, { user: u2 });
-      c.send({ type: "sync", conv, after: 25 });
-      const synced = await c.next("synced");
-      expect(synced).toEqual({ type: "synced", conv, seq: 30 });
-      expect(c.frames.filter((f) => f.type === "msg").map((f) => (f as { seq: number }).seq)).toEqual([26, 27, 28, 29, 30]);
-      const h = await api(node, u2, `/api/conversations/${conv}/messages?after=10&limit=5`);
-      expect(h.status).toBe(200);
-      expect(h.body.messages.map((m: { seq: number }) => m.seq)).toEqual([11, 12, 13, 14, 15]);
-      const empty = await conversation(u1, u2);
-      c.send({ type: "sync", conv: empty, after: 0 });
-      expect(await c.next("synced", (f) => f.conv === empty)).toEqual({ type: "synced", conv: empty, seq: 0 });
-      a.close(); c.close();
-    });
-
-    test("tells only the user's other devices about a read mark", async () => {
-      const [u1, u2] = [uid("u"), uid("u")];
-      const conv = await conversation(u1, u2);
-      const a = await connect(node, { user: u1, device: "a" });
-      const b = await connect(node, { user: u1, device: "b" });
-      const c = await connect(node, { user: u2, device: "c" });
-      a.send({ type: "send", id: "r1", conv, body: "x" });
-      await a.next("ack");
-      a.send({ type: "read", conv, seq: 1 });
-      expect(await b.next("read")).toEqual({ type: "read", conv, seq: 1, user: u1, device: "a" });
-      a.send({ type: "ping", ts: 7 });
-      c.send({ type: "ping", ts: 8 });
-      await a.next("pong"); await c.next("pong");
-      expect(a.frames.some((f) => f.type === "read")).toBe(false);
-      expect(c.frames.some((f) => f.type === "read")).toBe(false);
-      for (const x of [a, b, c]) x.close();
     });
 
     test("answers ping with pong echoing ts", async () => {
@@ -212,18 +139,6 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
       b.send({ type: "ping", ts: 1 });
       expect(await b.next("pong")).toEqual({ type: "pong", ts: 1 });
       b.close();
-    });
-
-    test("replaces the older session of the same user and device with 4409", async () => {
-      const user = uid("u");
-      const first = await connect(node, { user, device: "tablet" });
-      const second = await connect(node, { user, device: "tablet" });
-      expect(await first.closed).toEqual({ code: 4409, reason: "replaced" });
-      second.send({ type: "ping", ts: 1 });
-      await second.next("pong");
-      const presence = await api(node, user, `/api/presence?users=${user}`);
-      expect(presence.body.users[user].devices.map((d: { device: string }) => d.device)).toEqual(["tablet"]);
-      second.close();
     });
 
     test("reaps a peer that stops answering pings within two heartbeat intervals", async () => {
