@@ -45,6 +45,13 @@ export class OrderedDelivery {
     void this.#fill(m.conv);
   }
 
+  /** Records seq as passed without emitting it: no local device wants it. */
+  skip(m: StoredMessage): void {
+    const waiting = this.#waiting.get(m.conv);
+    if (waiting) waiting.push(m);
+    else if (m.seq > (this.#last.get(m.conv) ?? 0)) this.#last.set(m.conv, m.seq);
+  }
+
   async #fill(conv: string): Promise<void> {
     const waiting = this.#waiting.get(conv)!;
     while (waiting.length > 0) {

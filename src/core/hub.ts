@@ -243,7 +243,13 @@ export class Hub {
     if (item.duplicate) return;
     const m = item.message;
     // Every delivery of one conversation hangs off the same promise, so order survives the await.
-    this.conversation(m.conv).then((c) => { if (c && this.#hasLocal(c)) this.#delivery.push(m); }, () => this.#delivery.push(m));
+    this.conversation(m.conv).then(
+      (c) => c && this.#hasLocal(c) ? this.#delivery.push(m) : this.#delivery.skip(m),
+      (err) => {
+        this.#o.log.warn("delivery skipped: conversation unreadable", { conv: m.conv, seq: m.seq, ...errorFields(err) });
+        this.#delivery.skip(m);
+      },
+    );
   }
 
   #hasLocal(c: Conversation): boolean {
@@ -253,7 +259,7 @@ export class Hub {
 
   /** One message to every local device of every member but the sending device. */
   #fanIn(m: StoredMessage): void {
-    void this.conversation(m.conv).then((c) => {
+    this.conversation(m.conv).then((c) => {
       if (!c) return;
       const frame: ServerFrame = { type: "msg", ...m };
       let text: string | null = null;
@@ -275,7 +281,7 @@ export class Hub {
         this.#m.frameOut("msg", sent);
         this.#m.delivered(this.#now() - m.ts);
       }
-    });
+    }, (err) => this.#o.log.warn("delivery skipped: conversation unreadable", { conv: m.conv, seq: m.seq, ...errorFields(err) }));
   }
 
   #control(event: ControlEvent): void {
