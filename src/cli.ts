@@ -9,19 +9,20 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { mintToken, parseTtl } from "./core/auth.ts";
 import { SETTINGS } from "./core/config.ts";
 import { duplexError } from "./core/errors.ts";
-import { NGINX_HELP, NGINX_OPTIONS, nginxSite, renderNginx } from "./config/nginx.ts";
-import { RABBITMQ_HELP, RABBITMQ_OPTIONS, rabbitmqConf, renderRabbitmq } from "./config/rabbitmq.ts";
-import { REDIS_HELP, REDIS_OPTIONS, redisConf, renderRedis } from "./config/redis.ts";
+import { NGINX_HELP, NGINX_OPTIONS, type NginxFlags, nginxSite, renderNginx } from "./config/nginx.ts";
+import { RABBITMQ_HELP, RABBITMQ_OPTIONS, type RabbitmqFlags, rabbitmqConf, renderRabbitmq } from "./config/rabbitmq.ts";
+import { REDIS_HELP, REDIS_OPTIONS, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
 import { type Rendered, writeRendered } from "./config/render.ts";
+import { VERIFY_HELP, VERIFY_OPTIONS, runVerify } from "./ops/verify-command.ts";
 
 type Env = Record<string, string | undefined>;
-// deno-lint-ignore no-explicit-any
-type Values = any;
+type Flags = Record<string, string | boolean | string[] | undefined>;
 
 interface Command {
   help: string;
   options: NonNullable<ParseArgsConfig["options"]>;
-  run(values: Values, env: Env): Promise<Rendered>;
+  /** `flags` holds exactly the types `options` declares: parseArgs runs in strict mode. */
+  run(flags: Flags, env: Env): Promise<Rendered>;
 }
 
 const TOKEN_HELP = `duplex token --user ID [--ttl 1h]
@@ -30,17 +31,20 @@ const TOKEN_HELP = `duplex token --user ID [--ttl 1h]
   signed with DUPLEX_JWT_SECRET, the secret the nodes verify tokens with`;
 
 const COMMANDS: Record<string, Command> = {
-  nginx: { help: NGINX_HELP, options: NGINX_OPTIONS, run: async (v, env) => renderNginx(await nginxSite(v, env)) },
-  "redis-conf": { help: REDIS_HELP, options: REDIS_OPTIONS, run: async (v, env) => renderRedis(redisConf(v, env)) },
-  rabbitmq: { help: RABBITMQ_HELP, options: RABBITMQ_OPTIONS, run: async (v, env) => renderRabbitmq(rabbitmqConf(v, env)) },
+  verify: { help: VERIFY_HELP, options: VERIFY_OPTIONS, run: runVerify },
+  nginx: { help: NGINX_HELP, options: NGINX_OPTIONS, run: async (v, env) => renderNginx(await nginxSite(v as NginxFlags, env)) },
+  "redis-conf": { help: REDIS_HELP, options: REDIS_OPTIONS, run: async (v, env) => renderRedis(redisConf(v as RedisFlags, env)) },
+  rabbitmq: {
+    help: RABBITMQ_HELP, options: RABBITMQ_OPTIONS, run: async (v, env) => renderRabbitmq(rabbitmqConf(v as RabbitmqFlags, env)),
+  },
   token: {
     help: TOKEN_HELP,
     options: { user: { type: "string" }, ttl: { type: "string" } },
     run: async (v, env) => {
       const secret = SETTINGS.jwtSecret.parse(env[SETTINGS.jwtSecret.env]);
       if (!secret) throw duplexError("bad_request", "DUPLEX_JWT_SECRET is not set: tokens must be signed with the secret the nodes verify");
-      if (v.user === undefined) throw duplexError("bad_request", "--user is required");
-      const token = await mintToken(v.user, secret, parseTtl(v.ttl ?? "1h"));
+      if (typeof v.user !== "string") throw duplexError("bad_request", "--user is required");
+      const token = await mintToken(v.user, secret, parseTtl(typeof v.ttl === "string" ? v.ttl : "1h"));
       return { files: {}, stdout: `${token}\n` };
     },
   },
@@ -50,10 +54,11 @@ const USAGE = `usage: duplex <command> [options]   (--help after a command lists
   nginx        nginx site and nginx.conf (ws, or wss with --tls) for a domain
   redis-conf   redis.conf for duplex
   rabbitmq     rabbitmq.conf and definitions.json for a namespace
-  token        an access token signed with DUPLEX_JWT_SECRET`;
+  token        an access token signed with DUPLEX_JWT_SECRET
+  verify       run the protocol scenarios against a deployment (ws:// or wss://)`;
 
 /** Runs one command line; resolves with the exit code. */
-export async function main(argv: string[], env: Env): Promise<number> {
+async function main(argv: string[], env: Env): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "--help" || name === "help") {
     (name ? process.stdout : process.stderr).write(`${USAGE}\n`);
@@ -62,7 +67,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const command = COMMANDS[name];
   if (!command) return fail("duplex", `unknown command "${name}"; expected one of ${Object.keys(COMMANDS).join(", ")}`);
   try {
-    const { values } = parseArgs({ args, options: { ...command.options, help: { type: "boolean" } }, strict: true });
+    const { values } = parseArgs({ args, options: { ...command.options, help: { type: "boolean" } }, strict: true }) as { values: Flags };
     if (values.help) {
       process.stdout.write(`${command.help}\n`);
       return 0;
@@ -70,7 +75,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
     const rendered = await command.run(values, env);
     if (typeof values.out !== "string") {
       process.stdout.write(rendered.stdout);
-      return 0;
+      return rendered.exitCode ?? 0;
     }
     for (const path of await writeRendered(values.out, rendered)) process.stdout.write(`wrote ${path}\n`);
     return 0;

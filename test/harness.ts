@@ -2,7 +2,6 @@
  * Black-box test harness: spawn real node processes on any runtime and talk to them
  * over real sockets. Every process a test starts is killed when the test file ends.
  */
-import { afterAll } from "bun:test";
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect as tcp } from "node:net";
 import { resolve } from "node:path";
@@ -36,7 +35,9 @@ export interface NodeProc {
 }
 
 const live = new Set<ChildProcess>();
-afterAll(() => {
+// A hook registered here would attach to the first test file only (modules load once per
+// run), so the safety net is the exit of the test process; files still stop their nodes.
+process.on("exit", () => {
   for (const p of live) p.kill("SIGKILL");
 });
 

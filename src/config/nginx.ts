@@ -47,7 +47,12 @@ export const NGINX_HELP = `duplex nginx --domain NAME --upstream HOST:PORT [--up
   --out DIR              write DIR/nginx.conf (complete, runs with nginx -p DIR -c DIR/nginx.conf)
                          and DIR/conf.d/DOMAIN.conf; without it, print the site file`;
 
-type Values = { [K in keyof typeof NGINX_OPTIONS]?: (typeof NGINX_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof NGINX_OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+type ListFlag = "upstream" | "proxy-header";
+type BooleanFlag = "tls" | "ocsp";
+/** What parseArgs returns for NGINX_OPTIONS. */
+export type NginxFlags = { [K in ListFlag]?: string[] } & { [K in BooleanFlag]?: boolean } & {
+  [K in Exclude<keyof typeof NGINX_OPTIONS, ListFlag | BooleanFlag>]?: string;
+};
 
 const LB = ["least_conn", "hash", "ip_hash"] as const;
 /** Headers the generated config sets itself; a --proxy-header may not replace them. */
@@ -82,7 +87,7 @@ export interface NginxSite {
   accessLog: string;
 }
 
-export async function nginxSite(v: Values, env: Record<string, string | undefined>): Promise<NginxSite> {
+export async function nginxSite(v: NginxFlags, env: Record<string, string | undefined>): Promise<NginxSite> {
   const domain = hostname("--domain", v.domain);
   if (!v.upstream?.length) bad("--upstream", "is required at least once (host:port of a duplex node)");
   const upstreams = v.upstream.map((u) => hostPort("--upstream", u));
@@ -122,7 +127,7 @@ export async function nginxSite(v: Values, env: Record<string, string | undefine
   };
 }
 
-async function tls(v: Values): Promise<NginxSite["tls"]> {
+async function tls(v: NginxFlags): Promise<NginxSite["tls"]> {
   if (!v.tls) {
     for (const flag of ["cert", "key", "ocsp", "trusted-cert", "resolver"] as const) {
       if (v[flag] !== undefined) bad(`--${flag}`, "only applies with --tls");

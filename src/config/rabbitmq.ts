@@ -2,6 +2,8 @@
  * `duplex rabbitmq`: rabbitmq.conf and a definitions.json built from `topology()`, the very
  * function the nodes declare their exchanges, queues and bindings from.
  */
+import { Buffer } from "node:buffer";
+import { createHash, randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { topology } from "../broker/topology.ts";
 import { SETTINGS } from "../core/config.ts";
@@ -12,6 +14,7 @@ export const RABBITMQ_OPTIONS = {
   shards: { type: "string" },
   "queue-type": { type: "string" },
   vhost: { type: "string" },
+  user: { type: "string" },
   heartbeat: { type: "string" },
   "consumer-timeout-ms": { type: "string" },
   "definitions-path": { type: "string" },
@@ -22,7 +25,10 @@ export const RABBITMQ_HELP = `duplex rabbitmq [options]
   --namespace NAME       prefix of every exchange and queue (DUPLEX_NAMESPACE, else duplex)
   --shards N             ordered shard queues; must equal the nodes' DUPLEX_SHARDS (16)
   --queue-type quorum|classic  type of the shard queues (DUPLEX_QUEUE_TYPE, else quorum)
-  --vhost NAME           virtual host of every object; it must exist (/)
+  --vhost NAME           virtual host of every object (/)
+  --user NAME            also create the vhost and a user for the nodes, allowed only this
+                         namespace's objects, password from RABBITMQ_PASSWORD. A fresh broker
+                         that loads definitions at boot creates neither guest nor /: it needs this
   --heartbeat S          AMQP heartbeat the broker offers, in seconds (5)
   --consumer-timeout-ms N  longest a delivery may stay unacknowledged (60000)
   --definitions-path FILE  where rabbitmq.conf loads definitions.json from
@@ -30,22 +36,21 @@ export const RABBITMQ_HELP = `duplex rabbitmq [options]
   --out DIR              write DIR/rabbitmq.conf and DIR/definitions.json;
                          without it, print definitions.json`;
 
-type Values = { [K in keyof typeof RABBITMQ_OPTIONS]?: string };
+/** What parseArgs returns for RABBITMQ_OPTIONS. */
+export type RabbitmqFlags = { [K in keyof typeof RABBITMQ_OPTIONS]?: string };
+type Definition = Record<string, unknown>;
 
 export interface RabbitmqConf {
   namespace: string;
   heartbeatS: number;
   consumerTimeoutMs: number;
   definitionsPath: string;
+  user: string | null;
   /** The broker's definitions format: every object names its vhost. */
-  definitions: {
-    exchanges: Record<string, unknown>[];
-    queues: Record<string, unknown>[];
-    bindings: Record<string, unknown>[];
-  };
+  definitions: Record<"vhosts" | "users" | "permissions" | "exchanges" | "queues" | "bindings", Definition[]>;
 }
 
-export function rabbitmqConf(v: Values, env: Record<string, string | undefined>): RabbitmqConf {
+export function rabbitmqConf(v: RabbitmqFlags, env: Record<string, string | undefined>): RabbitmqConf {
   const namespace = fromSetting(SETTINGS.namespace, "--namespace", v.namespace, env);
   const shards = fromSetting(SETTINGS.shards, "--shards", v.shards, env);
   const queueType = fromSetting(SETTINGS.queueType, "--queue-type", v["queue-type"], env);
@@ -56,11 +61,13 @@ export function rabbitmqConf(v: Values, env: Record<string, string | undefined>)
     namespace,
     heartbeatS: integer("--heartbeat", v.heartbeat, 1, 600, 5),
     consumerTimeoutMs: integer("--consumer-timeout-ms", v["consumer-timeout-ms"], 1000, 86_400_000, 60_000),
+    user: v.user ?? null,
     definitionsPath: v["definitions-path"] !== undefined
       ? safePath("--definitions-path", v["definitions-path"])
       : v.out !== undefined ? resolve(safePath("--out", v.out), "definitions.json") : "/etc/rabbitmq/definitions.json",
-    // Fields topology() leaves out are the declare defaults the nodes use as well.
     definitions: {
+      ...access(v.user, env.RABBITMQ_PASSWORD, namespace, vhost),
+      // Fields topology() leaves out are the declare defaults the nodes use as well.
       exchanges: t.exchanges.map((e) => ({
         name: e.name, vhost, type: e.type, durable: e.durable, auto_delete: false, internal: false, arguments: {},
       })),
@@ -70,6 +77,33 @@ export function rabbitmqConf(v: Values, env: Record<string, string | undefined>)
       })),
     },
   };
+}
+
+/**
+ * The vhost and the nodes' user, limited to resources named `<namespace>.*` (their own node
+ * queues included). Only with --user: importing a vhost that exists resets its description
+ * and tags, so a file for an existing broker leaves vhosts and users alone.
+ */
+function access(name: string | undefined, password: string | undefined, namespace: string, vhost: string) {
+  if (name === undefined) {
+    if (password) bad("RABBITMQ_PASSWORD", "is set but --user is not: name the user it belongs to");
+    return { vhosts: [], users: [], permissions: [] };
+  }
+  if (!/^[A-Za-z0-9_.@-]{1,128}$/.test(name)) bad("--user", `must be 1-128 letters, digits, '_', '.', '@' or '-', got "${name}"`);
+  if (!password || password.length < 16) bad("--user", "needs RABBITMQ_PASSWORD, at least 16 characters, in the environment");
+  const own = `^${namespace.replace(/\./g, "\\.")}\\.`;
+  return {
+    vhosts: [{ name: vhost }],
+    users: [{ name, password_hash: sha256Hash(password), hashing_algorithm: "rabbit_password_hashing_sha256", tags: [] }],
+    permissions: [{ user: name, vhost, configure: own, write: own, read: own }],
+  };
+}
+
+/** RabbitMQ's rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ password)), 4-byte salt. */
+function sha256Hash(password: string): string {
+  const salt = randomBytes(4);
+  const digest = createHash("sha256").update(salt).update(password, "utf8").digest();
+  return Buffer.concat([salt, digest]).toString("base64");
 }
 
 export function renderRabbitmq(conf: RabbitmqConf): Rendered {

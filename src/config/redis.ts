@@ -21,7 +21,8 @@ export const REDIS_HELP = `duplex redis-conf [options]
   --out DIR          write DIR/redis.conf; without it, print it
   REDIS_PASSWORD     if set, written as requirepass (nodes then use redis://:PASSWORD@host:port)`;
 
-type Values = { maxmemory?: string; port?: string; bind?: string[]; dir?: string; out?: string };
+/** What parseArgs returns for REDIS_OPTIONS. */
+export type RedisFlags = { maxmemory?: string; port?: string; bind?: string[]; dir?: string; out?: string };
 
 export interface RedisConf {
   maxmemory: string;
@@ -33,7 +34,7 @@ export interface RedisConf {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1)$/;
 
-export function redisConf(v: Values, env: Record<string, string | undefined>): RedisConf {
+export function redisConf(v: RedisFlags, env: Record<string, string | undefined>): RedisConf {
   const maxmemory = (v.maxmemory ?? "1gb").toLowerCase();
   const m = maxmemory.match(/^(\d+)(kb?|mb?|gb?)?$/);
   if (!m || Number(m[1]) === 0) bad("--maxmemory", `must be a size such as 512mb or 2gb, got "${v.maxmemory}"`);

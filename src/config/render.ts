@@ -29,17 +29,23 @@ export interface Rendered {
   /** Empty folders the files expect next to them (nginx's logs/ and temp/). */
   dirs?: string[];
   stdout: string;
+  /** Non-zero when the command checked something and it failed (verify). */
+  exitCode?: number;
 }
 
 /** Writes every file under `out` and returns the paths written. */
 export async function writeRendered(out: string, rendered: Rendered): Promise<string[]> {
   const written: string[] = [];
-  for (const dir of rendered.dirs ?? []) await mkdir(join(out, dir), { recursive: true });
-  for (const [rel, text] of Object.entries(rendered.files)) {
-    const path = join(out, rel);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, text);
-    written.push(path);
+  try {
+    for (const dir of rendered.dirs ?? []) await mkdir(join(out, dir), { recursive: true });
+    for (const [rel, text] of Object.entries(rendered.files)) {
+      const path = join(out, rel);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, text);
+      written.push(path);
+    }
+  } catch (err) {
+    bad("--out", `cannot write into "${out}": ${(err as Error).message}`);
   }
   return written;
 }

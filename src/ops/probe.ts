@@ -5,6 +5,9 @@
  */
 import type { ServerFrame } from "../core/protocol.ts";
 
+/** WebSocket.CLOSED, spelled out: Node 20 has no global WebSocket to read it from. */
+const CLOSED = 3;
+
 type Of<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
 
 /** Makes a WebSocket; lets a runtime add headers or TLS options the standard one lacks. */
@@ -23,7 +26,7 @@ export interface Probe {
 }
 
 /** Opens a socket and resolves once `welcome` arrived. */
-export async function openProbe(url: string, factory: SocketFactory = (u) => new WebSocket(u), timeoutMs = 10_000): Promise<Probe> {
+export async function openProbe(url: string, factory: SocketFactory, timeoutMs = 10_000): Promise<Probe> {
   const ws = factory(url);
   const frames: ServerFrame[] = [];
   const taken = new Set<ServerFrame>();
@@ -42,7 +45,7 @@ export async function openProbe(url: string, factory: SocketFactory = (u) => new
       const check = () => {
         const f = frames.find((x) => !taken.has(x) && x.type === type && (!match || match(x as Of<T>)));
         if (f) return finish(() => { taken.add(f); ok(f as Of<T>); });
-        if (ws.readyState === WebSocket.CLOSED) return finish(() => fail(new Error(`socket closed while waiting for ${type}`)));
+        if (ws.readyState === CLOSED) return finish(() => fail(new Error(`socket closed while waiting for ${type}`)));
         return false;
       };
       const timer = setTimeout(() => finish(() => fail(new Error(`no ${type} frame within ${wait} ms; last: ${JSON.stringify(frames.slice(-3))}`))), wait);

@@ -7,12 +7,19 @@
 import type { ServerWebSocket } from "bun";
 import { upgradeWebSocket, websocket } from "hono/bun";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
+import type { SocketFactory } from "../ops/probe.ts";
 import type { Runtime, RuntimeOptions } from "./runtime.ts";
 
 type Raw = ServerWebSocket<unknown>;
 
 export const env = (): Record<string, string | undefined> => process.env;
 export const exit = (code: number): never => process.exit(code);
+
+export function clientSocket({ insecure }: { insecure: boolean }): SocketFactory {
+  // fetch reads this too; Bun's WebSocket takes its TLS options as a second argument.
+  if (insecure) process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+  return (url) => new WebSocket(url, (insecure ? { tls: { rejectUnauthorized: false } } : undefined) as never);
+}
 
 export function create(options: RuntimeOptions): Runtime {
   // Keyed by the raw socket: Hono makes a new WSContext for every event on Bun.

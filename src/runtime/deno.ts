@@ -6,6 +6,7 @@
  */
 import { upgradeWebSocket } from "hono/deno";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
+import type { SocketFactory } from "../ops/probe.ts";
 import type { Runtime, RuntimeOptions } from "./runtime.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -13,6 +14,11 @@ const Deno = (globalThis as any).Deno;
 
 export const env = (): Record<string, string | undefined> => Deno.env.toObject();
 export const exit = (code: number): never => Deno.exit(code);
+
+/** Deno decides about certificates per process: `--unsafely-ignore-certificate-errors`. */
+export function clientSocket(_: { insecure: boolean }): SocketFactory {
+  return (url) => new WebSocket(url);
+}
 
 export function create(options: RuntimeOptions): Runtime {
   const sockets = new WeakMap<WebSocket, SocketEvents>();

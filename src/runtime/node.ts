@@ -7,12 +7,19 @@
 import { serve } from "@hono/node-server";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocket as WsClient, WebSocketServer, type WebSocket } from "ws";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
+import type { SocketFactory } from "../ops/probe.ts";
 import type { Runtime, RuntimeOptions } from "./runtime.ts";
 
 export const env = (): Record<string, string | undefined> => process.env;
 export const exit = (code: number): never => process.exit(code);
+
+/** Node 20 has no global WebSocket; `ws`'s client has the same event-handler surface. */
+export function clientSocket({ insecure }: { insecure: boolean }): SocketFactory {
+  if (insecure) process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+  return (url) => new WsClient(url, { rejectUnauthorized: !insecure }) as unknown as globalThis.WebSocket;
+}
 
 type Open = (seam: SocketSeam) => SocketEvents;
 /** Set on the request's env by `upgrade`; the listener completes the handshake. */

@@ -5,6 +5,7 @@
  */
 import type { Hono } from "hono";
 import type { Upgrade } from "../core/app.ts";
+import type { SocketFactory } from "../ops/probe.ts";
 
 export interface RuntimeOptions {
   maxPayload: number;
@@ -29,6 +30,8 @@ export interface RuntimeModule {
   /** The process environment, read before the options that the runtime is created with. */
   env(): Record<string, string | undefined>;
   exit(code: number): never;
+  /** Client sockets for tools (verify); `insecure` accepts any TLS certificate. */
+  clientSocket(options: { insecure: boolean }): SocketFactory;
   create(options: RuntimeOptions): Runtime;
 }
 
