@@ -79,6 +79,7 @@ const REFUSALS: [string, () => string[], Record<string, string>, string][] = [
   ["zero shards", () => ["rabbitmq", "--shards", "0"], {}, "--shards must be an integer from 1 to 1024"],
   ["shards that are not a number", () => ["rabbitmq", "--shards", "many"], {}, "--shards must be an integer"],
   ["an unknown queue type", () => ["rabbitmq", "--queue-type", "stream"], {}, "--queue-type must be one of quorum, classic"],
+  ["a cluster node that is not name@host", () => ["rabbitmq", "--cluster-node", "rabbit1"], {}, "--cluster-node must look like rabbit@host"],
   ["a namespace with a space", () => ["rabbitmq", "--namespace", "my app"], {}, "--namespace must be"],
   ["a bad DUPLEX_NAMESPACE in the environment", () => ["rabbitmq"], { DUPLEX_NAMESPACE: "a/b" }, "DUPLEX_NAMESPACE must be"],
   ["a vhost with a space", () => ["rabbitmq", "--vhost", "my vhost"], {}, "--vhost must be"],

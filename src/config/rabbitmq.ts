@@ -18,6 +18,7 @@ export const RABBITMQ_OPTIONS = {
   heartbeat: { type: "string" },
   "consumer-timeout-ms": { type: "string" },
   "definitions-path": { type: "string" },
+  "cluster-node": { type: "string", multiple: true },
   out: { type: "string" },
 } as const;
 
@@ -33,11 +34,13 @@ export const RABBITMQ_HELP = `duplex rabbitmq [options]
   --consumer-timeout-ms N  longest a delivery may stay unacknowledged (60000)
   --definitions-path FILE  where rabbitmq.conf loads definitions.json from
                          (DIR/definitions.json with --out, else /etc/rabbitmq/definitions.json)
+  --cluster-node rabbit@HOST  a member of a broker cluster (repeatable): the brokers
+                         find each other through this list (classic config peer discovery)
   --out DIR              write DIR/rabbitmq.conf and DIR/definitions.json;
                          without it, print definitions.json`;
 
 /** What parseArgs returns for RABBITMQ_OPTIONS. */
-export type RabbitmqFlags = { [K in keyof typeof RABBITMQ_OPTIONS]?: string };
+export type RabbitmqFlags = { [K in Exclude<keyof typeof RABBITMQ_OPTIONS, "cluster-node">]?: string } & { "cluster-node"?: string[] };
 type Definition = Record<string, unknown>;
 
 export interface RabbitmqConf {
@@ -46,6 +49,7 @@ export interface RabbitmqConf {
   consumerTimeoutMs: number;
   definitionsPath: string;
   user: string | null;
+  clusterNodes: string[];
   /** The broker's definitions format: every object names its vhost. */
   definitions: Record<"vhosts" | "users" | "permissions" | "exchanges" | "queues" | "bindings", Definition[]>;
 }
@@ -62,6 +66,10 @@ export function rabbitmqConf(v: RabbitmqFlags, env: Record<string, string | unde
     heartbeatS: integer("--heartbeat", v.heartbeat, 1, 600, 5),
     consumerTimeoutMs: integer("--consumer-timeout-ms", v["consumer-timeout-ms"], 1000, 86_400_000, 60_000),
     user: v.user ?? null,
+    clusterNodes: (v["cluster-node"] ?? []).map((n) => {
+      if (!/^[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9_.-]{1,253}$/.test(n)) bad("--cluster-node", `must look like rabbit@host, got "${n}"`);
+      return n;
+    }),
     definitionsPath: v["definitions-path"] !== undefined
       ? safePath("--definitions-path", v["definitions-path"])
       : v.out !== undefined ? resolve(safePath("--out", v.out), "definitions.json") : "/etc/rabbitmq/definitions.json",

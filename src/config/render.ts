@@ -5,7 +5,7 @@
  */
 import { access, constants, mkdir, readFile, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Eta } from "eta";
 import { duplexError } from "../core/errors.ts";
@@ -138,7 +138,11 @@ export function safePath(option: string, raw: string | undefined): string {
   return resolve(raw);
 }
 
-/** A readable file holding a PEM block of `pem` (e.g. "CERTIFICATE", "PRIVATE KEY"). */
+/**
+ * A readable file holding a PEM block of `pem` (e.g. "CERTIFICATE", "PRIVATE KEY"). A
+ * relative path is checked from here and written as given, since nginx reads it relative
+ * to its prefix: render from the folder nginx will run in (compose does, with --out .).
+ */
 export async function pemFile(option: string, raw: string | undefined, pem: string): Promise<string> {
   const path = safePath(option, raw);
   try {
@@ -148,5 +152,5 @@ export async function pemFile(option: string, raw: string | undefined, pem: stri
   }
   const text = await readFile(path, "utf8").catch(() => "");
   if (!new RegExp(`-----BEGIN [A-Z ]*${pem}-----`).test(text)) bad(option, `file "${raw}" holds no PEM ${pem}`);
-  return path;
+  return isAbsolute(raw!) ? path : raw!;
 }

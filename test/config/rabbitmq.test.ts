@@ -31,6 +31,11 @@ describe("rabbitmq golden files", () => {
     await expectGolden("rabbitmq-user.conf", r.files["rabbitmq.conf"]);
   });
 
+  test("with --cluster-node, rabbitmq.conf lists the cluster's brokers for peer discovery", async () => {
+    const r = renderRabbitmq(rabbitmqConf({ "cluster-node": ["rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"] }, {}));
+    await expectGolden("rabbitmq-cluster.conf", r.files["rabbitmq.conf"]);
+  });
+
   test("without --out, definitions.json is what is printed", () => {
     const r = renderRabbitmq(rabbitmqConf({}, {}));
     expect(r.stdout).toBe(r.files["definitions.json"]);
