@@ -42,7 +42,6 @@ const metrics = promMetrics({ node: config.nodeId, runtime: runtime.name }, {
   storeUp: () => stores.ready(),
 });
 const hub = new Hub({ ...config, stores, broker, log, metrics });
-await broker.start(hub.handlers());
 const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);
 
 const app = createApp({
@@ -59,6 +58,16 @@ const app = createApp({
 const server = await runtime.serve(app, config.port, config.host);
 const url = `http://${config.host}:${server.port}`;
 log.info("listening", { url, runtime: runtime.name });
+// Serving before the broker is up lets /healthz say "not ready" while it connects (with
+// backoff); a broker that refuses this node for good (say, a shard count that differs from
+// the cluster's) ends the process with its reason.
+broker.start(hub.handlers()).then(
+  () => log.info("broker ready", { owned: broker.status().owned.length }),
+  (err) => {
+    console.error(`duplex: ${err instanceof Error ? err.message : String(err)}`);
+    runtimeModule.exit(1);
+  },
+);
 if (!config.jwtSecret) await printDevToken(url);
 
 runtime.onShutdownSignal(async (signal) => {
@@ -85,7 +94,8 @@ async function connectStores(c: Config, l: Logger): Promise<Stores> {
   try {
     return await redisStores(c.redisUrl, { namespace: c.namespace, historyLimit: c.historyLimit, log: l });
   } catch (err) {
-    console.error(`duplex: cannot use Redis at ${maskUrl(c.redisUrl)}: ${err instanceof DuplexError ? err.message : String(err)}`);
+    // The store's own message names the URL, password masked.
+    console.error(`duplex: ${err instanceof DuplexError ? err.message : `cannot use Redis at ${maskUrl(c.redisUrl)}: ${String(err)}`}`);
     runtimeModule.exit(1);
   }
 }

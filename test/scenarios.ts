@@ -65,6 +65,20 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
       }
     });
 
+    test("refuses an upgrade without Sec-WebSocket-Key with 400", async () => {
+      const token = await mintToken(uid("u"), node.secret);
+      const { connect: tcp } = await import("node:net");
+      const answer = await new Promise<string>((done) => {
+        const sock = tcp(node.port, "127.0.0.1");
+        let data = "";
+        sock.on("data", (d) => { data += d; if (data.includes("\r\n\r\n") && data.includes("}")) { sock.destroy(); done(data); } });
+        sock.on("close", () => done(data));
+        sock.write([`GET /ws?token=${token} HTTP/1.1`, `Host: 127.0.0.1:${node.port}`, "Upgrade: websocket", "Connection: Upgrade", "", ""].join("\r\n"));
+      });
+      expect(answer).toStartWith("HTTP/1.1 400");
+      expect(answer).toContain('"code":"bad_request"');
+    });
+
     test("refuses a disallowed Origin with 403 and admits listed, same-origin and absent ones", async () => {
       const token = await mintToken(uid("u"), node.secret);
       const bad = await rawUpgrade(node.port, `/ws?token=${token}`, { Origin: "https://evil.example" });

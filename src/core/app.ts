@@ -128,9 +128,16 @@ export function createApp(d: AppDeps): Hono {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       throw duplexError("bad_request", "this endpoint only speaks WebSocket (Upgrade: websocket)");
     }
+    if (!c.req.header("sec-websocket-key") || c.req.header("sec-websocket-version") !== "13") {
+      throw duplexError("bad_request", "a WebSocket upgrade needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13");
+    }
     const device = asked ?? `d-${crypto.randomUUID().slice(0, 8)}`;
-    d.log.info("connected", { user: me, device, ip: c.req.header("x-real-ip") ?? null });
-    return d.upgrade(c, (seam) => hub.open(seam, { user: me, device }));
+    const ip = c.req.header("x-real-ip") ?? null;
+    return d.upgrade(c, (seam) => {
+      const events = hub.open(seam, { user: me, device });
+      d.log.info("connected", { user: me, device, ip });
+      return events;
+    });
   });
 
   return app;

@@ -90,6 +90,10 @@ export function loadConfig(env: Env): Config {
     out[key] = s.parse(env[s.env], env);
   }
   const config = out as Config;
+  if (config.amqpUrl && !config.redisUrl) {
+    // Shard owners on different nodes sequence into one store; a memory store per node would fork history.
+    throw duplexError("bad_request", "AMQP_URL needs REDIS_URL: the nodes of a cluster share sequences and history in Redis");
+  }
   if (config.production && !config.jwtSecret) {
     throw duplexError("bad_request", "DUPLEX_ENV=production requires DUPLEX_JWT_SECRET");
   }

@@ -141,20 +141,25 @@ export class Hub {
 
   async #register(conn: Connection): Promise<void> {
     const { record } = conn;
+    let replaced: SessionRecord | null;
     try {
-      const replaced = await this.#o.stores.sessions.register(record, this.#ttl());
-      if (conn.closed) {
-        await this.#o.stores.sessions.remove(record);
-        return;
-      }
-      if (!replaced) return;
-      const local = this.#bySession.get(replaced.session);
-      if (local) this.shut(local, CLOSE.replaced, "replaced");
-      else await this.#o.broker.publish({ type: "kick", node: replaced.node, session: replaced.session });
+      replaced = await this.#o.stores.sessions.register(record, this.#ttl());
     } catch (err) {
       this.#o.log.warn("session registration failed", { session: record.session, user: record.user, ...errorFields(err) });
       this.shut(conn, CLOSE.tryAgain, "session store unavailable");
+      return;
     }
+    if (conn.closed) {
+      await this.#o.stores.sessions.remove(record).catch(() => {});
+      return;
+    }
+    if (!replaced) return;
+    const local = this.#bySession.get(replaced.session);
+    if (local) return this.shut(local, CLOSE.replaced, "replaced");
+    // The new session stands either way; an old one we cannot reach dies with its heartbeat.
+    await this.#o.broker.publish({ type: "kick", node: replaced.node, session: replaced.session }).catch((err) =>
+      this.#o.log.warn("could not reach the node of a replaced session", { session: replaced.session, node: replaced.node, ...errorFields(err) })
+    );
   }
 
   #ttl(): number {

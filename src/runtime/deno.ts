@@ -29,7 +29,8 @@ export function create(options: RuntimeOptions): Runtime {
     terminate: () => raw.close(1001, "gone"),
     bufferedAmount: () => raw.bufferedAmount,
   });
-  // Deno pings after idleTimeout s of silence and closes after as long again without a pong.
+  // Deno 2.9 pings after idleTimeout/2 s of silence and closes after another idleTimeout/2
+  // without a pong: a dead peer goes within 0.6 heartbeats.
   const idleTimeout = Math.max(1, Math.round((options.heartbeatMs * 0.6) / 1000));
   return {
     name: "deno",

@@ -23,6 +23,7 @@ test("refuses each bad value with a message naming the variable", () => {
     [{ DUPLEX_ENV: "production" }, "DUPLEX_JWT_SECRET"],
     [{ DUPLEX_QUEUE_TYPE: "stream" }, "DUPLEX_QUEUE_TYPE"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ AMQP_URL: "amqp://127.0.0.1" }, "AMQP_URL needs REDIS_URL"],
   ];
   for (const [env, name] of bad) expect(() => loadConfig(env)).toThrow(name);
 });
