@@ -1,27 +1,23 @@
 /**
- * DuplexClient: one device's connection to a duplex node, doing the client's half of "no
+ * DuplexClient: one device's connection to duplex nodes, doing the client's half of "no
  * silent loss" (CONTRACT §4): an outbox resent until acked, gapless in-order receive with
- * `sync`, heartbeats that notice a dead link, and reconnects with capped, jittered backoff.
+ * `sync`, read marks, and the HTTP helpers. The link itself (heartbeats, reconnects) is
+ * link.ts.
  */
 import { DuplexError, duplexError, type ErrorCode } from "../core/errors.ts";
-import { type ClientFrame, isId, type ServerFrame } from "../core/protocol.ts";
+import { isId, type ServerFrame } from "../core/protocol.ts";
 import type { Conversation, StoredMessage } from "../store/interface.ts";
 import { backoffDelay } from "./backoff.ts";
-import { Emitter } from "./events.ts";
-import { type Endpoints, endpoints, request, upgradeRefusal } from "./http.ts";
-import { type ClientOptions, type Resolved, resolveOptions, type WebSocketLike } from "./options.ts";
+import { Emitter, failure } from "./events.ts";
+import { type Endpoints, endpoints, request } from "./http.ts";
+import { type ConnectionState, Link, type StateChange, type Welcome } from "./link.ts";
+import { type ClientOptions, type Resolved, resolveOptions } from "./options.ts";
 import { type Ack, Outbox } from "./outbox.ts";
 import { Sequencer } from "./sequencer.ts";
+import { Timers } from "./timers.ts";
 
-export type Welcome = Omit<Extract<ServerFrame, { type: "welcome" }>, "type">;
+export type { ConnectionState, StateChange, Welcome };
 export type ReadMark = Omit<Extract<ServerFrame, { type: "read" }>, "type">;
-export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
-
-export type StateChange =
-  | { state: "connecting" }
-  | { state: "open"; welcome: Welcome }
-  | { state: "reconnecting"; attempt: number; delayMs: number; reason: string }
-  | { state: "closed"; reason: string };
 
 export interface ClientEvents {
   /** The next message of a conversation: in seq order, each once, none skipped silently. */
@@ -36,34 +32,24 @@ export interface ClientEvents {
 
 /** Refusals that mean "later", not "never": the send stays in the outbox. */
 const PASSING: ReadonlySet<ErrorCode> = new Set(["unavailable", "rate_limited"]);
-const REPLACED = 4409;
+/** Replays at once: a reconnect with many conversations must not flood the node. */
 const MAX_SYNCS = 8;
 const encoder = new TextEncoder();
-
-type TimerName = "connect" | "retry" | "ping" | "watchdog" | "pause";
+const badConv = () => duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
 
 export class DuplexClient extends Emitter<ClientEvents> {
   #o: Resolved;
   #at: Endpoints;
+  #link: Link;
   #outbox: Outbox;
   #restored: Promise<void>;
   #seq: Sequencer;
-  #state: ConnectionState = "closed";
-  #running = false;
-  /** Bumped by connect() and close(), so work begun before either can tell it is stale. */
-  #gen = 0;
-  #ws: WebSocketLike | null = null;
-  #wsUrl = "";
-  #opened = false;
-  #welcome: Welcome | null = null;
-  #device: string | undefined;
+  #timers: Timers<"pause">;
   #token: string | null = null;
-  #attempt = 0;
   #sendRetries = 0;
-  #lastFrameAt = 0;
-  #timers = new Map<TimerName, unknown>();
   #reads = new Map<string, number>();
   #syncQueue = new Set<string>();
+  /** Sync frame id → conversation, while its replay runs. */
   #syncIds = new Map<string, string>();
   #syncCount = 0;
 
@@ -71,9 +57,9 @@ export class DuplexClient extends Emitter<ClientEvents> {
     super();
     this.#o = resolveOptions(options);
     this.#at = endpoints(this.#o.url);
-    this.#device = this.#o.device;
-    this.#outbox = new Outbox(this.#o.outbox, (err) => this.#fail("the outbox storage failed to save", err));
-    this.#restored = this.#outbox.restore().catch((err) => this.#fail("the outbox storage failed to load", err));
+    this.#timers = new Timers(this.#o.clock);
+    this.#outbox = new Outbox(this.#o.outbox, (err) => this.emit("error", failure("the outbox storage failed to save", err)));
+    this.#restored = this.#outbox.restore().catch((err) => this.emit("error", failure("the outbox storage failed to load", err)));
     this.#seq = new Sequencer({
       emit: (m) => this.emit("msg", m),
       sync: (conv) => this.#wantSync(conv),
@@ -84,15 +70,30 @@ export class DuplexClient extends Emitter<ClientEvents> {
         return () => this.#o.clock.clearTimeout(handle);
       },
     }, this.#o.gapGraceMs);
+    this.#link = new Link(this.#o, this.#at, async () => {
+      await this.#restored;
+      return this.#freshToken();
+    }, {
+      open: () => this.#opened(),
+      frame: (f) => this.#frame(f),
+      lost: () => this.#lost(),
+      state: (change) => {
+        if (change.state === "closed") {
+          this.#outbox.rejectWaiting(duplexError("unavailable", `the client closed before the ack (${change.reason}); the message stays in the outbox storage`));
+        }
+        this.emit("state", change);
+      },
+      error: (err) => this.emit("error", err),
+    });
   }
 
   get state(): ConnectionState {
-    return this.#state;
+    return this.#link.state;
   }
 
   /** The current session, while open. */
   get welcome(): Welcome | null {
-    return this.#welcome;
+    return this.#link.welcome;
   }
 
   /** Sends not acked yet. */
@@ -100,7 +101,7 @@ export class DuplexClient extends Emitter<ClientEvents> {
     return this.#outbox.size;
   }
 
-  /** Conversations followed: learned from messages, acks, track() and createConversation(). */
+  /** Conversations followed: learned from messages and acks, track() and createConversation(). */
   conversations(): string[] {
     return this.#seq.conversations();
   }
@@ -112,17 +113,12 @@ export class DuplexClient extends Emitter<ClientEvents> {
 
   /** Dials the node and keeps a connection until close(), a `replaced` or a refused token. */
   connect(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#gen++;
-    this.#attempt = 0;
-    this.#setState({ state: "connecting" });
-    void this.#dial();
+    this.#link.start();
   }
 
   /** Closes for good. Awaited sends are rejected; their entries stay in the outbox storage. */
   close(): void {
-    this.#stop("closed by the application");
+    this.#link.stop("closed by the application");
   }
 
   /** Resolves with the ack (the message is stored), rejects when the node refuses it for good. */
@@ -145,14 +141,14 @@ export class DuplexClient extends Emitter<ClientEvents> {
    * a frame is followed from 0. Does nothing for a conversation already followed.
    */
   track(conv: string, after = 0): void {
-    if (!isId(conv)) throw duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
+    if (!isId(conv)) throw badConv();
     if (!Number.isSafeInteger(after) || after < 0) throw duplexError("bad_request", "after must be a non-negative integer");
     if (this.#seq.track(conv, after)) this.#wantSync(conv);
   }
 
   /** Marks conv read up to seq for this user (sent now, or on the next connection). */
   markRead(conv: string, seq: number): void {
-    if (!isId(conv)) throw duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
+    if (!isId(conv)) throw badConv();
     if (!Number.isSafeInteger(seq) || seq < 0) throw duplexError("bad_request", "seq must be a non-negative integer");
     if (seq > (this.#reads.get(conv) ?? -1)) this.#reads.set(conv, seq);
     this.#flushReads();
@@ -160,7 +156,7 @@ export class DuplexClient extends Emitter<ClientEvents> {
 
   /** Stored messages of conv with seq > after, ascending, at most limit (HTTP, members only). */
   async history(conv: string, after = 0, limit = 100): Promise<StoredMessage[]> {
-    if (!isId(conv)) throw duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
+    if (!isId(conv)) throw badConv();
     const url = new URL(`api/conversations/${encodeURIComponent(conv)}/messages`, this.#at.http);
     url.searchParams.set("after", String(after));
     url.searchParams.set("limit", String(limit));
@@ -174,116 +170,30 @@ export class DuplexClient extends Emitter<ClientEvents> {
     return conv;
   }
 
-  // -- connection lifecycle
+  // -- the link's events
 
-  async #dial(): Promise<void> {
-    const gen = this.#gen;
-    let token: string;
-    try {
-      await this.#restored;
-      token = await this.#freshToken();
-    } catch (err) {
-      if (gen !== this.#gen) return;
-      this.#fail("could not get an access token", err);
-      return this.#retry("no access token");
-    }
-    if (gen !== this.#gen) return;
-    const url = this.#at.ws(token, this.#device);
-    let ws: WebSocketLike;
-    try {
-      ws = new this.#o.WebSocket(url);
-    } catch (err) {
-      this.#fail("could not open a WebSocket", err);
-      return this.#retry("could not open a WebSocket");
-    }
-    this.#ws = ws;
-    this.#wsUrl = url;
-    this.#opened = false;
-    ws.onopen = () => {
-      if (this.#ws === ws) this.#opened = true;
-    };
-    ws.onmessage = (event: { data: unknown }) => {
-      if (this.#ws === ws) this.#frame(event.data);
-    };
-    ws.onclose = (event: { code: number; reason: string }) => {
-      if (this.#ws === ws) void this.#closed(event.code, event.reason);
-    };
-    // A close event always follows an error; the handler stays so `ws` never throws an unhandled one.
-    ws.onerror = () => {};
-    this.#timer("connect", this.#o.connectTimeoutMs, () => this.#abandon("no welcome within connectTimeoutMs"));
+  #opened(): void {
+    for (const conv of this.#seq.conversations()) this.#wantSync(conv);
+    this.#flushReads();
+    this.#pump();
   }
 
-  async #closed(code: number, reason: string): Promise<void> {
-    const { opened, gen, url } = { opened: this.#opened, gen: this.#gen, url: this.#wsUrl };
-    this.#detach();
-    if (code === REPLACED) return this.#stop(`replaced by a newer connection of this device (${code} ${reason})`);
-    if (!opened) {
-      const refusal = await upgradeRefusal(this.#o.fetch, url);
-      if (gen !== this.#gen) return;
-      if (refusal) {
-        this.emit("error", refusal);
-        return this.#stop(`the node refused the connection: ${refusal.message}`);
-      }
-    }
-    this.#retry(opened ? `closed ${code}${reason ? ` ${reason}` : ""}` : "could not connect");
-  }
-
-  /** Gives up on a socket that went silent (or never got going) without waiting for its close. */
-  #abandon(reason: string): void {
-    this.#detach()?.close(4000, "dead link");
-    this.#retry(reason);
-  }
-
-  #retry(reason: string): void {
-    if (!this.#running) return;
-    const delayMs = backoffDelay(this.#o.backoff, this.#attempt++, this.#o.random);
-    this.#setState({ state: "reconnecting", attempt: this.#attempt, delayMs, reason });
-    this.#timer("retry", delayMs, () => void this.#dial());
-  }
-
-  #stop(reason: string): void {
-    if (!this.#running && this.#state === "closed") return;
-    this.#running = false;
-    this.#gen++;
-    this.#detach()?.close(1000, "client closed");
-    this.#cancel("retry");
-    this.#outbox.rejectWaiting(duplexError("unavailable", `the client closed before the ack (${reason}); the message stays in the outbox storage`));
-    this.#setState({ state: "closed", reason });
-  }
-
-  /** Forgets the socket and everything tied to it; returns it (handlers off) for closing. */
-  #detach(): WebSocketLike | null {
-    const ws = this.#ws;
-    this.#ws = null;
-    if (ws) ws.onopen = ws.onmessage = ws.onclose = null;
-    for (const name of ["connect", "ping", "watchdog", "pause"] as const) this.#cancel(name);
-    this.#welcome = null;
+  #lost(): void {
+    this.#timers.cancel("pause");
     this.#outbox.resetInFlight();
     this.#seq.reset();
     this.#syncQueue.clear();
     this.#syncIds.clear();
-    return ws;
   }
 
-  // -- frames from the node
-
-  #frame(data: unknown): void {
-    this.#lastFrameAt = this.#o.clock.now();
-    let f: ServerFrame;
-    try {
-      f = JSON.parse(String(data));
-    } catch {
-      return this.emit("error", duplexError("bad_request", "the node sent a frame that is not JSON"));
-    }
+  #frame(f: Exclude<ServerFrame, { type: "welcome" }>): void {
     switch (f.type) {
-      case "welcome":
-        return this.#welcomed(f);
       case "ack":
         return this.#acked({ id: f.id, conv: f.conv, seq: f.seq });
       case "msg": {
         const m: StoredMessage = { conv: f.conv, seq: f.seq, id: f.id, from: f.from, body: f.body, ts: f.ts };
         // Our own send replayed before its ack arrived proves it stored, as the ack would.
-        if (m.from.user === this.#welcome?.user && this.#outbox.has(m.id)) return this.#acked(m);
+        if (m.from.user === this.#link.welcome?.user && this.#outbox.has(m.id)) return this.#acked(m);
         return this.#seq.receive(m);
       }
       case "synced":
@@ -294,30 +204,6 @@ export class DuplexClient extends Emitter<ClientEvents> {
       case "error":
         return this.#refused(f.code, f.message, f.id);
     }
-  }
-
-  #welcomed({ type: _, ...welcome }: Extract<ServerFrame, { type: "welcome" }>): void {
-    this.#cancel("connect");
-    this.#welcome = welcome;
-    this.#device = welcome.device;
-    this.#attempt = 0;
-    const beat = this.#o.heartbeatMs ?? welcome.heartbeat;
-    const ping = () => {
-      this.#write({ type: "ping", ts: this.#o.clock.now() });
-      this.#timer("ping", beat, ping);
-    };
-    this.#timer("ping", beat, ping);
-    // Every ping is answered, so two intervals without any frame mean the link is dead.
-    const watch = () => {
-      const silent = this.#o.clock.now() - this.#lastFrameAt;
-      if (silent >= 2 * beat) this.#abandon(`no frame from the node for ${silent} ms (two heartbeats)`);
-      else this.#timer("watchdog", 2 * beat - silent, watch);
-    };
-    this.#timer("watchdog", 2 * beat, watch);
-    this.#setState({ state: "open", welcome });
-    for (const conv of this.#seq.conversations()) this.#wantSync(conv);
-    this.#flushReads();
-    this.#pump();
   }
 
   #acked(ack: Ack): void {
@@ -333,7 +219,9 @@ export class DuplexClient extends Emitter<ClientEvents> {
     if (id !== undefined && this.#outbox.has(id)) {
       if (PASSING.has(code)) {
         this.#outbox.retry(id);
-        this.#pause();
+        if (!this.#timers.has("pause")) {
+          this.#timers.set("pause", backoffDelay(this.#o.backoff, this.#sendRetries++, this.#o.random), () => this.#pump());
+        }
       } else if (!this.#outbox.fail(id, err)) {
         this.emit("error", err);
       }
@@ -352,24 +240,12 @@ export class DuplexClient extends Emitter<ClientEvents> {
 
   // -- frames to the node
 
-  #write(frame: ClientFrame): boolean {
-    const ws = this.#ws;
-    if (!ws || !this.#welcome || ws.readyState !== 1) return false;
-    ws.send(JSON.stringify(frame));
-    return true;
-  }
-
   /** Sends outbox entries while the window has room and the node has not asked to wait. */
   #pump(): void {
-    if (!this.#welcome || this.#timers.has("pause")) return;
+    if (!this.#link.welcome || this.#timers.has("pause")) return;
     const room = this.#o.maxInFlight - this.#outbox.inFlight;
     if (room <= 0) return;
-    for (const e of this.#outbox.take(room)) this.#write({ type: "send", id: e.id, conv: e.conv, body: e.body });
-  }
-
-  #pause(): void {
-    if (this.#timers.has("pause")) return;
-    this.#timer("pause", backoffDelay(this.#o.backoff, this.#sendRetries++, this.#o.random), () => this.#pump());
+    for (const e of this.#outbox.take(room)) this.#link.write({ type: "send", id: e.id, conv: e.conv, body: e.body });
   }
 
   #wantSync(conv: string): void {
@@ -377,15 +253,14 @@ export class DuplexClient extends Emitter<ClientEvents> {
     this.#pumpSyncs();
   }
 
-  /** At most MAX_SYNCS replays at once, so a reconnect with many conversations cannot flood. */
   #pumpSyncs(): void {
-    if (!this.#welcome) return;
+    if (!this.#link.welcome) return;
     for (const conv of this.#syncQueue) {
       if (this.#syncIds.size >= MAX_SYNCS) return;
       this.#syncQueue.delete(conv);
       const id = `sync-${++this.#syncCount}`;
       this.#syncIds.set(id, conv);
-      this.#write({ type: "sync", conv, after: this.#seq.syncStarted(conv), id });
+      this.#link.write({ type: "sync", conv, after: this.#seq.syncStarted(conv), id });
     }
   }
 
@@ -400,14 +275,14 @@ export class DuplexClient extends Emitter<ClientEvents> {
   }
 
   #flushReads(): void {
-    for (const [conv, seq] of this.#reads) if (this.#write({ type: "read", conv, seq })) this.#reads.delete(conv);
+    for (const [conv, seq] of this.#reads) if (this.#link.write({ type: "read", conv, seq })) this.#reads.delete(conv);
   }
 
   // -- helpers
 
   /** Refuses what the node would refuse or could not store; returns the body as it will be sent. */
   #checkSend(id: string, conv: string, body: unknown): unknown {
-    if (!isId(conv)) throw duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
+    if (!isId(conv)) throw badConv();
     let frame: string;
     try {
       frame = JSON.stringify({ type: "send", id, conv, body });
@@ -418,7 +293,7 @@ export class DuplexClient extends Emitter<ClientEvents> {
     if (!("body" in sent)) throw duplexError("bad_request", "body must be a JSON value (not undefined or a function)");
     const bytes = encoder.encode(frame).length;
     if (bytes > this.#o.maxMessageBytes) throw duplexError("too_large", `the send frame is ${bytes} bytes, over maxMessageBytes (${this.#o.maxMessageBytes})`);
-    if (!this.#running) throw duplexError("unavailable", "the client is closed: call connect() first");
+    if (!this.#link.running) throw duplexError("unavailable", "the client is closed: call connect() first");
     if (this.#outbox.size >= this.#o.maxOutbox) throw duplexError("rate_limited", `the outbox holds maxOutbox (${this.#o.maxOutbox}) unacked messages; wait for acks`);
     // The parsed copy: a resend carries what was sent even if the caller mutates its object.
     return sent.body;
@@ -440,31 +315,6 @@ export class DuplexClient extends Emitter<ClientEvents> {
       if (!stale) throw err;
       return request<T>(this.#o.fetch, url, await this.#freshToken(), method, body);
     }
-  }
-
-  #fail(what: string, cause: unknown): void {
-    const err = cause instanceof DuplexError ? cause : duplexError("unavailable", `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
-    this.emit("error", err);
-  }
-
-  #setState(change: StateChange): void {
-    this.#state = change.state;
-    this.emit("state", change);
-  }
-
-  #timer(name: TimerName, ms: number, fn: () => void): void {
-    this.#cancel(name);
-    const handle = this.#o.clock.setTimeout(() => {
-      if (this.#timers.get(name) === handle) this.#timers.delete(name);
-      fn();
-    }, ms);
-    this.#timers.set(name, handle);
-  }
-
-  #cancel(name: TimerName): void {
-    if (!this.#timers.has(name)) return;
-    this.#o.clock.clearTimeout(this.#timers.get(name));
-    this.#timers.delete(name);
   }
 }
 

@@ -1,7 +1,10 @@
 /**
- * A small typed event emitter. A listener that throws cannot break the client's state
- * machine: its error is rethrown on its own microtask, where the host reports it.
+ * The client's typed events, and the errors it reports through them. A listener that throws
+ * cannot break the client's state machine: its error is rethrown on a microtask of its own,
+ * where the host reports it.
  */
+import { DuplexError, duplexError } from "../core/errors.ts";
+
 export class Emitter<Events> {
   #listeners = new Map<keyof Events, Set<(value: never) => void>>();
 
@@ -24,4 +27,10 @@ export class Emitter<Events> {
       }
     }
   }
+}
+
+/** The `error` event for a failure outside the node's answers (a token source, a storage). */
+export function failure(what: string, cause: unknown): DuplexError {
+  if (cause instanceof DuplexError) return cause;
+  return duplexError("unavailable", `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
 }

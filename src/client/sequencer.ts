@@ -26,6 +26,8 @@ interface Track {
   target: number;
   /** `last` when the running sync started, to tell a sync that made no progress. */
   syncFrom: number;
+  /** A sync was refused for a passing reason: the node may hold messages not seen yet. */
+  unsure: boolean;
   /** Consecutive syncs that ended without progress while a hole stayed open. */
   stalls: number;
   cancelRecheck: (() => void) | null;
@@ -42,10 +44,10 @@ export class Sequencer {
     this.#graceMs = graceMs;
   }
 
-  /** Starts following conv after `after` (already seen). A known conversation keeps its position. */
+  /** Starts following conv after `after` (already seen); false (and no change) when already followed. */
   track(conv: string, after = 0): boolean {
     if (this.#tracks.has(conv)) return false;
-    this.#tracks.set(conv, { last: after, ahead: new Map(), target: after, syncing: false, syncFrom: after, stalls: 0, cancelRecheck: null });
+    this.#tracks.set(conv, { last: after, ahead: new Map(), target: after, syncing: false, syncFrom: after, unsure: false, stalls: 0, cancelRecheck: null });
     return true;
   }
 
@@ -86,6 +88,7 @@ export class Sequencer {
   syncStarted(conv: string): number {
     const t = this.#track(conv);
     t.syncing = true;
+    t.unsure = false;
     t.syncFrom = t.last;
     return t.last;
   }
@@ -108,6 +111,7 @@ export class Sequencer {
     const t = this.#tracks.get(conv);
     if (!t) return;
     t.syncing = false;
+    t.unsure = true;
     this.#recheck(conv, t);
   }
 
@@ -168,7 +172,7 @@ export class Sequencer {
   }
 }
 
-/** Seqs known to exist that have not been handed on yet. */
+/** Messages may exist that have not been handed on yet. */
 function hole(t: Track): boolean {
-  return t.ahead.size > 0 || t.last < t.target;
+  return t.ahead.size > 0 || t.last < t.target || t.unsure;
 }
