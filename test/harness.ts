@@ -38,21 +38,34 @@ const live = new Set<ChildProcess>();
 // A hook registered here would attach to the first test file only (modules load once per
 // run), so the safety net is the exit of the test process; files still stop their nodes.
 process.on("exit", () => {
-  for (const p of live) p.kill("SIGKILL");
+  for (const p of live) signal(p, "SIGKILL");
 });
+
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, sig);
+  } catch {
+    // Already gone.
+  }
+}
 
 export function testNamespace(): string {
   return `t-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-export async function startNode(options: { runtime?: RuntimeName; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<NodeProc> {
+/**
+ * Starts src/main.ts and resolves once it listens and — unless `waitReady` is false —
+ * /healthz says ready (its broker may connect after the node listens).
+ */
+export async function startNode(options: { runtime?: RuntimeName; env?: Record<string, string>; timeoutMs?: number; waitReady?: boolean } = {}): Promise<NodeProc> {
   const runtime = options.runtime ?? "bun";
   const secret = options.env?.DUPLEX_JWT_SECRET ?? `secret-${crypto.randomUUID()}`;
   const nodeId = options.env?.NODE_ID ?? `${runtime}-${crypto.randomUUID().slice(0, 6)}`;
   const [cmd, ...args] = COMMANDS[runtime];
   const env = { ...process.env, PORT: "0", DUPLEX_JWT_SECRET: secret, NODE_ID: nodeId, LOG_LEVEL: "info", ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === "") delete env[k];
-  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group: tsx runs the node as a child, and a signal must reach both.
+  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   live.add(child);
   let out = "";
   const exited = new Promise<number | null>((done) => child.on("exit", (code) => { live.delete(child); done(code); }));
@@ -67,14 +80,19 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
     child.stderr!.on("data", (chunk: Buffer) => { out += chunk.toString(); });
     void exited.then((code) => { clearTimeout(timer); fail(new Error(`${runtime} node exited with ${code}:\n${out}`)); });
   });
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  while (options.waitReady !== false && (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status !== 200) {
+    if (Date.now() > deadline) throw new Error(`${runtime} node never became ready:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     runtime, port, nodeId, secret, pid: child.pid!,
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     output: () => out,
     exited,
-    stop: (signal = "SIGTERM") => { child.kill(signal); return exited; },
-    kill: async () => { child.kill("SIGKILL"); await exited; },
+    stop: (sig = "SIGTERM") => { signal(child, sig); return exited; },
+    kill: async () => { signal(child, "SIGKILL"); await exited; },
   };
 }
 

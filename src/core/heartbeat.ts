@@ -17,6 +17,8 @@ export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, no
   const h = hub.heartbeatMs;
   let tick = 0;
   let busy = false;
+  // Logged when it starts failing and when it recovers, not every half interval between.
+  let failing = false;
   const timer = setInterval(() => {
     tick++;
     const t = now();
@@ -34,8 +36,15 @@ export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, no
       const records = Array.from(hub.all(), (c) => c.record);
       sessions.refresh(hub.nodeId, records, Math.ceil(h * 1.5))
         .then(() => sessions.sweep())
-        .then((n) => { if (n > 0) log.info("swept stale sessions", { count: n }); })
-        .catch((err) => log.warn("session heartbeat failed", errorFields(err)))
+        .then((n) => {
+          if (failing) log.info("session heartbeat recovered");
+          failing = false;
+          if (n > 0) log.info("swept stale sessions", { count: n });
+        })
+        .catch((err) => {
+          if (!failing) log.warn("session heartbeat failing", errorFields(err));
+          failing = true;
+        })
         .finally(() => { busy = false; });
     }
   }, h / 4);

@@ -19,14 +19,18 @@ export interface SessionStore {
   /**
    * Records a session. At most one session exists per user+device: an older one is
    * replaced atomically and returned so its node can close it; null when there was none.
-   * The record lives for `ttlMs` unless refreshed.
+   * The record lives for `ttlMs` unless refreshed. Registering is also a sign of life of
+   * `record.node`: the node counts as alive at least until this record expires.
    */
   register(record: SessionRecord, ttlMs: number): Promise<SessionRecord | null>;
   /** Removes the session only if it is still the one registered for its user+device. */
   remove(record: Pick<SessionRecord, "session" | "user" | "device">): Promise<void>;
   /**
-   * Heartbeat for a whole node in one call: marks the node alive and extends the TTL of
-   * the given sessions it owns by `ttlMs` from now. Sessions not listed are not touched.
+   * Heartbeat for a whole node in one call: marks the node alive for `ttlMs` from now and
+   * sets the TTL of the given sessions it owns to `ttlMs` from now (and their lastSeen to
+   * now). A listed session whose record expired or was swept (its socket outlived an
+   * outage of the store) is written again; one whose device another session has taken is
+   * not touched, nor are sessions not listed. So list only sockets still open.
    */
   refresh(node: string, sessions: readonly SessionRecord[], ttlMs: number): Promise<void>;
   /** Live sessions of a user; an expired record is never returned (lazy cleanup). */
@@ -35,7 +39,9 @@ export interface SessionStore {
   byNode(node: string): Promise<SessionRecord[]>;
   /**
    * Deletes expired sessions and every session of a node whose liveness lapsed
-   * (scheduled cleanup). Returns how many were removed. Safe to run on every node at once.
+   * (scheduled cleanup); a lapsed node is then forgotten until it registers or refreshes
+   * again. Returns how many sessions were removed (a session removed or replaced before
+   * is not counted). Safe to run on every node at once: each removal is counted once.
    */
   sweep(): Promise<number>;
   close(): Promise<void>;
@@ -74,17 +80,26 @@ export interface MessageStore {
   /**
    * Sequences and stores messages in the given order, atomically per message: the next
    * `seq` of the conversation (1, 2, 3, … with no gaps), the message and the idempotency
-   * record (from.user + id → seq). A repeat of a stored (from.user, id) is not stored
-   * again: its original is returned with `duplicate: true`. The caller guarantees that
-   * the conversation exists and that it is the only writer of the conversation (the
+   * record (conv + from.user + id → seq). A repeat of a stored (from.user, id) in the same
+   * conversation is not stored again: its original is returned with `duplicate: true`.
+   * Idempotency records are kept as long as their message is retained (historyLimit).
+   * The caller guarantees that the conversation exists (else: not_found, and messages of
+   * other conversations in the batch may be stored) and is normally its only writer (the
    * shard owner); concurrent writers still never share a seq.
    */
   append(messages: readonly NewMessage[]): Promise<Appended[]>;
-  /** Stored messages with seq > after, ascending, at most `limit`. */
+  /**
+   * Stored messages with seq > after, ascending, at most `limit`; [] for an unknown
+   * conversation. History is trimmed to the newest `historyLimit` messages, so when
+   * `after` is older than that the result starts at the oldest retained message.
+   */
   range(conv: string, after: number, limit: number): Promise<StoredMessage[]>;
   /** The newest seq of the conversation; 0 when it has no messages. */
   lastSeq(conv: string): Promise<number>;
-  /** Raises user's read mark in conv to seq (never lowers it); returns the mark now stored. */
+  /**
+   * Raises user's read mark in conv to seq (never lowers it); returns the mark now stored.
+   * Rejects not_found for an unknown conversation.
+   */
   markRead(conv: string, user: string, seq: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@
  * The embedded stores: a single node's state in its own memory. Real implementations of
  * the interfaces (they pass the same suites as Redis), not test doubles.
  */
+import { duplexError } from "../core/errors.ts";
 import type {
   Appended, Conversation, MessageStore, NewMessage, SessionRecord, SessionStore, Stores, StoredMessage,
 } from "./interface.ts";
@@ -24,7 +25,9 @@ export class MemorySessionStore implements SessionStore {
   async register(record: SessionRecord, ttlMs: number): Promise<SessionRecord | null> {
     const key = deviceKey(record);
     const old = this.#live(this.#byDevice.get(key));
-    this.#byDevice.set(key, { record: { ...record }, expiresAt: this.#now() + ttlMs });
+    const expiresAt = this.#now() + ttlMs;
+    this.#byDevice.set(key, { record: { ...record }, expiresAt });
+    this.#nodes.set(record.node, Math.max(this.#nodes.get(record.node) ?? 0, expiresAt));
     return old && old.session !== record.session ? old : null;
   }
 
@@ -37,11 +40,9 @@ export class MemorySessionStore implements SessionStore {
     const now = this.#now();
     this.#nodes.set(node, now + ttlMs);
     for (const s of sessions) {
-      const entry = this.#byDevice.get(deviceKey(s));
-      if (entry && entry.record.session === s.session) {
-        entry.expiresAt = now + ttlMs;
-        entry.record.lastSeen = now;
-      }
+      const other = this.#live(this.#byDevice.get(deviceKey(s)));
+      if (other && other.session !== s.session) continue;
+      this.#byDevice.set(deviceKey(s), { record: { ...s, node, lastSeen: now }, expiresAt: now + ttlMs });
     }
   }
 
@@ -90,13 +91,15 @@ interface ConvState {
   messages: StoredMessage[];
   /** seq of messages[0] minus one: how many were trimmed off the front. */
   trimmed: number;
+  /** sentKey → seq: the idempotency records of the retained messages. */
+  sent: Map<string, number>;
   reads: Map<string, number>;
 }
 
+const sentKey = (m: { from: { user: string }; id: string }) => JSON.stringify([m.from.user, m.id]);
+
 export class MemoryMessageStore implements MessageStore {
   #convs = new Map<string, ConvState>();
-  /** user → client id → [conv, seq]: the idempotency records. */
-  #sent = new Map<string, Map<string, [string, number]>>();
   #historyLimit: number;
   #now: () => number;
 
@@ -107,7 +110,7 @@ export class MemoryMessageStore implements MessageStore {
 
   async createConversation(members: readonly string[]): Promise<Conversation> {
     const conv = { id: crypto.randomUUID(), members: [...new Set(members)] };
-    this.#convs.set(conv.id, { conv, messages: [], trimmed: 0, reads: new Map() });
+    this.#convs.set(conv.id, { conv, messages: [], trimmed: 0, sent: new Map(), reads: new Map() });
     return { id: conv.id, members: [...conv.members] };
   }
 
@@ -143,20 +146,13 @@ export class MemoryMessageStore implements MessageStore {
 
   #appendOne(m: NewMessage): Appended {
     const state = this.#state(m.conv);
-    let sent = this.#sent.get(m.from.user);
-    if (!sent) this.#sent.set(m.from.user, (sent = new Map()));
-    const prior = sent.get(m.id);
-    if (prior) {
-      const [conv, seq] = prior;
-      const original = this.#convs.get(conv)!;
-      const message = original.messages[seq - original.trimmed - 1] ?? { ...m, conv, seq, ts: 0 };
-      return { message, duplicate: true };
-    }
+    const prior = state.sent.get(sentKey(m));
+    if (prior !== undefined) return { message: state.messages[prior - state.trimmed - 1], duplicate: true };
     const message: StoredMessage = { ...m, seq: state.trimmed + state.messages.length + 1, ts: this.#now() };
     state.messages.push(message);
-    sent.set(m.id, [m.conv, message.seq]);
-    if (state.messages.length > this.#historyLimit) {
-      state.messages.shift();
+    state.sent.set(sentKey(m), message.seq);
+    while (state.messages.length > this.#historyLimit) {
+      state.sent.delete(sentKey(state.messages.shift()!));
       state.trimmed++;
     }
     return { message, duplicate: false };
@@ -164,7 +160,7 @@ export class MemoryMessageStore implements MessageStore {
 
   #state(conv: string): ConvState {
     const state = this.#convs.get(conv);
-    if (!state) throw new Error(`no conversation ${conv}`);
+    if (!state) throw duplexError("not_found", `no conversation "${conv}"`);
     return state;
   }
 }

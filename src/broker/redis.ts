@@ -1,0 +1,171 @@
+/**
+ * The broker for clusters that have Redis but no RabbitMQ. There are no shard owners:
+ * every node sequences the `send`s it receives itself — Redis's atomic append script
+ * (src/store/redis-scripts.ts) gives each conversation its gap-free order whichever node
+ * writes — and publishes the sequenced messages on one pub/sub channel,
+ * `${namespace}:fanout`, that every node (itself included) delivers from. Control events
+ * travel on the same channel.
+ *
+ * What this gives up against rabbitmq.ts:
+ * - Order across nodes: two nodes writing one conversation at once may publish seq 8
+ *   before seq 7. Per-conversation order at delivery is the hub's job (it fills a gap
+ *   from the store before emitting what follows). One node's own submissions are
+ *   sequenced one batch at a time and published in that order.
+ * - Durability of the fan-out: Redis pub/sub is at-most-once. A node whose subscriber
+ *   connection drops misses what was published meanwhile (it reports not ready until it
+ *   is back); devices recover with `sync`, and the next message of a conversation makes
+ *   the hub fill the gap. The message itself is stored before it is published.
+ * - Shards: none are owned, so `status().owned` is always [] (`shards` is reported as
+ *   configured, for the health endpoint).
+ *
+ * Round trips per batch of submissions: one for the append (however many messages and
+ * conversations the batch holds), one PUBLISH for the whole batch.
+ */
+import { asDuplexError, duplexError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { errorFields } from "../core/log.ts";
+import { connectRedis, type RedisLink } from "../store/redis-connection.ts";
+import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
+
+export interface RedisBrokerOptions {
+  namespace: string;
+  /** Reported by status(); nothing is sharded here. */
+  shards: number;
+  nodeId: string;
+  /** Longest a submit waits to be sequenced and published before it rejects "unavailable". */
+  sendTimeoutMs: number;
+  log?: Logger;
+}
+
+/** What travels on the channel: a batch of sequenced messages, or one control event. */
+type Envelope = { items: Sequenced[] } | { control: ControlEvent };
+
+interface Pending {
+  request: SendRequest;
+  resolve(s: Sequenced): void;
+  reject(err: unknown): void;
+  timer?: ReturnType<typeof setTimeout>;
+  settled: boolean;
+}
+
+/** Largest batch handed to the store and published at once. */
+const BATCH = 256;
+
+export function redisBroker(url: string, options: RedisBrokerOptions): Broker {
+  return new RedisBroker(url, options);
+}
+
+class RedisBroker implements Broker {
+  #url: string;
+  #o: RedisBrokerOptions;
+  #channel: string;
+  #handlers: BrokerHandlers | null = null;
+  #pub: RedisLink | null = null;
+  #sub: RedisLink | null = null;
+  #queue: Pending[] = [];
+  #inflight: Pending[] = [];
+  #draining = false;
+
+  constructor(url: string, options: RedisBrokerOptions) {
+    this.#url = url;
+    this.#o = options;
+    this.#channel = `${options.namespace}:fanout`;
+  }
+
+  /** Connects a publishing and a subscribing connection; rejects "unavailable" naming the URL if either fails. */
+  async start(handlers: BrokerHandlers): Promise<void> {
+    const log = this.#o.log;
+    const pub = await connectRedis(this.#url, { label: "broker", log, timeoutMs: this.#o.sendTimeoutMs });
+    let sub: RedisLink | undefined;
+    try {
+      sub = await connectRedis(this.#url, { label: "broker subscriber", log });
+      this.#handlers = handlers;
+      await sub.run((c) => c.subscribe(this.#channel, (text) => this.#receive(text)));
+    } catch (err) {
+      this.#handlers = null;
+      await Promise.all([pub.close(), sub?.close()]);
+      throw err;
+    }
+    this.#pub = pub;
+    this.#sub = sub;
+  }
+
+  submit(request: SendRequest): Promise<Sequenced> {
+    if (!this.#handlers || !this.status().ready) {
+      return Promise.reject(duplexError("unavailable", "the broker is not connected to Redis; retry later"));
+    }
+    return new Promise((resolve, reject) => {
+      const p: Pending = { request, resolve, reject, settled: false };
+      p.timer = setTimeout(
+        () => settle(p, duplexError("unavailable", `the message was not sequenced within ${this.#o.sendTimeoutMs} ms; retry later`)),
+        this.#o.sendTimeoutMs,
+      );
+      this.#queue.push(p);
+      if (this.#draining) return;
+      // Start on the next microtask, so every submit of the current task joins the first batch.
+      this.#draining = true;
+      queueMicrotask(() => void this.#drain());
+    });
+  }
+
+  async publish(event: ControlEvent): Promise<void> {
+    const pub = this.#pub;
+    if (!this.#handlers || !pub) throw duplexError("unavailable", "the broker is not running");
+    await pub.run((c) => c.publish(this.#channel, JSON.stringify({ control: event } satisfies Envelope)));
+  }
+
+  status(): BrokerStatus {
+    const ready = this.#handlers !== null && !!this.#pub?.ready() && !!this.#sub?.ready();
+    return { ready, owned: [], shards: this.#o.shards };
+  }
+
+  async close(): Promise<void> {
+    this.#handlers = null;
+    const stopping = duplexError("unavailable", "the broker is shutting down; retry later");
+    for (const p of [...this.#queue.splice(0), ...this.#inflight.splice(0)]) settle(p, stopping);
+    const links = [this.#pub, this.#sub];
+    this.#pub = this.#sub = null;
+    await Promise.all(links.map((l) => l?.close()));
+  }
+
+  /** Sequences what is queued, one batch at a time, and publishes each batch in one PUBLISH. */
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0 && this.#handlers && this.#pub) {
+      const handlers = this.#handlers;
+      const pub = this.#pub;
+      const batch = (this.#inflight = this.#queue.splice(0, BATCH).filter((p) => !p.settled));
+      if (batch.length === 0) continue;
+      try {
+        const appended = await handlers.sequence(batch.map((p) => p.request.message));
+        const items = batch.map((p, i): Sequenced => ({ ...appended[i], origin: p.request.origin, ref: p.request.ref }));
+        await pub.run((c) => c.publish(this.#channel, JSON.stringify({ items } satisfies Envelope)));
+        batch.forEach((p, i) => settle(p, null, items[i]));
+      } catch (err) {
+        const failure = asDuplexError(err);
+        for (const p of batch) settle(p, failure);
+      }
+      this.#inflight = [];
+    }
+    this.#draining = false;
+  }
+
+  #receive(text: string): void {
+    const handlers = this.#handlers;
+    if (!handlers) return;
+    try {
+      const envelope = JSON.parse(text) as Envelope;
+      if ("items" in envelope) for (const item of envelope.items) handlers.deliver(item);
+      else handlers.control(envelope.control);
+    } catch (err) {
+      this.#o.log?.error("fan-out message not delivered", { channel: this.#channel, ...errorFields(err) });
+    }
+  }
+}
+
+function settle(p: Pending, err: unknown, value?: Sequenced): void {
+  if (p.settled) return;
+  p.settled = true;
+  clearTimeout(p.timer);
+  if (err) p.reject(err);
+  else p.resolve(value!);
+}

@@ -1,0 +1,149 @@
+/**
+ * The behavioural contract of Broker (src/broker/interface.ts), run against every
+ * implementation:
+ *
+ *   brokerSuite(name, make)
+ *   make(instances: number) => Promise<{ brokers: Broker[]; close(): Promise<void> }>
+ *
+ * `make` returns up to `instances` brokers, not started, that act as the nodes of one
+ * cluster (same namespace, distinct node ids, one shared backing; an in-process broker
+ * returns a single one), and `close()` closes them and removes whatever they created.
+ * The suite starts them with handlers of its own, which sequence into one in-memory
+ * MessageStore shared by all instances and record what each instance delivers.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Broker, BrokerHandlers, ControlEvent, SendRequest, Sequenced } from "../../src/broker/interface.ts";
+import { MemoryMessageStore } from "../../src/store/memory.ts";
+
+export interface BrokerFixture {
+  brokers: Broker[];
+  close(): Promise<void>;
+}
+
+/** One started instance and what the broker called its handlers with. */
+interface Node {
+  broker: Broker;
+  delivered: Sequenced[];
+  controls: ControlEvent[];
+}
+
+const WAIT_MS = 10_000;
+
+async function until(what: string, done: () => boolean): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+let refs = 0;
+const request = (conv: string, id: string, user = "alice"): SendRequest =>
+  ({ origin: "suite", ref: `r${++refs}`, message: { conv, id, from: { user, device: "phone" }, body: { id } } });
+
+export function brokerSuite(name: string, make: (instances: number) => Promise<BrokerFixture>): void {
+  describe(`${name} broker`, () => {
+    let fixture: BrokerFixture | undefined;
+    let store: MemoryMessageStore;
+    /** Resolves the gate that `sequence` waits behind, when a test closes one. */
+    let gate: Promise<void> | null = null;
+
+    /** Starts up to `instances` brokers of a fresh fixture. */
+    async function cluster(instances: number): Promise<Node[]> {
+      fixture = await make(instances);
+      store = new MemoryMessageStore();
+      const nodes = fixture.brokers.map((broker): Node => ({ broker, delivered: [], controls: [] }));
+      for (const node of nodes) {
+        const handlers: BrokerHandlers = {
+          sequence: async (messages) => {
+            await gate;
+            return store.append(messages);
+          },
+          deliver: (item) => node.delivered.push(item),
+          control: (event) => node.controls.push(event),
+        };
+        await node.broker.start(handlers);
+      }
+      return nodes;
+    }
+
+    afterEach(async () => {
+      gate = null;
+      await fixture?.close();
+      fixture = undefined;
+    });
+
+    test("submit before start rejects unavailable", async () => {
+      fixture = await make(1);
+      await expect(fixture.brokers[0].submit(request("c", "x"))).rejects.toMatchObject({ code: "unavailable" });
+    });
+
+    test("submits from every instance resolve with seq 1..n per conversation, origin and ref kept", async () => {
+      const nodes = await cluster(3);
+      const convs = [(await store.createConversation(["alice"])).id, (await store.createConversation(["alice"])).id];
+      const requests = Array.from({ length: 30 }, (_, i) => request(convs[i % 2], `m${i}`));
+      const results = await Promise.all(requests.map((r, i) => nodes[i % nodes.length].broker.submit(r)));
+      results.forEach((s, i) => {
+        expect(s).toMatchObject({ origin: "suite", ref: requests[i].ref, duplicate: false, message: { id: requests[i].message.id } });
+      });
+      for (const conv of convs) {
+        const seqs = results.filter((s) => s.message.conv === conv).map((s) => s.message.seq).sort((a, b) => a - b);
+        expect(seqs).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+      }
+    });
+
+    test("every instance delivers every item, one instance's submissions in seq order per conversation", async () => {
+      const nodes = await cluster(3);
+      const convs = [(await store.createConversation(["alice"])).id, (await store.createConversation(["alice"])).id];
+      const n = 40;
+      await Promise.all(Array.from({ length: n }, (_, i) => nodes[0].broker.submit(request(convs[i % 2], `m${i}`))));
+      for (const node of nodes) {
+        await until(`every instance delivered ${n} items`, () => node.delivered.length >= n);
+        for (const conv of convs) {
+          const seqs = node.delivered.filter((s) => s.message.conv === conv).map((s) => s.message.seq);
+          expect(seqs).toEqual(Array.from({ length: n / 2 }, (_, i) => i + 1));
+        }
+      }
+    });
+
+    test("a resend of the same user and id resolves with the original seq, marked duplicate", async () => {
+      const nodes = await cluster(2);
+      const { id: conv } = await store.createConversation(["alice"]);
+      const first = await nodes[0].broker.submit(request(conv, "once"));
+      await nodes[0].broker.submit(request(conv, "other"));
+      const again = await nodes[nodes.length - 1].broker.submit(request(conv, "once"));
+      expect(again.duplicate).toBe(true);
+      expect(again.message).toEqual(first.message);
+      expect(await store.lastSeq(conv)).toBe(2);
+    });
+
+    test("control events reach every instance, the sender included", async () => {
+      const nodes = await cluster(3);
+      const kick: ControlEvent = { type: "kick", node: "node-x", session: "s1" };
+      const read: ControlEvent = { type: "read", conv: "c1", user: "alice", device: "phone", seq: 4 };
+      await nodes[0].broker.publish(kick);
+      await nodes[nodes.length - 1].broker.publish(read);
+      for (const node of nodes) {
+        await until("every instance heard both events", () => node.controls.length >= 2);
+        expect(node.controls).toContainEqual(kick);
+        expect(node.controls).toContainEqual(read);
+      }
+    });
+
+    test("close rejects pending submits with unavailable, and later ones too", async () => {
+      let open!: () => void;
+      gate = new Promise((r) => (open = r));
+      const [node] = await cluster(1);
+      const { id: conv } = await store.createConversation(["alice"]);
+      const outcome = (p: Promise<Sequenced>) => p.then(() => "stored", (err) => err?.code ?? String(err));
+      const first = outcome(node.broker.submit(request(conv, "a")));
+      await new Promise((r) => setTimeout(r, 100));
+      const waiting = [outcome(node.broker.submit(request(conv, "b"))), outcome(node.broker.submit(request(conv, "c")))];
+      await node.broker.close();
+      open();
+      expect(await Promise.all(waiting)).toEqual(["unavailable", "unavailable"]);
+      expect(["stored", "unavailable"]).toContain(await first);
+      expect(await outcome(node.broker.submit(request(conv, "d")))).toBe("unavailable");
+    });
+  });
+}
