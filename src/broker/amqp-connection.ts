@@ -39,7 +39,12 @@ export class AmqpLink {
   readonly url: string;
   #o: LinkOptions;
   #conn: RecoveringChannelModel | null = null;
+  /** The connection while it is up. */
+  #model: ChannelModel | null = null;
+  /** Channels closed on purpose, or expected to close: their closing rebuilds nothing. */
   #released = new WeakSet<Channel>();
+  /** Channels that have closed, by whatever cause. */
+  #closed = new WeakSet<Channel>();
   #models = new WeakSet<ChannelModel>();
   #gone = new WeakSet<ChannelModel>();
   /** Set after a failure has been logged, so a long outage is one line, not one per attempt. */
@@ -60,12 +65,14 @@ export class AmqpLink {
       recovery: { ...RECOVERY, waitForConnect: false, setup: (model: ChannelModel) => this.#o.setup(model) },
     });
     this.#conn = conn;
-    conn.on("connect", () => {
+    conn.on("connect", (model: ChannelModel) => {
+      this.#model = model;
       log.info(this.#troubled ? "connected to RabbitMQ again" : "connected to RabbitMQ", { url: this.url });
       this.#troubled = false;
       this.#o.up();
     });
     conn.on("disconnect", (err) => {
+      this.#model = null;
       log.warn("lost the connection to RabbitMQ; reconnecting with backoff", { url: this.url, ...errorFields(err) });
       this.#troubled = true;
       this.#o.down();
@@ -89,10 +96,24 @@ export class AmqpLink {
     return this.#watch(model, await model.createConfirmChannel());
   }
 
-  /** Closes a channel on purpose: what it holds unacked is requeued, nothing is rebuilt. */
+  /** A channel whose closing is expected (a passive declare that may fail): it rebuilds nothing. */
+  async scratchChannel(model: ChannelModel): Promise<Channel> {
+    const channel = await this.channel(model);
+    this.#released.add(channel);
+    return channel;
+  }
+
+  /**
+   * Closes a channel on purpose: what it holds unacked is requeued, nothing is rebuilt.
+   * Waits for the channel's `close` event rather than close()'s promise, which amqplib
+   * never settles when the connection dies before the broker answers.
+   */
   async release(channel: Channel): Promise<void> {
     this.#released.add(channel);
-    await channel.close().catch(() => {});
+    if (this.#closed.has(channel)) return;
+    const closed = new Promise<void>((resolve) => channel.once("close", () => resolve()));
+    channel.close().catch(() => {});
+    await closed;
   }
 
   /** Drops `model` so recovery builds a new connection; harmless if it is already gone. */
@@ -103,9 +124,13 @@ export class AmqpLink {
     Promise.resolve().then(() => model.close()).catch(() => {});
   }
 
+  /** Stops recovering and closes the connection (bounded, like `release`, by its `close` event). */
   async close(): Promise<void> {
     this.#closing = true;
-    await this.#conn?.close().catch(() => {});
+    const model = this.#model;
+    const gone = model && !this.#gone.has(model) ? new Promise((resolve) => model.once("close", resolve)) : null;
+    const closing = this.#conn?.close().catch(() => {});
+    await (gone ? Promise.race([closing, gone]) : closing);
   }
 
   #watch<C extends Channel>(model: ChannelModel, channel: C): C {
@@ -116,9 +141,12 @@ export class AmqpLink {
     channel.on("error", (err) => this.#o.log.debug("RabbitMQ channel error", errorFields(err)));
     // amqplib closes a dying connection's channels just before the connection itself, in
     // the same tick: look once it is over, so only a channel lost on its own rebuilds.
-    channel.on("close", () => queueMicrotask(() => {
-      if (!this.#released.has(channel) && !this.#gone.has(model)) this.rebuild(model, "a channel closed");
-    }));
+    channel.on("close", () => {
+      this.#closed.add(channel);
+      queueMicrotask(() => {
+        if (!this.#released.has(channel) && !this.#gone.has(model)) this.rebuild(model, "a channel closed");
+      });
+    });
     return channel;
   }
 }
@@ -128,4 +156,11 @@ function withHeartbeat(url: string, seconds: number): string {
   const u = new URL(url);
   if (!u.searchParams.has("heartbeat")) u.searchParams.set("heartbeat", String(seconds));
   return u.toString();
+}
+
+/** Waits for `work`, but not longer than `ms`: a broker that stopped answering must not hold us. */
+export async function atMost(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([work.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

@@ -38,12 +38,10 @@ export function ownedBy(node: string, nodes: readonly string[], shards: number):
   return owned;
 }
 
-export interface Member {
+interface Member {
   node: string;
   /** Changes whenever the node (re)connects: its consumers registered anew. */
   incarnation: string;
-  /** The node's DUPLEX_SHARDS, to catch a cluster that disagrees. */
-  shards: number;
   expiresAt: number;
 }
 
@@ -65,10 +63,10 @@ export class Membership {
   }
 
   /** Records an announcement (this node's own included). */
-  heard(node: string, incarnation: string, shards: number): boolean {
+  heard(node: string, incarnation: string): boolean {
     const known = this.#members.get(node);
     const expiresAt = node === this.self ? Infinity : this.#now() + this.#ttlMs;
-    this.#members.set(node, { node, incarnation, shards, expiresAt });
+    this.#members.set(node, { node, incarnation, expiresAt });
     return known?.incarnation !== incarnation;
   }
 
@@ -94,15 +92,12 @@ export class Membership {
     return [...this.#members.keys()].sort();
   }
 
-  /** The owner of a shard and the incarnation it owns it in (a new one means it re-registered). */
-  owner(shard: number): string {
+  /**
+   * The owner of a shard, and a key that also changes when the owner re-registered its
+   * consumers (a new incarnation): either change means the others must step back.
+   */
+  owner(shard: number): { node: string; key: string } | undefined {
     const node = ownerOf(shard, this.nodes());
-    return node === undefined ? "" : `${node}@${this.#members.get(node)!.incarnation}`;
-  }
-
-  /** A live node whose shard count differs from `shards`, if any. */
-  disagreeing(shards: number): Member | undefined {
-    for (const m of this.#members.values()) if (m.shards !== shards) return { ...m };
-    return undefined;
+    return node === undefined ? undefined : { node, key: `${node} ${this.#members.get(node)!.incarnation}` };
   }
 }

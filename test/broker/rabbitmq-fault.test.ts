@@ -1,0 +1,160 @@
+/**
+ * Broker faults against a RabbitMQ node of this test's own (its own node name, ports and
+ * files; see /work/shared/notes/second-rabbitmq-node.md): the shared one is never touched.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect as connectTcp, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Sequenced } from "../../src/broker/interface.ts";
+import { DuplexError } from "../../src/core/errors.ts";
+import { MemoryMessageStore } from "../../src/store/memory.ts";
+import { deleteNamespace, testNamespace, testNode, waitFor } from "./rabbitmq-fixture.ts";
+
+setDefaultTimeout(60_000);
+
+/** A free loopback port (the OS picks it; a race with another process is unlikely and fails loudly). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    }).on("error", reject);
+  });
+}
+
+const rabbit = { node: "", dir: "", url: "" };
+const ctl = (...args: string[]) => execFileSync("rabbitmqctl", ["-n", rabbit.node, ...args], { stdio: "pipe", timeout: 30_000 });
+const beamPid = () => Number(readFileSync(join(rabbit.dir, "pid"), "utf8").trim());
+
+beforeAll(async () => {
+  const [port, dist] = [await freePort(), await freePort()];
+  let listening = false;
+  rabbit.dir = mkdtempSync(join(tmpdir(), "duplex-rabbit-"));
+  rabbit.node = `duplex-test-${port}@localhost`;
+  rabbit.url = `amqp://guest:guest@127.0.0.1:${port}`;
+  writeFileSync(join(rabbit.dir, "rabbitmq.conf"), `listeners.tcp.default = 127.0.0.1:${port}\n`);
+  writeFileSync(join(rabbit.dir, "plugins"), "[].\n");
+  execFileSync("chown", ["-R", "rabbitmq:rabbitmq", rabbit.dir]);
+  const d = rabbit.dir;
+  execFileSync("rabbitmq-server", ["-detached"], {
+    cwd: tmpdir(), stdio: "pipe",
+    env: {
+      ...process.env, RABBITMQ_NODENAME: rabbit.node, RABBITMQ_NODE_PORT: String(port), RABBITMQ_DIST_PORT: String(dist),
+      RABBITMQ_MNESIA_BASE: join(d, "mnesia"), RABBITMQ_LOG_BASE: join(d, "log"), RABBITMQ_ENABLED_PLUGINS_FILE: join(d, "plugins"),
+      RABBITMQ_CONFIG_FILE: join(d, "rabbitmq"), RABBITMQ_PID_FILE: join(d, "pid"), RABBITMQ_FEATURE_FLAGS_FILE: join(d, "ff"),
+    },
+  });
+  const t0 = performance.now();
+  await waitFor("the test's own RabbitMQ to accept connections", () => listening, 55_000, () => {
+    const probe = connectTcp(port, "127.0.0.1").on("connect", () => { listening = true; probe.destroy(); }).on("error", () => probe.destroy());
+  });
+  console.log(`own RabbitMQ ${rabbit.node} up in ${(performance.now() - t0).toFixed(0)} ms`);
+});
+
+afterAll(async () => {
+  if (!rabbit.node) return;
+  let pid = 0;
+  try {
+    pid = beamPid();
+  } catch {
+    // it never wrote its pid file: nothing of it can be running
+  }
+  const alive = () => {
+    try {
+      return pid > 0 && process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+  };
+  spawnSync("rabbitmqctl", ["-n", rabbit.node, "stop"], { stdio: "pipe", timeout: 30_000 });
+  await waitFor("the test's own RabbitMQ to exit", () => !alive(), 15_000).catch(() => process.kill(pid, "SIGKILL"));
+  rmSync(rabbit.dir, { recursive: true, force: true });
+});
+
+/** Three brokers on the test's own RabbitMQ, all submitting to `convs` every few ms until stopped. */
+async function trafficOn(heartbeatSeconds: number) {
+  const namespace = testNamespace();
+  const store = new MemoryMessageStore();
+  const nodes = [0, 1, 2].map(() => testNode(rabbit.url, store, { namespace, shards: 4, sendTimeoutMs: 5000, heartbeatSeconds }));
+  for (const n of nodes) await n.broker.start(n.handlers);
+  const convs = await Promise.all([0, 1, 2, 3].map(() => store.createConversation(["u1"])));
+  const submits: Promise<Sequenced>[] = [];
+  let i = 0;
+  const timer = setInterval(() => {
+    for (const conv of convs) {
+      const node = nodes[i % 3];
+      const submit = node.broker.submit({ origin: node.id, ref: crypto.randomUUID(), message: { conv: conv.id, id: `m${i}-${conv.id}`, from: { user: "u1", device: "d" }, body: i } });
+      submit.catch(() => {}); // judged in finish()
+      submits.push(submit);
+    }
+    i++;
+  }, 5);
+  const ready = () => nodes.every((n) => n.broker.status().ready);
+  return {
+    nodes, store, convs, ready,
+    /** Stops the traffic; every submit settled: resolved ones checked against the store. */
+    async finish() {
+      clearInterval(timer);
+      const outcomes = await Promise.allSettled(submits);
+      let resolved = 0;
+      for (const o of outcomes) {
+        if (o.status === "fulfilled") {
+          resolved++;
+          expect(await store.range(o.value.message.conv, o.value.message.seq - 1, 1)).toEqual([o.value.message]);
+        } else {
+          expect(o.reason).toBeInstanceOf(DuplexError);
+          expect(o.reason.code).toBe("unavailable");
+        }
+      }
+      for (const conv of convs) {
+        const last = await store.lastSeq(conv.id);
+        expect((await store.range(conv.id, 0, last + 1)).map((m) => m.seq)).toEqual(Array.from({ length: last }, (_, k) => k + 1));
+      }
+      await Promise.all(nodes.map((n) => n.broker.close()));
+      await deleteNamespace(rabbit.url, namespace, 4);
+      return { resolved, rejected: outcomes.length - resolved };
+    },
+  };
+}
+
+describe("RabbitMQ broker faults", () => {
+  test("recovers by itself from a broker restart mid-traffic, without losing an acked message", async () => {
+    const run = await trafficOn(2);
+    await waitFor("traffic to flow", () => run.nodes.every((n) => n.delivered.length > 100));
+    ctl("stop_app");
+    await waitFor("every broker instance to notice", () => run.nodes.every((n) => !n.broker.status().ready));
+    await new Promise((r) => setTimeout(r, 1000));
+    const back = performance.now();
+    ctl("start_app");
+    await waitFor("every broker instance to recover", run.ready, 30_000);
+    console.log(`broker restart: instances ready again ${(performance.now() - back).toFixed(0)} ms after start_app returned`);
+    const before = run.nodes.map((n) => n.delivered.length);
+    await waitFor("traffic to flow again", () => run.nodes.every((n, i) => n.delivered.length > before[i] + 100));
+    const { resolved, rejected } = await run.finish();
+    console.log(`broker restart: ${resolved} submits resolved (all stored), ${rejected} rejected unavailable`);
+    expect(resolved).toBeGreaterThan(0);
+  });
+
+  test("notices a frozen broker through heartbeats, and recovers once it thaws", async () => {
+    const run = await trafficOn(1);
+    await waitFor("traffic to flow", () => run.nodes.every((n) => n.delivered.length > 100));
+    const frozen = performance.now();
+    process.kill(beamPid(), "SIGSTOP");
+    try {
+      await waitFor("the instances to notice the silence", () => run.nodes.every((n) => !n.broker.status().ready), 15_000);
+      console.log(`frozen broker: noticed after ${(performance.now() - frozen).toFixed(0)} ms at a 1 s heartbeat`);
+    } finally {
+      process.kill(beamPid(), "SIGCONT");
+    }
+    const thawed = performance.now();
+    await waitFor("every broker instance to recover", run.ready, 40_000);
+    console.log(`frozen broker: instances ready again ${(performance.now() - thawed).toFixed(0)} ms after it thawed`);
+    const before = run.nodes.map((n) => n.delivered.length);
+    await waitFor("traffic to flow again", () => run.nodes.every((n, i) => n.delivered.length > before[i] + 100));
+    const { resolved, rejected } = await run.finish();
+    console.log(`frozen broker: ${resolved} submits resolved (all stored), ${rejected} rejected unavailable`);
+  });
+});
