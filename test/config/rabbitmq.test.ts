@@ -6,11 +6,14 @@ import { join, resolve } from "node:path";
 import { topology } from "../../src/broker/topology.ts";
 import { rabbitmqConf, renderRabbitmq } from "../../src/config/rabbitmq.ts";
 import { startNode, testNamespace } from "../harness.ts";
+import { dropKeys } from "../store/redis-fixtures.ts";
+import { amqpUrl, redisUrl } from "../services.ts";
 import { cleanUpAfterAll, expectGolden, run, writeOut } from "./support.ts";
 
 cleanUpAfterAll();
 
-const AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
+const AMQP_URL = await amqpUrl();
+const REDIS_URL = await redisUrl();
 const PASSWORD = "correct-horse-battery-staple";
 
 describe("rabbitmq golden files", () => {
@@ -91,6 +94,7 @@ for (const queueType of ["quorum", "classic"] as const) {
       for (const q of t.queues) await ch.deleteQueue(q.name);
       for (const e of t.exchanges) await ch.deleteExchange(e.name);
       await c.close();
+      await dropKeys(`${namespace}:*`);
       await conn?.close().catch(() => {});
     });
 
@@ -116,7 +120,7 @@ for (const queueType of ["quorum", "classic"] as const) {
     });
 
     test("and a node of that namespace starts against them and becomes ready", async () => {
-      const node = await startNode({ env: { AMQP_URL, DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "3", DUPLEX_QUEUE_TYPE: queueType } });
+      const node = await startNode({ env: { AMQP_URL, REDIS_URL, DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "3", DUPLEX_QUEUE_TYPE: queueType } });
       try {
         const health = await fetch(`${node.url}/healthz`);
         expect(health.status).toBe(200);
@@ -128,7 +132,7 @@ for (const queueType of ["quorum", "classic"] as const) {
 
     test("while a node that disagrees about the queue type is refused", async () => {
       const other = queueType === "quorum" ? "classic" : "quorum";
-      const started = startNode({ env: { AMQP_URL, DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "3", DUPLEX_QUEUE_TYPE: other } });
+      const started = startNode({ env: { AMQP_URL, REDIS_URL, DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "3", DUPLEX_QUEUE_TYPE: other } });
       await expect(started).rejects.toThrow("PRECONDITION_FAILED");
     });
 
