@@ -14,6 +14,7 @@ import { RABBITMQ_HELP, RABBITMQ_OPTIONS, type RabbitmqFlags, rabbitmqConf, rend
 import { REDIS_HELP, REDIS_OPTIONS, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
 import { type Rendered, writeRendered } from "./config/render.ts";
 import { VERIFY_HELP, VERIFY_OPTIONS, runVerify } from "./ops/verify-command.ts";
+import { FRAMES_HELP, FRAMES_OPTIONS, runFrames } from "./tools/frames-command.ts";
 
 type Env = Record<string, string | undefined>;
 type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -32,6 +33,7 @@ const TOKEN_HELP = `duplex token --user ID [--ttl 1h]
 
 const COMMANDS: Record<string, Command> = {
   verify: { help: VERIFY_HELP, options: VERIFY_OPTIONS, run: runVerify },
+  frames: { help: FRAMES_HELP, options: FRAMES_OPTIONS, run: runFrames },
   nginx: { help: NGINX_HELP, options: NGINX_OPTIONS, run: async (v, env) => renderNginx(await nginxSite(v as NginxFlags, env)) },
   "redis-conf": { help: REDIS_HELP, options: REDIS_OPTIONS, run: async (v, env) => renderRedis(redisConf(v as RedisFlags, env)) },
   rabbitmq: {
@@ -55,7 +57,8 @@ const USAGE = `usage: duplex <command> [options]   (--help after a command lists
   redis-conf   redis.conf for duplex
   rabbitmq     rabbitmq.conf and definitions.json for a namespace
   token        an access token signed with DUPLEX_JWT_SECRET
-  verify       run the protocol scenarios against a deployment (ws:// or wss://)`;
+  verify       run the protocol scenarios against a deployment (ws:// or wss://)
+  frames       explain captured WebSocket frames byte by byte`;
 
 /** Runs one command line; resolves with the exit code. */
 async function main(argv: string[], env: Env): Promise<number> {

@@ -80,6 +80,9 @@ const REFUSALS: [string, () => string[], Record<string, string>, string][] = [
   ["shards that are not a number", () => ["rabbitmq", "--shards", "many"], {}, "--shards must be an integer"],
   ["an unknown queue type", () => ["rabbitmq", "--queue-type", "stream"], {}, "--queue-type must be one of quorum, classic"],
   ["a cluster node that is not name@host", () => ["rabbitmq", "--cluster-node", "rabbit1"], {}, "--cluster-node must look like rabbit@host"],
+  ["frames with neither --file nor --hex", () => ["frames"], {}, "give exactly one of --file FILE or --hex DUMP"],
+  ["frames whose bytes end inside a frame", () => ["frames", "--hex", "81 05 48"], {}, "a payload of 5 bytes needs 7 bytes"],
+  ["frames from a file that does not exist", () => ["frames", "--file", "/nonexistent/capture"], {}, "--file: cannot read"],
   ["a namespace with a space", () => ["rabbitmq", "--namespace", "my app"], {}, "--namespace must be"],
   ["a bad DUPLEX_NAMESPACE in the environment", () => ["rabbitmq"], { DUPLEX_NAMESPACE: "a/b" }, "DUPLEX_NAMESPACE must be"],
   ["a vhost with a space", () => ["rabbitmq", "--vhost", "my vhost"], {}, "--vhost must be"],
@@ -115,7 +118,7 @@ describe("the CLI on every runtime", () => {
     test(`renders the same nginx site on ${runtime}`, async () => {
       const r = await cli([...site, "--upstream", "127.0.0.1:8081"], {}, runtime);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain("server 127.0.0.1:8081;");
+      expect(r.stdout).toContain("server 127.0.0.1:8081 max_fails=1 fail_timeout=5s;");
       expect(r.stdout).toBe((await cli([...site, "--upstream", "127.0.0.1:8081"])).stdout);
     });
 
@@ -160,4 +163,13 @@ describe("the CLI's --out", () => {
 test("a proxy header with an nginx variable is passed through quoted", async () => {
   const r = await cli([...site, "--proxy-header", "X-Request-Id: $request_id"]);
   expect(r.stdout).toContain('proxy_set_header X-Request-Id "$request_id";');
+});
+
+test("frames explains a hex dump byte by byte", async () => {
+  const r = await cli(["frames", "--hex", "81 05 48 65 6c 6c 6f 88 02 03 e8"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("frame at byte 0: text, 5 payload bytes, 7 bytes in all");
+  expect(r.stdout).toContain("payload, as sent: Hello");
+  expect(r.stdout).toContain("frame at byte 7: close");
+  expect(r.stdout).toContain("1000");
 });

@@ -81,7 +81,10 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
     void exited.then((code) => { clearTimeout(timer); fail(new Error(`${runtime} node exited with ${code}:\n${out}`)); });
   });
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let exitCode: number | null | undefined;
+  void exited.then((code) => { exitCode = code; });
   while (options.waitReady !== false && (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status !== 200) {
+    if (exitCode !== undefined) throw new Error(`${runtime} node exited with ${exitCode}:\n${out}`);
     if (Date.now() > deadline) throw new Error(`${runtime} node never became ready:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -6,9 +6,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { nginxSite, renderNginx } from "../src/config/nginx.ts";
-import { table, targetOf, verify } from "../src/ops/verify.ts";
+import { context, table, targetOf, verify } from "../src/ops/verify.ts";
 import { cleanUpAfterAll, freePort, selfSigned, startProcess, waitForPort, writeOut, scratchDir } from "./config/support.ts";
-import { type NodeProc, type RuntimeName, startNode, testNamespace } from "./harness.ts";
+import { connect, type NodeProc, type RuntimeName, startNode, testNamespace } from "./harness.ts";
 import { dropNamespace } from "./cleanup.ts";
 import { amqpUrl, redisUrl } from "./services.ts";
 
@@ -26,10 +26,10 @@ const TOPOLOGIES: Topology[] = [
   { name: "cluster: nginx → Bun, Deno and Node nodes, Redis, RabbitMQ", runtimes: ["bun", "deno", "node"], tls: false },
 ];
 
-async function standUp(t: Topology) {
+async function standUp(t: Topology, extraEnv: Record<string, string> = {}) {
   const namespace = testNamespace();
   const secret = `secret-${crypto.randomUUID()}`;
-  const env = { REDIS_URL: await redisUrl(), AMQP_URL: await amqpUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_JWT_SECRET: secret };
+  const env = { REDIS_URL: await redisUrl(), AMQP_URL: await amqpUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_JWT_SECRET: secret, ...extraEnv };
   const nodes: NodeProc[] = [];
   for (const runtime of t.runtimes) nodes.push(await startNode({ runtime, env }));
   const [httpPort, httpsPort] = [await freePort(), await freePort()];
@@ -42,6 +42,7 @@ async function standUp(t: Topology) {
   const nginx = startProcess("nginx", ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "logs/error.log", "-g", "daemon off;"]);
   await waitForPort(t.tls ? httpsPort : httpPort);
   return {
+    nodes,
     url: t.tls ? `wss://localhost:${httpsPort}` : `ws://127.0.0.1:${httpPort}`,
     secret,
     async tearDown() {
@@ -74,3 +75,25 @@ describe("topologies as processes", () => {
   }
 });
 
+
+test("nginx passes new connections around a node that is draining", async () => {
+  const stack = await standUp({ name: "two nodes", runtimes: ["bun", "bun"], tls: false }, { DUPLEX_DRAIN_MS: "8000" });
+  try {
+    const [leaving, staying] = stack.nodes;
+    // Held open so that the drain lasts (their closes spread over the window): the leaving
+    // node refuses upgrades with 503 meanwhile.
+    const held = await Promise.all([1, 2, 3, 4].map((i) => connect(leaving, { user: "held", device: `d${i}` })));
+    const exited = leaving.stop("SIGTERM");
+    await Bun.sleep(200);
+    const target = targetOf(stack.url, stack.secret, (url) => new WebSocket(url));
+    const ctx = context(target);
+    // Opened together and kept open: least_conn alone would give the leaving node half.
+    const probes = await Promise.all(Array.from({ length: 8 }, (_, i) => ctx.connect(ctx.user(`u${i}`), "d")));
+    expect(probes.map((p) => p.welcome.node)).toEqual(probes.map(() => staying.nodeId));
+    for (const p of probes) p.close();
+    for (const h of held) expect((await h.closed).code).toBe(1001);
+    expect(await exited).toBe(0);
+  } finally {
+    await stack.tearDown();
+  }
+}, 60_000);

@@ -120,7 +120,7 @@ export function createApp(d: AppDeps): Hono {
   });
 
   app.get("/ws", async (c) => {
-    if (d.draining()) throw duplexError("unavailable", "this node is shutting down; connect to another");
+    if (!readiness().ready) throw duplexError("unavailable", "this node is not ready (draining, or its store or broker is away); connect to another");
     checkOrigin(c, config);
     const me = await verifyToken(c.req.query("token"), d.secret);
     const asked = c.req.query("device");

@@ -1,0 +1,27 @@
+/** `duplex frames --file F | --hex "81 05 …"`: RFC 6455 frames explained byte by byte. */
+import { readFile } from "node:fs/promises";
+import { duplexError } from "../core/errors.ts";
+import type { Rendered } from "../config/render.ts";
+import { decodeFrames, describeFrame, hexBytes } from "./frames.ts";
+
+export const FRAMES_HELP = `duplex frames (--file FILE | --hex "81 05 48 65 6c 6c 6f")
+  --file FILE   raw bytes as captured after the 101 (curl -o, tcpdump payload)
+  --hex DUMP    the same as hex pairs, spaces allowed
+  Prints every frame: FIN, RSV, opcode, MASK, payload length in its form, masking key, payload.`;
+
+export const FRAMES_OPTIONS = { file: { type: "string" }, hex: { type: "string" } } as const;
+
+export async function runFrames(v: { file?: string; hex?: string }): Promise<Rendered> {
+  if ((v.file === undefined) === (v.hex === undefined)) throw duplexError("bad_request", "give exactly one of --file FILE or --hex DUMP");
+  let bytes: Uint8Array;
+  if (v.hex !== undefined) bytes = hexBytes(v.hex);
+  else {
+    try {
+      bytes = new Uint8Array(await readFile(v.file!));
+    } catch {
+      throw duplexError("bad_request", `--file: cannot read "${v.file}"`);
+    }
+  }
+  const frames = decodeFrames(bytes);
+  return { files: {}, stdout: frames.map((f) => describeFrame(f).join("\n")).join("\n\n") + "\n" };
+}
