@@ -8,7 +8,7 @@ import type { ServerWebSocket } from "bun";
 import { upgradeWebSocket, websocket } from "hono/bun";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { SocketFactory } from "../ops/probe.ts";
-import type { Runtime, RuntimeOptions } from "./runtime.ts";
+import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
 
 type Raw = ServerWebSocket<unknown>;
 
@@ -22,7 +22,6 @@ export function clientSocket({ insecure }: { insecure: boolean }): SocketFactory
 }
 
 export function create(options: RuntimeOptions): Runtime {
-  // Keyed by the raw socket: Hono makes a new WSContext for every event on Bun.
   const sockets = new WeakMap<Raw, SocketEvents>();
   const seam = (raw: Raw): SocketSeam => ({
     send: (text) => raw.readyState !== 1 || raw.send(text) !== 0,
@@ -33,15 +32,7 @@ export function create(options: RuntimeOptions): Runtime {
   });
   return {
     name: "bun",
-    upgrade: (c, open) => upgradeWebSocket(c, {
-      onOpen: (_e, ws) => { const raw = ws.raw as Raw; sockets.set(raw, open(seam(raw))); },
-      onMessage: (e, ws) => {
-        const events = sockets.get(ws.raw as Raw);
-        if (typeof e.data === "string") events?.text(e.data);
-        else events?.binary();
-      },
-      onClose: (e, ws) => sockets.get(ws.raw as Raw)?.closed(e.code, e.reason),
-    }),
+    upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open)),
     async serve(app, port, host) {
       const server = Bun.serve({
         port, hostname: host, fetch: app.fetch,

@@ -7,7 +7,7 @@
 import { upgradeWebSocket } from "hono/deno";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { SocketFactory } from "../ops/probe.ts";
-import type { Runtime, RuntimeOptions } from "./runtime.ts";
+import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
 
 // deno-lint-ignore no-explicit-any
 const Deno = (globalThis as any).Deno;
@@ -34,15 +34,7 @@ export function create(options: RuntimeOptions): Runtime {
   const idleTimeout = Math.max(1, Math.round((options.heartbeatMs * 0.6) / 1000));
   return {
     name: "deno",
-    upgrade: (c, open) => upgradeWebSocket(c, {
-      onOpen: (_e, ws) => { const raw = ws.raw as WebSocket; sockets.set(raw, open(seam(raw))); },
-      onMessage: (e, ws) => {
-        const events = sockets.get(ws.raw as WebSocket);
-        if (typeof e.data === "string") events?.text(e.data);
-        else events?.binary();
-      },
-      onClose: (e, ws) => sockets.get(ws.raw as WebSocket)?.closed(e.code, e.reason),
-    }, { idleTimeout }),
+    upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open), { idleTimeout }),
     serve(app, port, host) {
       return new Promise((resolve) => {
         const server = Deno.serve({

@@ -4,6 +4,8 @@
  * serving. `load()` picks the one for the runtime we are on.
  */
 import type { Hono } from "hono";
+import type { WSEvents } from "hono/ws";
+import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { Upgrade } from "../core/app.ts";
 import type { SocketFactory } from "../ops/probe.ts";
 
@@ -40,4 +42,24 @@ export function load(): Promise<RuntimeModule> {
   if (g.Bun) return import("./bun.ts");
   if (g.Deno) return import("./deno.ts");
   return import("./node.ts");
+}
+
+/**
+ * Hono's WebSocket events wired to the hub through a seam built from the raw socket.
+ * State is keyed by the raw socket, since Bun makes a new WSContext for every event.
+ */
+export function honoEvents<Raw extends object>(
+  sockets: WeakMap<Raw, SocketEvents>,
+  seam: (raw: Raw) => SocketSeam,
+  open: (seam: SocketSeam) => SocketEvents,
+): WSEvents {
+  return {
+    onOpen: (_e, ws) => { const raw = ws.raw as Raw; sockets.set(raw, open(seam(raw))); },
+    onMessage: (e, ws) => {
+      const events = sockets.get(ws.raw as Raw);
+      if (typeof e.data === "string") events?.text(e.data);
+      else events?.binary();
+    },
+    onClose: (e, ws) => sockets.get(ws.raw as Raw)?.closed(e.code, e.reason),
+  };
 }

@@ -13,9 +13,7 @@ import { amqpUrl } from "../services.ts";
 
 export const AMQP_URL = await amqpUrl();
 
-export function testNamespace(): string {
-  return `t-${crypto.randomUUID().slice(0, 8)}`;
-}
+export { testNamespace } from "../harness.ts";
 
 export interface TestNode {
   id: string;

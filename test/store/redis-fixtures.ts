@@ -10,9 +10,7 @@ export const REDIS_URL = await redisUrl();
 const newClient = () => createClient({ url: REDIS_URL });
 type Client = ReturnType<typeof newClient>;
 
-export function testNamespace(): string {
-  return `t-${crypto.randomUUID().slice(0, 8)}`;
-}
+export { testNamespace } from "../harness.ts";
 
 /** Calls `each` with every page of keys matching `pattern` (SCAN). */
 async function scan(pattern: string, each: (client: Client, keys: string[]) => Promise<void>): Promise<void> {
