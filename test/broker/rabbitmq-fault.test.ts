@@ -11,6 +11,9 @@ import { join } from "node:path";
 import type { Sequenced } from "../../src/broker/interface.ts";
 import { DuplexError } from "../../src/core/errors.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
+import { startNode } from "../harness.ts";
+import { redisUrl } from "../services.ts";
+import { dropKeys } from "../store/redis-fixtures.ts";
 import { deleteNamespace, testNamespace, testNode, waitFor } from "./rabbitmq-fixture.ts";
 
 setDefaultTimeout(60_000);
@@ -158,3 +161,32 @@ describe("RabbitMQ broker faults", () => {
     console.log(`frozen broker: ${resolved} submits resolved (all stored), ${rejected} rejected unavailable`);
   });
 });
+
+describe("a node's readiness follows its broker", () => {
+  test("/readyz and /healthz answer 503 while the broker is away and 200 once it is back", async () => {
+    const namespace = testNamespace();
+    const node = await startNode({ env: { AMQP_URL: rabbit.url, REDIS_URL: await redisUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "4" } });
+    const status = async (path: string) => (await fetch(node.url + path)).status;
+    try {
+      expect(await status("/readyz")).toBe(200);
+      ctl("stop_app");
+      await waitForAsync("/readyz to answer 503", async () => (await status("/readyz")) === 503);
+      expect(await status("/healthz")).toBe(503);
+      expect(await status("/livez")).toBe(200);
+      ctl("start_app");
+      await waitForAsync("/readyz to answer 200 again", async () => (await status("/readyz")) === 200, 30_000);
+    } finally {
+      await node.kill();
+      await deleteNamespace(rabbit.url, namespace, 4);
+      await dropKeys(`${namespace}:*`);
+    }
+  });
+});
+
+async function waitForAsync(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

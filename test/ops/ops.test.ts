@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { api, connect, mintToken, type NodeProc, rawUpgrade, startNode } from "../harness.ts";
+import { api, connect, mintToken, type NodeProc, rawUpgrade, startNode, testNamespace } from "../harness.ts";
+import { redisUrl } from "../services.ts";
+import { dropKeys } from "../store/redis-fixtures.ts";
 
 /** Parses the Prometheus text format strictly enough to catch a malformed exposition. */
 function parseProm(text: string): Map<string, number> {
@@ -87,9 +89,11 @@ describe("operations", () => {
 });
 
 describe("drain", () => {
-  test("SIGTERM under load refuses new upgrades, closes every socket with 1001 within the window, exits 0", async () => {
+  test("SIGTERM under load refuses new upgrades, closes every socket with 1001 within the window, exits 0, loses no acked message", async () => {
     const windowMs = 1500;
-    const node = await startNode({ env: { DUPLEX_DRAIN_MS: String(windowMs), DUPLEX_RATE: "1000" } });
+    const namespace = testNamespace();
+    const env = { REDIS_URL: await redisUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_RATE: "1000" };
+    const node = await startNode({ env: { ...env, DUPLEX_DRAIN_MS: String(windowMs) } });
     const conv = (await api(node, "u0", "/api/conversations", { body: { members: Array.from({ length: 20 }, (_, i) => `u${i}`) } })).body.id;
     const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => connect(node, { user: `u${i}`, device: "d" })));
     const closedAt: number[] = [];
@@ -112,5 +116,23 @@ describe("drain", () => {
     // Spread over the window rather than all at once: the last close comes well after the first.
     expect(spread).toBeGreaterThan(windowMs / 4);
     expect(Math.max(...closedAt) - start).toBeLessThan(windowMs + 2000);
+    // Every ack promised storage: a node started after this one finds each acked message.
+    const acked = clients.flatMap((c) => c.frames.flatMap((f) => (f.type === "ack" ? [f.id] : [])));
+    expect(acked.length).toBeGreaterThan(20);
+    const after = await startNode({ env });
+    try {
+      const stored = new Set<string>();
+      for (let after_ = 0; ;) {
+        const page = (await api(after, "u0", `/api/conversations/${conv}/messages?after=${after_}&limit=1000`)).body.messages as { id: string; seq: number }[];
+        for (const m of page) stored.add(m.id);
+        if (page.length < 1000) break;
+        after_ = page[page.length - 1].seq;
+      }
+      expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+      console.log(`drain: ${acked.length} acked messages, all in history after the node exited`);
+    } finally {
+      await after.kill();
+      await dropKeys(`${namespace}:*`);
+    }
   });
 });
