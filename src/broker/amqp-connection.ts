@@ -11,8 +11,8 @@
  */
 import { connect } from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, RecoveringChannelModel } from "amqplib";
-import { maskUrl } from "../core/config.ts";
 import { DuplexError } from "../core/errors.ts";
+import { Brokers } from "./brokers.ts";
 import { errorFields, type Logger } from "../core/log.ts";
 
 /** A host that drops packets instead of refusing must not stall a connect for minutes. */
@@ -36,7 +36,7 @@ export interface LinkOptions {
 }
 
 export class AmqpLink {
-  readonly url: string;
+  #brokers: Brokers;
   #o: LinkOptions;
   #conn: RecoveringChannelModel | null = null;
   /** The connection while it is up. */
@@ -53,13 +53,19 @@ export class AmqpLink {
 
   constructor(options: LinkOptions) {
     this.#o = options;
-    this.url = maskUrl(options.url);
+    this.#brokers = new Brokers(options.url, options.heartbeatSeconds);
+  }
+
+  /** Every broker this link may use, passwords masked. */
+  get url(): string {
+    return this.#brokers.toString();
   }
 
   /** Starts connecting in the background; `up` or `fatal` tells how it went. */
   async open(): Promise<void> {
     const { log } = this.#o;
-    const conn = await connect(withHeartbeat(this.#o.url, this.#o.heartbeatSeconds), {
+    const brokers = this.#brokers;
+    const conn = await connect(brokers.target(), {
       timeout: CONNECT_TIMEOUT_MS,
       clientProperties: { connection_name: this.#o.name },
       recovery: { ...RECOVERY, waitForConnect: false, setup: (model: ChannelModel) => this.#o.setup(model) },
@@ -67,21 +73,24 @@ export class AmqpLink {
     this.#conn = conn;
     conn.on("connect", (model: ChannelModel) => {
       this.#model = model;
-      log.info(this.#troubled ? "connected to RabbitMQ again" : "connected to RabbitMQ", { url: this.url });
+      log.info(this.#troubled ? "connected to RabbitMQ again" : "connected to RabbitMQ", { url: brokers.current });
       this.#troubled = false;
       this.#o.up();
     });
     conn.on("disconnect", (err) => {
       this.#model = null;
-      log.warn("lost the connection to RabbitMQ; reconnecting with backoff", { url: this.url, ...errorFields(err) });
+      log.warn("lost the connection to RabbitMQ; reconnecting with backoff", { url: brokers.current, ...errorFields(err) });
+      brokers.next();
       this.#troubled = true;
       this.#o.down();
     });
     conn.on("connect-failed", (err) => {
       if (err instanceof DuplexError && err.code !== "unavailable") return this.#o.fatal(err);
-      if (this.#troubled) return log.debug("RabbitMQ still unreachable", { url: this.url, ...errorFields(err) });
+      const failed = brokers.current;
+      brokers.next();
+      if (this.#troubled) return log.debug("RabbitMQ still unreachable", { url: failed, ...errorFields(err) });
       this.#troubled = true;
-      log.warn("cannot reach RabbitMQ; retrying with backoff until it answers", { url: this.url, ...errorFields(err) });
+      log.warn("cannot reach RabbitMQ; retrying with backoff until it answers", { url: failed, ...errorFields(err) });
     });
     conn.on("reconnect-scheduled", ({ attempt, delay }) => log.debug("RabbitMQ reconnect scheduled", { attempt, delay }));
     conn.on("error", (err) => log.debug("RabbitMQ connection error", errorFields(err)));
@@ -149,13 +158,6 @@ export class AmqpLink {
     });
     return channel;
   }
-}
-
-/** amqplib reads the heartbeat from the URL; one already given there wins. */
-function withHeartbeat(url: string, seconds: number): string {
-  const u = new URL(url);
-  if (!u.searchParams.has("heartbeat")) u.searchParams.set("heartbeat", String(seconds));
-  return u.toString();
 }
 
 /** Waits for `work`, but not longer than `ms`: a broker that stopped answering must not hold us. */

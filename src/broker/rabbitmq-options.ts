@@ -1,5 +1,6 @@
 /** What a RabbitMQ broker is built from, checked before anything connects. */
-import { maskUrl, SETTINGS } from "../core/config.ts";
+import { SETTINGS } from "../core/config.ts";
+import { Brokers } from "./brokers.ts";
 import { duplexError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import type { QueueType } from "./topology.ts";
@@ -22,13 +23,8 @@ export function checkOptions(url: string, o: RabbitmqBrokerOptions): void {
   const bad = (what: string): never => {
     throw duplexError("bad_request", `rabbitmqBroker: ${what}`);
   };
-  let protocol = "";
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    // reported below
-  }
-  if (protocol !== "amqp:" && protocol !== "amqps:") bad(`AMQP_URL must be an amqp:// or amqps:// URL, got "${maskUrl(String(url))}"`);
+  if (typeof url !== "string") bad("AMQP_URL must be a string of amqp:// or amqps:// URLs");
+  new Brokers(url, 5);
   // The same rules as the environment: the config table throws naming the variable.
   if (typeof o.namespace !== "string" || o.namespace === "") bad("namespace (DUPLEX_NAMESPACE) must be a non-empty string");
   SETTINGS.namespace.parse(o.namespace);

@@ -50,7 +50,7 @@ export const SETTINGS = {
     },
   },
   redisUrl: { env: "REDIS_URL", default: undefined, doc: "Redis for sessions, presence, sequences and history (unset: in-memory store)", parse: str(undefined) },
-  amqpUrl: { env: "AMQP_URL", default: undefined, doc: "RabbitMQ for ordered shards and broadcast (unset: in-process broker)", parse: str(undefined) },
+  amqpUrl: { env: "AMQP_URL", default: undefined, doc: "RabbitMQ for ordered shards and broadcast; the brokers of one cluster comma-separated, tried in turn (unset: in-process broker)", parse: str(undefined) },
   jwtSecret: { env: "DUPLEX_JWT_SECRET", default: undefined, doc: "HS256 secret that verifies access tokens (unset: a random dev secret, printed with a dev token)", parse: str(undefined) },
   shards: { env: "DUPLEX_SHARDS", default: "16", doc: "number of ordered shard queues; every node of a cluster must agree", parse: int("DUPLEX_SHARDS", 1, 1024, 16) },
   queueType: { env: "DUPLEX_QUEUE_TYPE", default: "quorum", doc: "RabbitMQ queue type of the shard queues", parse: oneOf("DUPLEX_QUEUE_TYPE", ["quorum", "classic"] as const, "quorum") },

@@ -7,6 +7,10 @@ import { names } from "../../src/broker/topology.ts";
 import { DuplexError } from "../../src/core/errors.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
+import { Brokers } from "../../src/broker/brokers.ts";
+import { startNode } from "../harness.ts";
+import { amqpUrl, redisUrl } from "../services.ts";
+import { dropKeys } from "../store/redis-fixtures.ts";
 import { AMQP_URL, deleteNamespace, testNamespace, testNode } from "./rabbitmq-fixture.ts";
 
 setDefaultTimeout(30_000);
@@ -19,8 +23,10 @@ const valid: RabbitmqBrokerOptions = { namespace: "t-valid", shards: 4, nodeId: 
 
 describe("rabbitmqBroker options", () => {
   const bad: [string, string, Partial<RabbitmqBrokerOptions>, RegExp][] = [
-    ["an http URL", "http://127.0.0.1:5672", {}, /AMQP_URL must be an amqp/],
-    ["a URL that does not parse", "not a url", {}, /AMQP_URL must be an amqp/],
+    ["an http URL", "http://127.0.0.1:5672", {}, /AMQP_URL must list amqp/],
+    ["a URL that does not parse", "not a url", {}, /AMQP_URL holds "not a url", which is not a URL/],
+    ["a list with an http URL", "amqp://127.0.0.1:5672,http://127.0.0.1:5672", {}, /AMQP_URL must list amqp/],
+    ["a list of nothing", " , ", {}, /AMQP_URL names no broker/],
     ["an empty namespace", AMQP_URL, { namespace: "" }, /namespace \(DUPLEX_NAMESPACE\)/],
     ["a namespace with a space", AMQP_URL, { namespace: "a b" }, /DUPLEX_NAMESPACE/],
     ["an empty node id", AMQP_URL, { nodeId: "" }, /nodeId \(NODE_ID\)/],
@@ -121,5 +127,34 @@ describe("an unreachable RabbitMQ", () => {
     const err = await outcome;
     expect(err).toBeInstanceOf(DuplexError);
     expect(err.code).toBe("unavailable");
+  });
+});
+
+describe("several brokers in AMQP_URL", () => {
+  test("a node moves past a broker that does not answer to the next one listed", async () => {
+    const namespace = testNamespace();
+    const dead = "amqp://guest:guest@127.0.0.1:1";
+    const node = await startNode({ env: { AMQP_URL: `${dead},${await amqpUrl()}`, REDIS_URL: await redisUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "2" } });
+    try {
+      expect((await fetch(`${node.url}/readyz`)).status).toBe(200);
+      expect(node.output()).toContain("cannot reach RabbitMQ");
+      expect(node.output()).toContain('"url":"amqp://guest:***@127.0.0.1:1"');
+    } finally {
+      await node.kill();
+      await deleteNamespace(await amqpUrl(), namespace, 2);
+      await dropKeys(`${namespace}:*`);
+    }
+  });
+
+  test("reads every field of the broker in use, and moves on in a ring", () => {
+    const b = new Brokers("amqp://u:p%40ss@a.example:5673/v%2Fh?heartbeat=9, amqps://b.example", 5);
+    const t = b.target();
+    expect([t.protocol, t.hostname, t.port, t.username, t.password, t.vhost, t.heartbeat]).toEqual(["amqp", "a.example", 5673, "u", "p@ss", "v/h", 9]);
+    b.next();
+    expect([t.protocol, t.hostname, t.port, t.username, t.vhost, t.heartbeat]).toEqual(["amqps", "b.example", undefined, "guest", "/", 5]);
+    expect(b.current).toBe("amqps://b.example");
+    b.next();
+    expect(t.hostname).toBe("a.example");
+    expect(b.toString()).toBe("amqp://u:***@a.example:5673/v%2Fh?heartbeat=9,amqps://b.example");
   });
 });
