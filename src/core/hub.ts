@@ -10,7 +10,7 @@ import { errorFields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
 import { type ClientFrame, encode, errorFrame, FrameError, parseClientFrame, type ServerFrame } from "./protocol.ts";
-import { RateLimiter } from "./rate.ts";
+import { Connection, type Outbound } from "./connection.ts";
 import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
 
 export interface HubOptions {
@@ -26,26 +26,7 @@ export interface HubOptions {
   now?: () => number;
 }
 
-export interface Connection {
-  readonly record: SessionRecord;
-  readonly seam: SocketSeam;
-  readonly limiter: RateLimiter;
-  lastSeen: number;
-  /** Set once the heartbeat has pinged it: only then does silence mean death. */
-  pingable: boolean;
-  closed: boolean;
-  /** Pending second look at a send buffer found over the bound. */
-  slowCheck: ReturnType<typeof setTimeout> | undefined;
-  /** Conversations being replayed by `sync`: live messages wait here meanwhile. */
-  syncing: Map<string, StoredMessage[]> | null;
-}
-
 const SYNC_PAGE = 500;
-/** How long a send buffer may stay over the bound: runtimes that write asynchronously
- * (Deno) report a burst sent in one turn as buffered until the event loop runs. */
-const SLOW_GRACE_MS = 250;
-/** Over this many times the bound a reader is closed at once: memory comes first. */
-const SLOW_HARD_FACTOR = 8;
 const encoder = new TextEncoder();
 
 export class Hub {
@@ -53,6 +34,7 @@ export class Hub {
   readonly heartbeatMs: number;
   #o: HubOptions;
   #m: HubMetrics;
+  #outbound: Outbound;
   #now: () => number;
   #byUser = new Map<string, Set<Connection>>();
   #bySession = new Map<string, Connection>();
@@ -65,6 +47,7 @@ export class Hub {
     this.heartbeatMs = options.heartbeatMs;
     this.#now = options.now ?? Date.now;
     this.#m = options.metrics ?? NO_METRICS;
+    this.#outbound = { maxBufferedBytes: options.maxBufferedBytes, metrics: this.#m, tooSlow: (conn) => this.#tooSlow(conn) };
     this.#delivery = new OrderedDelivery(options.stores.messages, (m) => this.#fanIn(m), options.log);
   }
 
@@ -91,13 +74,13 @@ export class Hub {
     const record: SessionRecord = {
       session: crypto.randomUUID(), user: who.user, device: who.device, node: this.nodeId, connectedAt: now, lastSeen: now,
     };
-    const conn: Connection = { record, seam, limiter: new RateLimiter(this.#o.rate, now), lastSeen: now, pingable: false, closed: false, slowCheck: undefined, syncing: null };
+    const conn = new Connection(record, seam, this.#o.rate, this.#outbound);
     this.#bySession.set(record.session, conn);
     let set = this.#byUser.get(record.user);
     if (!set) this.#byUser.set(record.user, (set = new Set()));
     set.add(conn);
     this.#m.connected();
-    this.#send(conn, { type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
+    conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
     void this.#register(conn);
     return {
       text: (data) => this.#text(conn, data),
@@ -198,7 +181,7 @@ export class Hub {
     const { user, device } = conn.record;
     switch (frame.type) {
       case "ping":
-        this.#send(conn, frame.ts === undefined ? { type: "pong" } : { type: "pong", ts: frame.ts });
+        conn.send(frame.ts === undefined ? { type: "pong" } : { type: "pong", ts: frame.ts });
         return;
       case "send": {
         await this.member(frame.conv, user);
@@ -206,7 +189,7 @@ export class Hub {
         const done = await this.#o.broker.submit({
           origin: this.nodeId, ref: crypto.randomUUID(), message: { conv: frame.conv, id: frame.id, from: { user, device }, body: frame.body },
         });
-        this.#send(conn, { type: "ack", id: frame.id, conv: done.message.conv, seq: done.message.seq });
+        conn.send({ type: "ack", id: frame.id, conv: done.message.conv, seq: done.message.seq });
         this.#m.ack(this.#now() - received);
         return;
       }
@@ -231,16 +214,16 @@ export class Hub {
     try {
       for (;;) {
         const page = await this.#o.stores.messages.range(conv, last, SYNC_PAGE);
-        for (const m of page) this.#send(conn, { type: "msg", ...m });
+        for (const m of page) conn.send({ type: "msg", ...m });
         if (page.length > 0) last = page[page.length - 1].seq;
         if (page.length < SYNC_PAGE || conn.closed) break;
       }
       const newest = Math.max(last, await this.#o.stores.messages.lastSeq(conv));
-      this.#send(conn, { type: "synced", conv, seq: newest });
+      conn.send({ type: "synced", conv, seq: newest });
     } finally {
       conn.syncing.delete(conv);
       if (conn.syncing.size === 0) conn.syncing = null;
-      for (const m of held) if (m.seq > last) this.#send(conn, { type: "msg", ...m });
+      for (const m of held) if (m.seq > last) conn.send({ type: "msg", ...m });
     }
   }
 
@@ -277,7 +260,7 @@ export class Hub {
           const held = conn.syncing?.get(m.conv);
           if (held) held.push(m);
           else {
-            this.#sendText(conn, (text ??= encode(frame)));
+            conn.sendText((text ??= encode(frame)));
             sent++;
           }
         }
@@ -302,32 +285,14 @@ export class Hub {
     for (const conn of conns) {
       if (conn.record.device === event.device) continue;
       this.#m.frameOut("read");
-      this.#sendText(conn, text);
+      conn.sendText(text);
     }
   }
 
   #refuse(conn: Connection, err: DuplexError, id?: string): void {
     this.#m.refused(err.code);
     if (err.code === "unavailable") this.#o.log.warn("frame refused", { session: conn.record.session, code: err.code, err: err.message });
-    this.#send(conn, errorFrame(err, id));
-  }
-
-  #send(conn: Connection, frame: ServerFrame): void {
-    this.#m.frameOut(frame.type);
-    this.#sendText(conn, encode(frame));
-  }
-
-  #sendText(conn: Connection, text: string): void {
-    if (conn.closed) return;
-    if (!conn.seam.send(text)) return this.#tooSlow(conn);
-    const max = this.#o.maxBufferedBytes;
-    const buffered = conn.seam.bufferedAmount();
-    if (buffered <= max) return;
-    if (buffered > max * SLOW_HARD_FACTOR) return this.#tooSlow(conn);
-    conn.slowCheck ??= setTimeout(() => {
-      conn.slowCheck = undefined;
-      if (conn.seam.bufferedAmount() > max) this.#tooSlow(conn);
-    }, SLOW_GRACE_MS);
+    conn.send(errorFrame(err, id));
   }
 
   /** Dropping frames would be silent loss; closing makes the client reconnect and sync. */
@@ -353,10 +318,8 @@ export class Hub {
   }
 
   #closed(conn: Connection, code: number): Promise<void> {
-    if (conn.closed) return Promise.resolve();
-    conn.closed = true;
+    if (!conn.markClosed()) return Promise.resolve();
     this.#m.disconnected(code);
-    clearTimeout(conn.slowCheck);
     this.#bySession.delete(conn.record.session);
     const set = this.#byUser.get(conn.record.user);
     set?.delete(conn);
