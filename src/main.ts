@@ -15,10 +15,10 @@ import type { Broker } from "./broker/interface.ts";
 import { MemoryBroker } from "./broker/memory.ts";
 import { memoryStores } from "./store/memory.ts";
 import type { Stores } from "./store/interface.ts";
-import { load } from "./runtime/runtime.ts";
+import { load, type RuntimeModule } from "./runtime/runtime.ts";
 import { promMetrics } from "./ops/metrics.ts";
 
-const runtimeModule = await load();
+const runtimeModule: RuntimeModule = await load();
 let config: Config;
 try {
   config = loadConfig(runtimeModule.env());

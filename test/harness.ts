@@ -62,7 +62,7 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
   const secret = options.env?.DUPLEX_JWT_SECRET ?? `secret-${crypto.randomUUID()}`;
   const nodeId = options.env?.NODE_ID ?? `${runtime}-${crypto.randomUUID().slice(0, 6)}`;
   const [cmd, ...args] = COMMANDS[runtime];
-  const env = { ...process.env, PORT: "0", DUPLEX_JWT_SECRET: secret, NODE_ID: nodeId, LOG_LEVEL: "info", ...options.env };
+  const env: Record<string, string | undefined> = { ...process.env, PORT: "0", DUPLEX_JWT_SECRET: secret, NODE_ID: nodeId, LOG_LEVEL: "info", ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === "") delete env[k];
   // Its own process group: tsx runs the node as a child, and a signal must reach both.
   const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });

@@ -113,7 +113,7 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
       for (const [raw, code, id] of cases) {
         a.sendRaw(raw);
         const err = await a.next("error");
-        expect({ raw, code: err.code }).toEqual({ raw, code });
+        expect({ raw, code: err.code as string }).toEqual({ raw, code });
         expect(typeof err.message).toBe("string");
         // Any string id is repeated, even one too long to be valid.
         if (id !== undefined) expect(err.id).toBe(id);

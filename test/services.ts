@@ -18,7 +18,7 @@ const DOCKER_SOCKET = process.env.DOCKER_HOST?.replace(/^unix:\/\//, "") ?? "/va
 
 /** True when a Docker engine answers `GET /_ping`; says so in one line when not. */
 export function dockerEngine(socketPath = DOCKER_SOCKET): Promise<boolean> {
-  return new Promise((done) => {
+  return new Promise<boolean>((done) => {
     const req = request({ socketPath, path: "/_ping", timeout: 1000 }, (res) => { res.resume(); done(res.statusCode === 200); });
     req.on("error", () => done(false));
     req.on("timeout", () => { req.destroy(); done(false); });

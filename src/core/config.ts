@@ -24,8 +24,11 @@ const int = (name: string, min: number, max: number, fallback: number) =>
     return n;
   };
 
-const str = (fallback: string | undefined) => (raw: string | undefined) =>
-  raw === undefined || raw === "" ? fallback : raw;
+function str(fallback: string): (raw: string | undefined) => string;
+function str(fallback: undefined): (raw: string | undefined) => string | undefined;
+function str(fallback: string | undefined) {
+  return (raw: string | undefined) => raw === undefined || raw === "" ? fallback : raw;
+}
 
 const oneOf = <T extends string>(name: string, values: readonly T[], fallback: T) =>
   (raw: string | undefined): T => {

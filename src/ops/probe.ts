@@ -60,7 +60,7 @@ export async function openProbe(url: string, factory: SocketFactory, timeoutMs =
     ws, frames, closed, next,
     welcome: await next("welcome"),
     send: (frame) => ws.send(JSON.stringify(frame)),
-    sendRaw: (data) => ws.send(data),
+    sendRaw: (data) => ws.send(data as string | ArrayBufferView<ArrayBuffer>),
     close: () => ws.close(),
   };
 }

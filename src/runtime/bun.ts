@@ -37,7 +37,8 @@ export function create(options: RuntimeOptions): Runtime {
       const server = Bun.serve({
         port, hostname: host, fetch: app.fetch,
         websocket: {
-          ...websocket,
+          // Hono types its handler for its own socket type; Bun's is the same object.
+          ...(websocket as object),
           maxPayloadLength: options.maxPayload,
           idleTimeout: 0,
           sendPings: false,

@@ -13,7 +13,7 @@ import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
 const Deno = (globalThis as any).Deno;
 
 export const env = (): Record<string, string | undefined> => Deno.env.toObject();
-export const exit = (code: number): never => Deno.exit(code);
+export const exit = (code: number): never => Deno.exit(code) as never;
 
 /** Deno decides about certificates per process: `--unsafely-ignore-certificate-errors`. */
 export function clientSocket(_: { insecure: boolean }): SocketFactory {

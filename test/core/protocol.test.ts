@@ -58,12 +58,12 @@ describe("parseClientFrame", () => {
 describe("error codes", () => {
   test("each code maps to its HTTP status and serialises as {code, message}", () => {
     const expected = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, too_large: 413, rate_limited: 429, unavailable: 503 };
-    expect(ERROR_STATUS).toEqual(expected);
+    expect<Record<string, number>>(ERROR_STATUS).toEqual(expected);
     for (const [code, status] of Object.entries(expected)) {
       const err = duplexError(code as keyof typeof expected, `m-${code}`);
-      expect(err.status).toBe(status);
-      expect(err.toJSON()).toEqual({ code, message: `m-${code}` });
-      expect(errorFrame(err, "x")).toEqual({ type: "error", code, message: `m-${code}`, id: "x" });
+      expect<number>(err.status).toBe(status);
+      expect<unknown>(err.toJSON()).toEqual({ code, message: `m-${code}` });
+      expect<unknown>(errorFrame(err, "x")).toEqual({ type: "error", code, message: `m-${code}`, id: "x" });
     }
   });
 
