@@ -40,6 +40,8 @@ const metrics = promMetrics({ node: config.nodeId, runtime: runtime.name }, {
   ownedShards: () => broker.status().owned.length,
   brokerUp: () => broker.status().ready,
   storeUp: () => stores.ready(),
+  brokerReconnects: () => broker.status().reconnects,
+  storeReconnects: () => stores.reconnects(),
 });
 const hub = new Hub({ ...config, stores, broker, log, metrics });
 const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);

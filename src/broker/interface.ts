@@ -50,6 +50,8 @@ export interface BrokerStatus {
   /** Shards this node currently sequences. */
   owned: number[];
   shards: number;
+  /** How many times the connection came back after it was lost (0 in process). */
+  reconnects: number;
 }
 
 export interface Broker {

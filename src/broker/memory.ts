@@ -50,7 +50,7 @@ export class MemoryBroker implements Broker {
 
   status(): BrokerStatus {
     const running = this.#handlers !== null;
-    return { ready: running, owned: running ? [...this.#queues.keys()] : [], shards: this.#shards };
+    return { ready: running, owned: running ? [...this.#queues.keys()] : [], shards: this.#shards, reconnects: 0 };
   }
 
   async close(): Promise<void> {

@@ -53,6 +53,8 @@ class RabbitmqBroker implements Broker {
   #owners: string[] | null = null;
   #incarnation = "";
   #ready = false;
+  #connectedOnce = false;
+  #reconnects = 0;
   #closing = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   /** A node heard announcing another DUPLEX_SHARDS, and who waits to hear from any peer. */
@@ -110,7 +112,9 @@ class RabbitmqBroker implements Broker {
 
   status(): BrokerStatus {
     const { nodeId, shards } = this.#o;
-    return { ready: this.#ready, owned: this.#ready ? ownedBy(nodeId, this.#membership.nodes(), shards) : [], shards };
+    return {
+      ready: this.#ready, owned: this.#ready ? ownedBy(nodeId, this.#membership.nodes(), shards) : [], shards, reconnects: this.#reconnects,
+    };
   }
 
   async close(): Promise<void> {
@@ -203,6 +207,8 @@ class RabbitmqBroker implements Broker {
   }
 
   #up(): void {
+    if (this.#connectedOnce) this.#reconnects++;
+    this.#connectedOnce = true;
     this.#ready = true;
     this.#started?.resolve();
     this.#started = null;

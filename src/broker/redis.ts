@@ -116,7 +116,7 @@ class RedisBroker implements Broker {
 
   status(): BrokerStatus {
     const ready = this.#handlers !== null && !!this.#pub?.ready() && !!this.#sub?.ready();
-    return { ready, owned: [], shards: this.#o.shards };
+    return { ready, owned: [], shards: this.#o.shards, reconnects: (this.#pub?.reconnects() ?? 0) + (this.#sub?.reconnects() ?? 0) };
   }
 
   async close(): Promise<void> {

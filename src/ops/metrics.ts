@@ -11,6 +11,8 @@ export interface NodeGauges {
   ownedShards(): number;
   brokerUp(): boolean;
   storeUp(): boolean;
+  brokerReconnects(): number;
+  storeReconnects(): number;
 }
 
 export interface PromMetrics extends HubMetrics {
@@ -37,6 +39,11 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   new Gauge({ name: "duplex_shards_owned", help: "Shards this node sequences", registers, collect() { this.set(gauges.ownedShards()); } });
   new Gauge({ name: "duplex_broker_up", help: "1 while the broker is connected", registers, collect() { this.set(gauges.brokerUp() ? 1 : 0); } });
   new Gauge({ name: "duplex_store_up", help: "1 while the store is connected", registers, collect() { this.set(gauges.storeUp() ? 1 : 0); } });
+  // Counted by the connections themselves; read at scrape time.
+  const total = (name: string, help: string, read: () => number) =>
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+  total("duplex_broker_reconnects_total", "Times the broker connection came back after it was lost", gauges.brokerReconnects);
+  total("duplex_store_reconnects_total", "Times the store connection came back after it was lost", gauges.storeReconnects);
   const connects = new Counter({ name: "duplex_connects_total", help: "Accepted WebSocket upgrades", registers });
   const disconnects = new Counter({ name: "duplex_disconnects_total", help: "Closed connections by close code", labelNames: ["code"], registers });
   const framesIn = new Counter({ name: "duplex_frames_in_total", help: "Client frames by type", labelNames: ["type"], registers });

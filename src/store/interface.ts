@@ -110,5 +110,7 @@ export interface Stores {
   messages: MessageStore;
   /** Connected and answering; false while the backing store is unreachable. */
   ready(): boolean;
+  /** How many times the backing connection came back after it was lost (0 in memory). */
+  reconnects(): number;
   close(): Promise<void>;
 }

@@ -168,5 +168,5 @@ export class MemoryMessageStore implements MessageStore {
 export function memoryStores(options: { historyLimit?: number } = {}): Stores {
   const sessions = new MemorySessionStore();
   const messages = new MemoryMessageStore(options);
-  return { sessions, messages, ready: () => true, close: async () => {} };
+  return { sessions, messages, ready: () => true, reconnects: () => 0, close: async () => {} };
 }

@@ -36,6 +36,7 @@ export async function connectRedis<S extends RedisScripts = Record<never, never>
   const timeoutMs = options.timeoutMs ?? 5000;
   let established = false;
   let lost = false;
+  let reconnects = 0;
   const client = (() => {
     try {
       return createClient({
@@ -62,6 +63,7 @@ export async function connectRedis<S extends RedisScripts = Record<never, never>
   client.on("ready", () => {
     if (!lost) return;
     lost = false;
+    reconnects++;
     log?.info("redis connection restored", { redis: masked, connection: label });
   });
   try {
@@ -76,6 +78,7 @@ export async function connectRedis<S extends RedisScripts = Record<never, never>
   return {
     client,
     ready,
+    reconnects: () => reconnects,
     /** Runs `op` if connected, bounded by `timeoutMs`; every failure becomes a DuplexError. */
     async run<T>(op: (c: typeof client) => Promise<T>): Promise<T> {
       if (!ready()) throw duplexError("unavailable", `Redis at ${masked} is unreachable; retry later`);

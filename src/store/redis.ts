@@ -40,6 +40,7 @@ export async function redisStores(url: string, options: RedisStoreOptions): Prom
     sessions: new RedisSessionStore(link, keys),
     messages: new RedisMessageStore(link, keys, options.historyLimit),
     ready: link.ready,
+    reconnects: link.reconnects,
     close: link.close,
   };
 }

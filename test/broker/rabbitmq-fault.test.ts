@@ -175,6 +175,8 @@ describe("a node's readiness follows its broker", () => {
       expect(await status("/livez")).toBe(200);
       ctl("start_app");
       await waitForAsync("/readyz to answer 200 again", async () => (await status("/readyz")) === 200, 30_000);
+      const metrics = await (await fetch(`${node.url}/metrics`)).text();
+      expect(metrics).toMatch(/^duplex_broker_reconnects_total\{[^}]*\} 1$/m);
     } finally {
       await node.kill();
       await deleteNamespace(rabbit.url, namespace, 4);

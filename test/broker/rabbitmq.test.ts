@@ -271,6 +271,6 @@ describe("RabbitMQ broker pipeline", () => {
     await n.broker.close();
     await expect(send(n, conv.id, "late")).rejects.toMatchObject({ code: "unavailable" });
     await expect(n.broker.publish({ type: "kick", node: "x", session: "s" })).rejects.toMatchObject({ code: "unavailable" });
-    expect(n.broker.status()).toEqual({ ready: false, owned: [], shards: 8 });
+    expect(n.broker.status()).toEqual({ ready: false, owned: [], shards: 8, reconnects: 0 });
   });
 });

@@ -15,9 +15,9 @@ brokerSuite("redis", async (instances) => {
 describe("redis broker", () => {
   test("reports ready with no owned shards once started, and not ready after close", async () => {
     const broker = redisBroker(REDIS_URL, { namespace: testNamespace(), shards: 8, nodeId: "n1", sendTimeoutMs: 5000 });
-    expect(broker.status()).toEqual({ ready: false, owned: [], shards: 8 });
+    expect(broker.status()).toEqual({ ready: false, owned: [], shards: 8, reconnects: 0 });
     await broker.start({ sequence: async () => [], deliver: () => {}, control: () => {} });
-    expect(broker.status()).toEqual({ ready: true, owned: [], shards: 8 });
+    expect(broker.status()).toEqual({ ready: true, owned: [], shards: 8, reconnects: 0 });
     await broker.close();
     expect(broker.status().ready).toBe(false);
   });

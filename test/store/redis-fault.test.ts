@@ -179,5 +179,7 @@ describe("a node when its Redis is killed and restarted", () => {
     const { body } = await api(node, "alice", `/api/conversations/${conv.id}/messages?after=0&limit=1000`);
     const stored = new Map((body.messages as { id: string; seq: number }[]).map((m) => [m.id, `seq ${m.seq}`]));
     for (const [id, answer] of acked) expect(stored.get(id)).toBe(answer);
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    expect(Number(metrics.match(/^duplex_store_reconnects_total\{[^}]*\} (\d+)$/m)?.[1])).toBeGreaterThanOrEqual(1);
   }, 60_000);
 });
