@@ -5,28 +5,19 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect as connectTcp, createServer } from "node:net";
+import { connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Sequenced } from "../../src/broker/interface.ts";
 import { DuplexError } from "../../src/core/errors.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
+import { freePort } from "../config/support.ts";
 import { startNode } from "../harness.ts";
 import { redisUrl } from "../services.ts";
 import { dropKeys } from "../store/redis-fixtures.ts";
 import { deleteNamespace, testNamespace, testNode, waitFor } from "./rabbitmq-fixture.ts";
 
 setDefaultTimeout(60_000);
-
-/** A free loopback port (the OS picks it; a race with another process is unlikely and fails loudly). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    }).on("error", reject);
-  });
-}
 
 const rabbit = { node: "", dir: "", url: "" };
 const ctl = (...args: string[]) => execFileSync("rabbitmqctl", ["-n", rabbit.node, ...args], { stdio: "pipe", timeout: 30_000 });
