@@ -1,0 +1,75 @@
+/** The prose of docs/benchmarks.md that does not change from run to run. */
+import type { Plan } from "./plan.ts";
+
+export const METHOD = (p: Plan) => `## How it is measured
+
+**Systems.** duplex nodes start as CONTRACT §1 says, on the embedded defaults (one node) or with
+\`REDIS_URL\` and \`AMQP_URL\` (three Bun nodes, \`DUPLEX_SHARDS=16\`, quorum shard queues), each run under
+a fresh \`DUPLEX_NAMESPACE\` whose Redis keys and RabbitMQ queues are deleted at the end. The only
+setting changed is \`DUPLEX_RATE\` (raised: one load connection sends for many users; the limit
+guards against abuse and costs the same either way). Logging stays at the default \`info\`. The
+floor is \`bench/baseline/bare-bun.ts\`: Bun.serve with no auth, no store and no sequencing, run
+twice — fanning out with Bun's native pub/sub (one call per message), and with one
+\`ServerWebSocket.send\` per socket, the way a hub that keeps its own socket sets writes. The
+peer is \`bench/peer/socketio.ts\`: Socket.IO 4 on Node with the same JWT check, a room per
+conversation and an ack callback; across nodes, \`@socket.io/redis-adapter\`.
+
+**Load.** ${p.workers} load processes (Node + \`ws\`, \`bench/load/worker.ts\`), each binding its sockets to
+8 source addresses of its own (127.0.0.10 and up), drive every system with the same client code;
+only the framing differs (\`bench/load/codec.ts\`: Socket.IO's Engine.IO/Socket.IO packets are
+written directly, as socket.io-client does over a WebSocket, so no system pays for a heavier
+client). Sends are open loop: message *i* leaves at *start + i/rate* whatever the answers do, and
+the client's lateness against that schedule is reported ("client lag"): when it is large, the
+machine, not the server, set the tail. Latency runs from the moment a send is written to the
+moment the receiving device reads the frame; both ends of a latency pair live in one process and
+read one clock. Latencies go into HdrHistograms (\`hdr-histogram-js\`, 1 µs resolution, 3
+significant digits) that the workers ship encoded and the orchestrator merges, so percentiles
+are over every sample.
+
+1. **Idle connections and memory.** After a warm-up round, ${p.idle.conns.toLocaleString("en-US")} authenticated sockets (one user
+   each) are opened, spread over the load processes; memory per connection is the growth of the
+   server processes' RSS (\`/proc/PID/status\`) divided by that number, ${p.idle.settleMs} ms after the last
+   welcome and without forcing a GC. A node here may hold at most about 20,000 (\`ulimit -n\`).
+2. **Connect rate.** The same sockets, ${p.idle.concurrency} handshakes in flight per load process: upgrade, token
+   check and \`welcome\`; on the cluster also until every session is registered in Redis (the
+   per-node session indexes, counted with ZCARD).
+3. **Latency.** ${p.latency.pairs} pairs of users in 1:1 conversations, senders spread evenly; on a cluster the two
+   ends of a pair are on different nodes. ${p.latency.warmMs / 1000} s of warm-up, then ${p.latency.durationMs / 1000} s measured per rate.
+4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor}; the result is the highest
+   step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
+   ≤ ${p.passP99Ms} ms. Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
+   Conversations: ${p.convs.count} pairs of users with ${p.convs.devices} devices each, every conversation sending (3
+   deliveries per send). "Server CPU" is the user + system time of the system's own server
+   processes (\`/proc/PID/stat\`) over the step: one JavaScript process can use about one core.
+   The ceiling is \`bench/baseline/rabbit-hop.ts\`: one hop built like a shard (quorum queue,
+   single active consumer, persistent messages, confirms, prefetch 256, batched acks),
+   saturated; its latency is taken at a fixed rate.
+5. **Work per message.** The cluster's nodes reach Redis and RabbitMQ through loopback proxies
+   (\`bench/count/proxies.ts\`) that parse the traffic: RESP commands by name, round trips (a burst
+   of client bytes after the server last spoke, per connection), AMQP \`basic.publish\` frames
+   from the nodes and \`basic.deliver\` frames to them. MONITOR would slow Redis down, INFO
+   commandstats counts every other user of the shared Redis, and the RabbitMQ management API is
+   not installed; a proxy sees exactly this cluster. What the idle cluster does (heartbeats,
+   announcements) is counted over a quiet window first and subtracted in proportion to time.
+   ${p.roundTrips.pairs} cross-node pairs at ${p.roundTrips.rate} msg/s; batching makes the per-message numbers fall as the rate rises.
+6. **Recovery.** Clients on two of three nodes send ${p.recovery.rate} msg/s in ${p.recovery.convs} conversations spread over every
+   shard; the third node, a shard owner, is killed with SIGKILL. Reported: the worst send-to-ack
+   wait in the dead node's shards from one second before the kill on, against the same in the
+   other shards and the ack p99 before the kill, and whether every send was acked and delivered.
+`;
+
+export const GUARANTEES = `## What the peer does not guarantee
+
+The Socket.IO numbers are for less work, and a reader choosing between them should weigh that:
+
+| | duplex | Socket.IO 4 + redis-adapter |
+| --- | --- | --- |
+| order within a conversation | one \`seq\` per conversation, gap-free, the same on every node | per node only; two nodes relaying through Redis pub/sub may interleave differently |
+| what an ack means | the message is stored (Redis or memory) and will be replayed | this node emitted it; nothing is stored |
+| history and catch-up | \`sync\` and HTTP history after any disconnect | none: a device that was offline misses what was sent |
+| delivery across nodes | RabbitMQ queues with publisher confirms; a crashed shard owner's work is redelivered | Redis pub/sub, at most once: a node whose subscriber reconnects misses what was published meanwhile |
+| one user, many devices | a session registry across nodes; the same device connecting again replaces the old session | rooms per node; no cross-node replacement |
+
+The floor (bare Bun.serve) guarantees even less — no auth, nothing stored, one process — and
+exists to show what the hardware and the runtime allow.
+`;

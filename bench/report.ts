@@ -1,0 +1,138 @@
+/**
+ * Turns a run's results into tables: `summary` for the terminal, `markdown` for
+ * docs/benchmarks.md (the same tables with the machine, the method and the guarantees).
+ */
+import type { Percentiles } from "./load/hist.ts";
+import type { Machine } from "./machine.ts";
+import type { Plan } from "./plan.ts";
+import type { IdleResult } from "./scenarios/idle.ts";
+import type { LatencyResult } from "./scenarios/latency.ts";
+import type { RecoveryResult } from "./scenarios/recovery.ts";
+import type { RoundTripResult } from "./scenarios/roundtrips.ts";
+import type { ThroughputResult } from "./scenarios/throughput.ts";
+import { formatRatio, ratios, verdicts } from "./verdicts.ts";
+import { GUARANTEES, METHOD } from "./report-text.ts";
+
+export interface HopResult {
+  perSec: number;
+  /** The fixed rate the latency was measured at. */
+  rate: number;
+  latency: Percentiles;
+}
+
+export interface Results {
+  quick: boolean;
+  plan: Plan;
+  command: string;
+  date: string;
+  seconds: number;
+  machine: Machine;
+  idle: IdleResult[];
+  latency: LatencyResult[];
+  throughput: ThroughputResult[];
+  hop: HopResult | null;
+  roundTrips: RoundTripResult[];
+  recovery: RecoveryResult[];
+  skipped: string[];
+  failures: string[];
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+const kb = (bytes: number) => (bytes / 1024).toFixed(1);
+const per = (n: number | undefined) => (n === undefined ? "–" : n.toFixed(2));
+
+function table(head: string[], rows: string[][]): string {
+  if (rows.length === 0) return "_not measured in this run_\n";
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n") + "\n";
+}
+
+function tables(r: Results): string {
+  const parts: string[] = [];
+  parts.push("### 1–2. Idle connections, memory and connect rate\n");
+  parts.push(table(
+    ["system", "idle connections held", "RSS before → after (MiB)", "memory / connection (KiB)", "connects/s", "handshake p50 / p99 (ms)", "registered in Redis /s"],
+    r.idle.map((i) => [i.label, int(i.conns), `${mb(i.rssBefore)} → ${mb(i.rssAfter)}`, kb(i.bytesPerConn), int(i.connectRate), `${ms(i.handshake.p50)} / ${ms(i.handshake.p99)}`, i.registeredRate ? int(i.registeredRate) : "–"]),
+  ));
+  parts.push("\n### 3. End-to-end latency, one sender to another user's device (open loop)\n");
+  parts.push(table(
+    ["system", "rate (msg/s)", "delivered", "p50 (ms)", "p99 (ms)", "p99.9 (ms)", "max (ms)", "ack p99 (ms)", "client lag p99 (ms)"],
+    r.latency.map((l) => [l.label, int(l.rate), `${int(l.received)} / ${int(l.sent)}`, ms(l.e2e.p50), ms(l.e2e.p99), ms(l.e2e.p999), ms(l.e2e.max), ms(l.ack.p99), ms(l.lagP99)]),
+  ));
+  parts.push(`\n### 4. Sustained delivery (highest step with ≥ ${r.plan.passDelivered * 100}% delivered, every send acked, p99 ≤ ${r.plan.passP99Ms} ms)\n`);
+  parts.push(table(
+    ["system", "shape", "sends/s", "delivered msgs/s", "p50 (ms)", "p99 (ms)", "server CPU (cores)", "next step"],
+    r.throughput.map((t) => {
+      const fail = t.steps.find((s) => !s.passed);
+      const next = fail
+        ? `${int(fail.rate)}/s: ${((100 * fail.received) / Math.max(1, fail.expected)).toFixed(0)}% delivered, ${fail.sent - fail.acked} unacked, p99 ${ms(fail.e2e.p99)} ms`
+        : "ladder top reached (not saturated)";
+      const shape = t.shape === "group" ? `group, 1 → ${t.fanout}` : `${r.plan.convs.count} conversations, 1 → ${t.fanout}`;
+      return t.best
+        ? [t.label, shape, int(t.best.rate), int(t.best.deliveredPerSec), ms(t.best.e2e.p50), ms(t.best.e2e.p99), t.best.serverCores.toFixed(2), next]
+        : [t.label, shape, "none sustained", "–", "–", "–", "–", next];
+    }),
+  ));
+  parts.push("\n### Ceiling: one raw RabbitMQ hop (amqplib, quorum queue, confirms)\n");
+  parts.push(table(
+    ["messages/s (publisher saturating)", "latency at", "p50 (ms)", "p99 (ms)", "p99.9 (ms)"],
+    r.hop ? [[int(r.hop.perSec), `${int(r.hop.rate)}/s`, ms(r.hop.latency.p50), ms(r.hop.latency.p99), ms(r.hop.latency.p999)]] : [],
+  ));
+  parts.push("\n### 5. Work per message on a cluster of three (counted by proxies, idle background subtracted)\n");
+  parts.push(table(
+    ["system", "rate (msg/s)", "messages", "Redis commands", "Redis round trips", "AMQP publishes", "AMQP deliveries", "most frequent Redis commands"],
+    r.roundTrips.map((t) => [t.label, int(t.rate), int(t.messages), per(t.perMessage.redisCommands), per(t.perMessage.redisRoundTrips), per(t.perMessage.amqpPublishes), per(t.perMessage.amqpDeliveries), t.topCommands.join(", ")]),
+  ));
+  parts.push("\n### 6. SIGKILL of a shard owner\n");
+  parts.push(table(
+    ["system", "shards lost", "sends", "acked", "delivered", "failed", "ack p99 before (ms)", "worst wait, lost shards (ms)", "worst wait, other shards (ms)"],
+    r.recovery.map((f) => [f.label, `${f.affectedShards} of ${f.shards}`, int(f.sends), int(f.acked), int(f.delivered), int(f.failed), ms(f.normalP99), ms(f.recoveryMs), ms(f.othersWorstMs)]),
+  ));
+  parts.push("\n### Ratios\n");
+  parts.push(table(["ratio", "value", "better when"], ratios(r).map((x) => [x.what, formatRatio(x.value), x.better])));
+  parts.push("\n### Targets (reported, not asserted)\n");
+  parts.push(table(["target", "measured", "met"], verdicts(r).map((v) => [v.target, v.measured, v.met === null ? "n/a" : v.met ? "yes" : "**no**"])));
+  if (r.skipped.length > 0 || r.failures.length > 0) {
+    parts.push("\n" + [...r.skipped.map((s) => `- skipped: ${s}`), ...r.failures.map((f) => `- FAILED: ${f}`)].join("\n") + "\n");
+  }
+  return parts.join("");
+}
+
+export function summary(r: Results): string {
+  return `\n${r.command} — ${r.seconds.toFixed(0)} s\n\n${tables(r)}`;
+}
+
+export function markdown(r: Results): string {
+  const m = r.machine;
+  const missed = verdicts(r).filter((v) => v.met === false);
+  return `# Benchmarks
+
+Generated by \`${r.command}\` (bench/run.ts) on ${r.date.slice(0, 10)}; the run took ${r.seconds.toFixed(0)} s.
+Rerun it on a fresh clone with \`npm ci && ${r.command}\` (Redis and RabbitMQ on their default local ports).
+
+**Measured on a shared ${m.cpus}-core machine** while other engineers ran their test suites on it
+(1-minute load average at the start: ${m.loadAtStart.toFixed(2)}). Servers, load clients, Redis and
+RabbitMQ all shared those cores, so absolute numbers are noisy and low; the ratios between systems
+measured in the same run, one after another on the same machine, are the numbers to read.
+
+## Machine
+
+| | |
+| --- | --- |
+| CPU | ${m.cpus} × ${m.cpuModel} |
+| memory | ${m.memoryGiB} GiB |
+| kernel | Linux ${m.kernel} |
+| descriptors per process | ${m.fdLimit} |
+${m.revision ? `| duplex revision | ${m.revision} |\n` : ""}${Object.entries(m.versions).map(([k, v]) => `| ${k.replace("_", " ")} | ${v} |`).join("\n")}
+
+## Results
+
+${tables(r)}
+## Where duplex falls short, and why
+
+${missed.length === 0 ? "Every target measured in this run was met.\n" : missed.map((v) => `- **${v.target}** — measured ${v.measured}. ${v.why}`).join("\n") + "\n"}
+${METHOD(r.plan)}
+${GUARANTEES}`;
+}

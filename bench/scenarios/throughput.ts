@@ -1,0 +1,109 @@
+/**
+ * Metric 4: sustained delivered messages per second, found by a ladder of open-loop
+ * rates. A step passes when (nearly) every expected delivery arrived, every send was
+ * acked, and p99 stayed under the plan's bound; the result is the last step that passed.
+ * Two shapes: one sender in a group of 100 members with two devices each (every send
+ * is delivered 199 times), and many busy 1:1 conversations whose members have two
+ * devices each (every send is delivered 3 times: twice to the peer, once to the sender's
+ * other device).
+ */
+import { percentiles, type Percentiles } from "../load/hist.ts";
+import type { Ladder } from "../plan.ts";
+import { cpuSeconds } from "../systems/spawn.ts";
+import type { Target } from "../systems/targets.ts";
+import { byWorker, type Ctx, delivered, type Device, drain, openDevices } from "./common.ts";
+
+export type Shape = "group" | "convs";
+
+export interface Step {
+  /** Offered sends per second. */
+  rate: number;
+  sent: number;
+  acked: number;
+  expected: number;
+  received: number;
+  deliveredPerSec: number;
+  e2e: Percentiles;
+  /** CPU the system's server processes used while the step sent, in cores. */
+  serverCores: number;
+  passed: boolean;
+}
+
+export interface ThroughputResult {
+  id: string;
+  label: string;
+  shape: Shape;
+  /** Deliveries per send. */
+  fanout: number;
+  steps: Step[];
+  best: Step | null;
+}
+
+interface Setup {
+  fanout: number;
+  devices: Device[];
+  members: string[][];
+  /** Device index of each conversation's sender. */
+  senderOf: number[];
+}
+
+function group(ctx: Ctx, t: Target): Setup {
+  const { members, devices } = ctx.plan.group;
+  const users = Array.from({ length: members }, (_, u) => `g${u}`);
+  const list = users.flatMap((user, u) => Array.from({ length: devices }, (_, d) => {
+    const i = u * devices + d;
+    return { user, device: `d${d}`, node: i % t.nodes.length, worker: i % ctx.pool.size };
+  }));
+  return { fanout: members * devices - 1, devices: list, members: [users], senderOf: [0] };
+}
+
+function conversations(ctx: Ctx, t: Target): Setup {
+  const { count, devices } = ctx.plan.convs;
+  const list: Device[] = [];
+  const members: string[][] = [];
+  const senderOf: number[] = [];
+  for (let k = 0; k < count; k++) {
+    const pair = [`ca${k}`, `cb${k}`];
+    members.push(pair);
+    senderOf.push(list.length);
+    for (const user of pair) {
+      for (let d = 0; d < devices; d++) {
+        const i = list.length;
+        list.push({ user, device: `d${d}`, node: i % t.nodes.length, worker: i % ctx.pool.size });
+      }
+    }
+  }
+  return { fanout: 2 * devices - 1, devices: list, members, senderOf };
+}
+
+const serverCpu = (t: Target) => t.nodes.reduce((sum, n) => sum + cpuSeconds(n.pid), 0);
+
+export async function throughput(ctx: Ctx, t: Target, shape: Shape): Promise<ThroughputResult> {
+  const setup = shape === "group" ? group(ctx, t) : conversations(ctx, t);
+  const ladder: Ladder = shape === "group" ? ctx.plan.group.ladder : ctx.plan.convs.ladder;
+  const convs = await t.conversations(setup.members);
+  const { keys } = await openDevices(ctx, t, setup.devices);
+  const senders = convs.map((conv, k) => ({ key: keys[setup.senderOf[k]], conv, worker: setup.devices[setup.senderOf[k]].worker }));
+  const steps: Step[] = [];
+  for (let i = 0; i < ladder.steps; i++) {
+    const rate = Math.round(ladder.start * ladder.factor ** i);
+    const tag = `${shape}${rate}`;
+    const plan = byWorker(ctx, senders, rate);
+    const cpu0 = serverCpu(t);
+    const s = await ctx.pool.send(tag, plan.senders, plan.rates, { durationMs: ladder.stepMs, drainMs: ctx.plan.drainMs });
+    const serverCores = (serverCpu(t) - cpu0) / (s.ms / 1000);
+    const expected = s.sent * setup.fanout;
+    const d = await delivered(ctx, tag, expected, ctx.plan.drainMs);
+    if (i === 0 && d.received === 0) throw new Error(`${t.label} delivered nothing at ${rate} sends/s: it is not working`);
+    const e2e = percentiles(d.latency);
+    const passed = s.acked === s.sent && d.received >= ctx.plan.passDelivered * expected && e2e.p99 <= ctx.plan.passP99Ms;
+    steps.push({ rate, sent: s.sent, acked: s.acked, expected, received: d.received, deliveredPerSec: d.received / (ladder.stepMs / 1000), e2e, serverCores, passed });
+    ctx.say(`  ${t.label} ${shape}: ${rate} sends/s → ${Math.round(d.received / (ladder.stepMs / 1000))} delivered/s, p99 ${e2e.p99.toFixed(1)} ms${passed ? "" : " (not sustained)"}`);
+    if (!passed) {
+      await drain(ctx, tag);
+      break;
+    }
+  }
+  await ctx.pool.closeAll();
+  return { id: t.id, label: t.label, shape, fanout: setup.fanout, steps, best: steps.filter((s) => s.passed).at(-1) ?? null };
+}

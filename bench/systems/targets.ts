@@ -1,0 +1,132 @@
+/**
+ * The systems under test, each behind one shape: its nodes, the wire its clients speak,
+ * and how conversations are made. duplex nodes start exactly as CONTRACT §1 says (Node
+ * runs `node --import tsx`, the loader `tsx` uses, without its wrapper process, so the
+ * pid measured is the server's).
+ */
+import { join } from "node:path";
+import type { Proto } from "../load/codec.ts";
+import { mintToken } from "../../src/core/auth.ts";
+import { BIN, type Server, startServer } from "./spawn.ts";
+
+export type Runtime = "bun" | "deno" | "node";
+
+export interface Target {
+  /** Stable key for the report: duplex-bun, duplex-cluster, bare, socketio, socketio-cluster, … */
+  id: string;
+  label: string;
+  proto: Proto;
+  secret: string;
+  nodes: Server[];
+  /** ws://127.0.0.1:port of each node. */
+  bases: string[];
+  /** Creates conversations (member lists, first member as creator); returns their ids in order. */
+  conversations(memberLists: string[][]): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+const RUNTIME_CMD: Record<Runtime, string[]> = {
+  bun: [`${BIN}/bun`, "run", "src/main.ts"],
+  deno: [`${BIN}/deno`, "run", "-A", "src/main.ts"],
+  node: ["node", "--import", "tsx", "src/main.ts"],
+};
+
+const secret = () => `bench-${crypto.randomUUID()}`;
+
+function target(id: string, label: string, proto: Proto, key: string, nodes: Server[], make: (members: string[]) => Promise<string>): Target {
+  return {
+    id, label, proto, secret: key, nodes,
+    bases: nodes.map((n) => `ws://127.0.0.1:${n.port}`),
+    conversations: (lists) => inBatches(lists, make),
+    stop: async () => { await Promise.all(nodes.map((n) => n.stop())); },
+  };
+}
+
+async function inBatches<T, R>(items: T[], fn: (item: T) => Promise<R>, width = 32): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += width) out.push(...await Promise.all(items.slice(i, i + width).map(fn)));
+  return out;
+}
+
+async function post(url: string, body: unknown, token?: string): Promise<{ id: string }> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+  if (res.status !== 201) throw new Error(`POST ${url} answered ${res.status}: ${await res.text()}`);
+  return res.json() as Promise<{ id: string }>;
+}
+
+export interface DuplexOptions {
+  runtime: Runtime;
+  nodes: number;
+  logDir: string;
+  namespace: string;
+  redisUrl?: string;
+  amqpUrl?: string;
+}
+
+/**
+ * duplex nodes. DUPLEX_RATE is raised: one load connection sends for many users, and
+ * the per-connection limit (100/s by default) is a guard against abuse, not a cost.
+ */
+export async function duplex(o: DuplexOptions): Promise<Target> {
+  const key = secret();
+  const env: Record<string, string> = { PORT: "0", DUPLEX_JWT_SECRET: key, DUPLEX_NAMESPACE: o.namespace, DUPLEX_RATE: "1000000", LOG_LEVEL: "info" };
+  if (o.redisUrl) env.REDIS_URL = o.redisUrl;
+  if (o.amqpUrl) env.AMQP_URL = o.amqpUrl;
+  const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) => {
+    const name = `${o.namespace}-${o.runtime}-${i}`;
+    return startServer({ name, cmd: RUNTIME_CMD[o.runtime], env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
+  }));
+  await Promise.all(nodes.map((n) => ready(n.port)));
+  const label = o.nodes > 1 ? `duplex ×${o.nodes} (${o.runtime}, Redis + RabbitMQ)` : `duplex (${o.runtime})`;
+  const base = `http://127.0.0.1:${nodes[0].port}`;
+  const id = o.nodes > 1 ? "duplex-cluster" : `duplex-${o.runtime}`;
+  return target(id, label, "duplex", key, nodes, async (members) =>
+    (await post(`${base}/api/conversations`, { members }, await mintToken(members[0], key))).id
+  );
+}
+
+/** Waits for /healthz 200: store and broker connected, shards owned. */
+async function ready(port: number, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+    if (res?.status === 200) return;
+    if (Date.now() > until) throw new Error(`node on port ${port} was not ready within ${timeoutMs} ms`);
+    await Bun.sleep(100);
+  }
+}
+
+/** How many shards there are and which each node sequences, from the nodes' /healthz. */
+export async function owners(t: Target): Promise<{ shards: number; owned: number[][] }> {
+  const health = await Promise.all(t.nodes.map(async (n) =>
+    (await (await fetch(`http://127.0.0.1:${n.port}/healthz`)).json()) as { shards: number; owned: number[] }
+  ));
+  return { shards: health[0].shards, owned: health.map((h) => h.owned) };
+}
+
+/** The floor; `loop` fans out with one send per socket instead of Bun's pub/sub. */
+export async function bare(logDir: string, fanout: "publish" | "loop" = "publish"): Promise<Target> {
+  const name = fanout === "loop" ? "bare-loop" : "bare";
+  const node = await startServer({ name, cmd: [`${BIN}/bun`, "run", "bench/baseline/bare-bun.ts"], env: { PORT: "0", BARE_FANOUT: fanout }, log: join(logDir, `${name}.log`) });
+  const label = fanout === "loop" ? "bare Bun.serve, send loop" : "bare Bun.serve";
+  return target(name, label, "bare", "", [node], async (members) =>
+    (await post(`http://127.0.0.1:${node.port}/api/conversations`, { members })).id
+  );
+}
+
+export async function socketIo(o: { nodes: number; logDir: string; namespace: string; redisUrl?: string }): Promise<Target> {
+  const key = secret();
+  const env: Record<string, string> = { PORT: "0", DUPLEX_JWT_SECRET: key, DUPLEX_NAMESPACE: o.namespace };
+  if (o.redisUrl) env.REDIS_URL = o.redisUrl;
+  const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) =>
+    startServer({ name: `socketio-${i}`, cmd: ["node", "--import", "tsx", "bench/peer/socketio.ts"], env, log: join(o.logDir, `${o.namespace}-socketio-${i}.log`) })
+  ));
+  const label = o.nodes > 1 ? `Socket.IO ×${o.nodes} (node, redis-adapter)` : "Socket.IO (node)";
+  return target(o.nodes > 1 ? "socketio-cluster" : "socketio", label, "socketio", key, nodes, async (members) => {
+    const id = crypto.randomUUID();
+    await Promise.all(nodes.map((n) => post(`http://127.0.0.1:${n.port}/api/conversations`, { id, members })));
+    return id;
+  });
+}
