@@ -142,9 +142,11 @@ export function rawUpgrade(port: number, path: string, headers: Record<string, s
 }
 
 /** Authenticated JSON HTTP call. */
-export async function api(node: Pick<NodeProc, "url" | "secret">, user: string | null, path: string, init: { method?: string; body?: unknown; raw?: string } = {}): Promise<{ status: number; body: any }> {
+/** An HTTP call as `user` (a token minted with the node's secret), or with `init.token` as given. */
+export async function api(node: Pick<NodeProc, "url" | "secret">, user: string | null, path: string, init: { method?: string; body?: unknown; raw?: string; token?: string } = {}): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (user) headers.authorization = `Bearer ${await mintToken(user, node.secret)}`;
+  const token = init.token ?? (user ? await mintToken(user, node.secret) : null);
+  if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(node.url + path, {
     method: init.method ?? (init.body !== undefined || init.raw !== undefined ? "POST" : "GET"),
     headers,

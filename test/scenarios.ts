@@ -233,6 +233,27 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
       expect((await api(node, u1, `/api/conversations/${conv}/messages?after=-3`)).status).toBe(400);
       expect((await api(node, u1, "/api/dev/token", { body: { user: "x" } })).status).toBe(404);
     });
+
+    test("HTTP API: lists the caller's conversations, newest first", async () => {
+      const [u1, u2, u3] = [uid("u"), uid("u"), uid("u")];
+      const first = await conversation(u1, u2);
+      await Bun.sleep(2);
+      const second = await conversation(u2, u3);
+      const ids = async (user: string, query = "") => {
+        const res = await api(node, user, `/api/conversations${query}`);
+        expect(res.status).toBe(200);
+        return res.body.conversations.map((c: { id: string }) => c.id);
+      };
+      expect(await ids(u2)).toEqual([second, first]);
+      expect(await ids(u1)).toEqual([first]);
+      expect(await ids(u2, "?limit=1")).toEqual([second]);
+      expect((await api(node, u3, "/api/conversations")).body.conversations[0].members.sort()).toEqual([u2, u3].sort());
+      expect(await ids(uid("nobody"))).toEqual([]);
+      expect((await api(node, null, "/api/conversations")).status).toBe(401);
+      for (const limit of ["0", "1001", "x"]) {
+        expect((await api(node, u1, `/api/conversations?limit=${limit}`)).body.error).toMatchObject({ code: "bad_request", message: expect.stringContaining('"limit"') });
+      }
+    });
   });
 
   describe(`lifecycle on ${runtime}`, () => {

@@ -101,7 +101,7 @@ export class DuplexClient extends Emitter<ClientEvents> {
     return this.#outbox.size;
   }
 
-  /** Conversations followed: learned from messages and acks, track() and createConversation(). */
+  /** Conversations followed: learned from messages and acks, track(), listConversations() and createConversation(). */
   conversations(): string[] {
     return this.#seq.conversations();
   }
@@ -161,6 +161,18 @@ export class DuplexClient extends Emitter<ClientEvents> {
     url.searchParams.set("after", String(after));
     url.searchParams.set("limit", String(limit));
     return (await this.#api<{ messages: StoredMessage[] }>(url, "GET")).messages;
+  }
+
+  /**
+   * The user's conversations, newest first, at most limit (HTTP). Each one not followed yet
+   * is followed from 0, so its history is replayed: track(conv, after) first to start later.
+   */
+  async listConversations(limit = 100): Promise<Conversation[]> {
+    const url = new URL("api/conversations", this.#at.http);
+    url.searchParams.set("limit", String(limit));
+    const { conversations } = await this.#api<{ conversations: Conversation[] }>(url, "GET");
+    for (const conv of conversations) this.track(conv.id, 0);
+    return conversations;
   }
 
   /** Creates a conversation (the caller is always a member) and follows it. */

@@ -95,6 +95,12 @@ export function createApp(d: AppDeps): Hono {
     return c.json(conv, 201);
   });
 
+  app.get("/api/conversations", async (c) => {
+    const me = await user(c);
+    const limit = intParam(c.req.query("limit"), "limit", 1, 1000, 100);
+    return c.json({ conversations: await stores.messages.conversationsOf(me, limit) });
+  });
+
   app.get("/api/conversations/:id/messages", async (c) => {
     const me = await user(c);
     const conv = c.req.param("id");

@@ -78,6 +78,12 @@ export interface MessageStore {
   /** null when no such conversation exists. Members never change after creation. */
   conversation(id: string): Promise<Conversation | null>;
   /**
+   * The conversations `user` is a member of, newest first, at most `limit`; [] for a user
+   * in none. Each is listed for every member once createConversation has resolved (two
+   * created in the same millisecond may come in either order).
+   */
+  conversationsOf(user: string, limit: number): Promise<Conversation[]>;
+  /**
    * Sequences and stores messages in the given order, atomically per message: the next
    * `seq` of the conversation (1, 2, 3, … with no gaps), the message and the idempotency
    * record (conv + from.user + id → seq). A repeat of a stored (from.user, id) in the same

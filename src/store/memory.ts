@@ -100,6 +100,8 @@ const sentKey = (m: { from: { user: string }; id: string }) => JSON.stringify([m
 
 export class MemoryMessageStore implements MessageStore {
   #convs = new Map<string, ConvState>();
+  /** user → ids of the user's conversations, oldest first. */
+  #byUser = new Map<string, string[]>();
   #historyLimit: number;
   #now: () => number;
 
@@ -111,12 +113,22 @@ export class MemoryMessageStore implements MessageStore {
   async createConversation(members: readonly string[]): Promise<Conversation> {
     const conv = { id: crypto.randomUUID(), members: [...new Set(members)] };
     this.#convs.set(conv.id, { conv, messages: [], trimmed: 0, sent: new Map(), reads: new Map() });
+    for (const user of conv.members) {
+      const ids = this.#byUser.get(user);
+      if (ids) ids.push(conv.id);
+      else this.#byUser.set(user, [conv.id]);
+    }
     return { id: conv.id, members: [...conv.members] };
   }
 
   async conversation(id: string): Promise<Conversation | null> {
     const c = this.#convs.get(id)?.conv;
     return c ? { id: c.id, members: [...c.members] } : null;
+  }
+
+  async conversationsOf(user: string, limit: number): Promise<Conversation[]> {
+    const ids = this.#byUser.get(user) ?? [];
+    return ids.slice(Math.max(0, ids.length - limit)).reverse().map((id) => ({ id, members: [...this.#convs.get(id)!.conv.members] }));
   }
 
   async append(messages: readonly NewMessage[]): Promise<Appended[]> {

@@ -6,6 +6,7 @@
  *   tag         key                                  holds
  *   {u:<user>}  ns:session:{u:<user>}:<device>       hash per session, PEXPIREd with its TTL
  *               ns:user:{u:<user>}                   set of the user's devices (per-user index)
+ *               ns:user:{u:<user>}:convs             zset conv id → created at, ms (the user's conversations)
  *   {n:<node>}  ns:node:{n:<node>}:sessions          zset [user, device, session] → expiry (per-node index)
  *               ns:node:{n:<node>}:alive             the node's liveness key, PX = what it last vouched for
  *   (none)      ns:nodes                             set of node ids that may own sessions (what sweep visits)
@@ -27,6 +28,7 @@ export function redisKeys(ns: string) {
   return {
     session: (user: string, device: string) => `${ns}:session:{u:${esc(user)}}:${device}`,
     user: (user: string) => `${ns}:user:{u:${esc(user)}}`,
+    userConvs: (user: string) => `${ns}:user:{u:${esc(user)}}:convs`,
     nodeSessions: (node: string) => `${ns}:node:{n:${esc(node)}}:sessions`,
     nodeAlive: (node: string) => `${ns}:node:{n:${esc(node)}}:alive`,
     nodes: `${ns}:nodes`,

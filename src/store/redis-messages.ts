@@ -30,10 +30,21 @@ export class RedisMessageStore implements MessageStore {
     this.#historyLimit = historyLimit;
   }
 
+  /**
+   * The conversation and each member's index live in different slots, so they are written
+   * by separate commands, sent together (one round trip). Should some fail, the call
+   * rejects and the caller creates another; an index entry whose conversation was never
+   * written is skipped by conversationsOf.
+   */
   createConversation(members: readonly string[]): Promise<Conversation> {
     const conv = { id: crypto.randomUUID(), members: [...new Set(members)] };
+    const k = this.#keys;
+    const at = Date.now();
     return this.#link.run(async (c) => {
-      await c.hSet(this.#keys.conv(conv.id), { members: JSON.stringify(conv.members), seq: 0 });
+      await Promise.all([
+        c.hSet(k.conv(conv.id), { members: JSON.stringify(conv.members), seq: 0 }),
+        ...conv.members.map((user) => c.zAdd(k.userConvs(user), { score: at, value: conv.id })),
+      ]);
       return conv;
     });
   }
@@ -42,6 +53,14 @@ export class RedisMessageStore implements MessageStore {
     return this.#link.run(async (c) => {
       const members = await c.hGet(this.#keys.conv(id), "members");
       return members === null ? null : { id, members: JSON.parse(members) as string[] };
+    });
+  }
+
+  conversationsOf(user: string, limit: number): Promise<Conversation[]> {
+    return this.#link.run(async (c) => {
+      const ids = limit < 1 ? [] : await c.zRange(this.#keys.userConvs(user), 0, limit - 1, { REV: true });
+      const members = await Promise.all(ids.map((id) => c.hGet(this.#keys.conv(id), "members")));
+      return ids.flatMap((id, i) => members[i] === null ? [] : [{ id, members: JSON.parse(members[i]!) as string[] }]);
     });
   }
 

@@ -750,6 +750,14 @@ class DuplexClient extends Emitter {
     url.searchParams.set("limit", String(limit));
     return (await this.#api(url, "GET")).messages;
   }
+  async listConversations(limit = 100) {
+    const url = new URL("api/conversations", this.#at.http);
+    url.searchParams.set("limit", String(limit));
+    const { conversations } = await this.#api(url, "GET");
+    for (const conv of conversations)
+      this.track(conv.id, 0);
+    return conversations;
+  }
   async createConversation(members) {
     const conv = await this.#api(new URL("api/conversations", this.#at.http), "POST", { members });
     this.track(conv.id, 0);

@@ -27,6 +27,16 @@ describe("the HTTP helpers", () => {
     expect(s.client.conversations()).toEqual(["c9"]);
   });
 
+  test("listConversations asks GET /api/conversations and follows each one listed", async () => {
+    const listed = [{ id: "c2", members: ["u1", "u3"] }, { id: "c1", members: ["u1", "u2"] }];
+    s = setup({}, () => ({ status: 200, body: { conversations: listed } }));
+    const socket = await open(s);
+    expect(await s.client.listConversations(20)).toEqual(listed);
+    expect(s.http.calls[0]).toMatchObject({ url: "http://node.test/api/conversations?limit=20", method: "GET", headers: { authorization: "Bearer tok" } });
+    expect(socket.of("sync")).toMatchObject([{ conv: "c2", after: 0 }, { conv: "c1", after: 0 }]);
+    expect(s.client.conversations().sort()).toEqual(["c1", "c2"]);
+  });
+
   test("a refusal becomes the node's DuplexError", async () => {
     s = setup({}, () => ({ status: 403, body: { error: { code: "forbidden", message: "you are not a member of c1" } } }));
     await expect(s.client.history("c1")).rejects.toMatchObject({ code: "forbidden", message: "you are not a member of c1" });

@@ -5,7 +5,7 @@
  * connections for Redis), so concurrent writers are real where they can be.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { MessageStore, NewMessage } from "../../src/store/interface.ts";
+import type { Conversation, MessageStore, NewMessage } from "../../src/store/interface.ts";
 
 export interface MessageFixture {
   stores: [MessageStore, MessageStore];
@@ -35,6 +35,25 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       expect(await store.conversation("no-such-conversation")).toBeNull();
       const other = await store.createConversation(["alice"]);
       expect(other.id).not.toBe(conv.id);
+    });
+
+    test("a user's conversations are listed for every member, newest first, at most limit", async () => {
+      const [store, other] = await open();
+      const u = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
+      const [alice, bob, carol] = [u("alice"), u("bob"), u("carol")];
+      const made: Conversation[] = [];
+      for (const members of [[alice, bob], [alice], [bob, alice, carol]]) {
+        made.push(await store.createConversation(members));
+        await Bun.sleep(2); // "newest first" is by creation time, to the millisecond
+      }
+      const listed = async (s: MessageStore, user: string, limit = 10) =>
+        (await s.conversationsOf(user, limit)).map((c) => ({ id: c.id, members: [...c.members].sort() }));
+      const want = (...i: number[]) => i.map((n) => ({ id: made[n].id, members: [...made[n].members].sort() }));
+      expect(await listed(other, alice)).toEqual(want(2, 1, 0));
+      expect(await listed(other, bob)).toEqual(want(2, 0));
+      expect(await listed(store, carol)).toEqual(want(2));
+      expect(await listed(store, alice, 2)).toEqual(want(2, 1));
+      expect(await listed(store, u("nobody"))).toEqual([]);
     });
 
     test("an empty or unknown conversation has lastSeq 0 and no history", async () => {

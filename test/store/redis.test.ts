@@ -59,7 +59,7 @@ describe("redisStores", () => {
       await stores.sessions.refresh("n", [], 60_000);
       const keys = [...await listKeys(`*${namespace}*`), ...await listKeys(`*${id}*`)];
       expect(keys.filter((k) => !k.startsWith(`${namespace}:`))).toEqual([]);
-      expect(new Set(keys).size).toBe(9);
+      expect(new Set(keys).size).toBe(10);
     } finally {
       await stores.close();
     }

@@ -112,19 +112,23 @@ describe("the demo page in development mode", () => {
     await node?.kill();
   }, SLOW);
 
-  test("logs a user in with a dev token, creates a conversation and sends to its other member", async () => {
+  test("logs a user in with a dev token, lists their conversations, creates one and sends to its other member", async () => {
     const [ivy, jon] = [uid("ivy"), uid("jon")];
+    const res = await fetch(`${node.url}/api/dev/token`, { method: "POST", body: JSON.stringify({ user: jon }), headers: { "content-type": "application/json" } });
+    const jonToken = (await res.json()).token as string;
+    const earlier = (await api({ url: node.url, secret: "" }, null, "/api/conversations", { body: { members: [ivy] }, token: jonToken })).body.id as string;
     const page = await openPage(`${node.url}/`);
     await page.getByLabel("User").fill(ivy);
     await page.getByLabel("Device").fill("desk");
     await page.getByRole("button", { name: "Connect" }).click();
     await state(page, "open");
+    // Made by jon before ivy ever connected, with no message in it yet.
+    await page.getByRole("navigation", { name: "Conversations" }).locator(`button[title="${earlier}"]`, { hasText: `${jon}, ${ivy}` }).waitFor(WAIT);
     await page.getByLabel("Members").fill(jon);
     await page.getByRole("button", { name: "Create" }).click();
     await page.locator("#title", { hasText: /^Conversation / }).waitFor(WAIT);
 
-    const res = await fetch(`${node.url}/api/dev/token`, { method: "POST", body: JSON.stringify({ user: jon }), headers: { "content-type": "application/json" } });
-    const jonDevice = await online(await device({ url: node.url, secret: "" }, jon, "cli", { token: (await res.json()).token }));
+    const jonDevice = await online(await device({ url: node.url, secret: "" }, jon, "cli", { token: jonToken }));
     await type(page, "made in the browser");
     await message(page, "#1");
     await jonDevice.until("the message", () => jonDevice.msgs.length === 1);
