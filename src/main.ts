@@ -31,6 +31,8 @@ const runtime = runtimeModule.create({
   maxPayload: config.maxMessageBytes, heartbeatMs: config.heartbeatMs, maxBufferedBytes: config.maxBufferedBytes,
 });
 
+/** What shutdown may take beyond the drain window: handing shards over, closing connections. */
+const SHUTDOWN_GRACE_MS = 10_000;
 let stopping = false;
 const secret = config.jwtSecret ?? crypto.randomUUID() + crypto.randomUUID();
 const stores = await connectStores(config, log);
@@ -76,6 +78,11 @@ runtime.onShutdownSignal(async (signal) => {
   if (stopping) return;
   stopping = true;
   log.info("draining", { signal, connections: hub.connections, windowMs: config.drainMs });
+  // A store or broker that hangs while closing must not keep a stopping node alive.
+  setTimeout(() => {
+    log.error("shutdown overran its bound; exiting", { boundMs: config.drainMs + SHUTDOWN_GRACE_MS });
+    runtimeModule.exit(1);
+  }, config.drainMs + SHUTDOWN_GRACE_MS);
   try {
     await hub.closeAll(CLOSE.goingAway, "server shutting down", config.drainMs);
     stopHeartbeat();

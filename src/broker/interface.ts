@@ -38,6 +38,8 @@ export interface BrokerHandlers {
   /**
    * Called on every node for every sequenced message, in increasing seq per conversation.
    * At-least-once: after a failover the same seq may arrive twice; the hub drops repeats.
+   * A resend comes back as its original (duplicate: true, an older seq), and is fanned out
+   * too: its first fan-out may have been lost, and the origin answers its client from it.
    */
   deliver(item: Sequenced): void;
   /** Called on every node for every control event (at-most-once: best effort). */

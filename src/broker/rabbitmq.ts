@@ -12,7 +12,7 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import { type DuplexError, duplexError } from "../core/errors.ts";
-import { createLogger, errorFields, type Logger } from "../core/log.ts";
+import { createLogger, errorFields, type Logger, unreadableFields } from "../core/log.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
 import { AmqpLink, atMost } from "./amqp-connection.ts";
 import { Membership, ownedBy } from "./ownership.ts";
@@ -260,7 +260,7 @@ class RabbitmqBroker implements Broker {
     try {
       this.#dispatch(msg.properties.type, JSON.parse(msg.content.toString()));
     } catch (err) {
-      this.#log.warn("ignored a broadcast it could not read", { type: msg.properties.type, ...errorFields(err) });
+      this.#log.warn("ignored a broadcast it could not read", { type: msg.properties.type, ...unreadableFields(err, msg.content.length) });
     }
   }
 

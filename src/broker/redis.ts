@@ -22,8 +22,7 @@
  * conversations the batch holds), one PUBLISH for the whole batch.
  */
 import { asDuplexError, duplexError } from "../core/errors.ts";
-import type { Logger } from "../core/log.ts";
-import { errorFields } from "../core/log.ts";
+import { type Logger, unreadableFields } from "../core/log.ts";
 import { connectRedis, type RedisLink } from "../store/redis-connection.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
 
@@ -157,7 +156,7 @@ class RedisBroker implements Broker {
       if ("items" in envelope) for (const item of envelope.items) handlers.deliver(item);
       else handlers.control(envelope.control);
     } catch (err) {
-      this.#o.log?.error("fan-out message not delivered", { channel: this.#channel, ...errorFields(err) });
+      this.#o.log?.error("fan-out message not delivered", { channel: this.#channel, ...unreadableFields(err, text.length) });
     }
   }
 }

@@ -45,6 +45,7 @@ export function createApp(d: AppDeps): Hono {
 
   app.onError((err, c) => {
     const e = err instanceof DuplexError ? err : duplexError("unavailable", "internal error; retry later");
+    hub.refusedRequest(e);
     if (!(err instanceof DuplexError)) d.log.error("request failed", { path: c.req.path, ...errorFields(err) });
     return c.json({ error: e.toJSON() }, e.status);
   });
@@ -139,11 +140,7 @@ export function createApp(d: AppDeps): Hono {
     }
     const device = asked ?? `d-${crypto.randomUUID().slice(0, 8)}`;
     const ip = c.req.header("x-real-ip") ?? null;
-    return d.upgrade(c, (seam) => {
-      const events = hub.open(seam, { user: me, device });
-      d.log.info("connected", { user: me, device, ip });
-      return events;
-    });
+    return d.upgrade(c, (seam) => hub.open(seam, { user: me, device, ip }));
   });
 
   return app;

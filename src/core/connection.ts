@@ -30,8 +30,8 @@ export class Connection {
   /** Set once the heartbeat has pinged it: only then does silence mean death. */
   pingable = false;
   closed = false;
-  /** Conversations being replayed by `sync`: live messages wait here meanwhile. */
-  syncing: Map<string, StoredMessage[]> | null = null;
+  /** Per conversation replayed by `sync`; null for a connection that never synced. */
+  #replays: Map<string, Replay> | null = null;
   #out: Outbound;
   /** Pending second look at a send buffer found over the bound. */
   #slowCheck: ReturnType<typeof setTimeout> | undefined;
@@ -63,6 +63,68 @@ export class Connection {
     }, SLOW_GRACE_MS);
   }
 
+  /**
+   * A `sync` of conv begins: live messages of conv wait until it ends, so the replay and
+   * the live stream never interleave.
+   */
+  replayBegins(conv: string): void {
+    const r = (this.#replays ??= new Map()).get(conv);
+    if (r) {
+      r.running++;
+      r.held ??= [];
+    } else this.#replays.set(conv, { running: 1, held: [], floor: 0 });
+  }
+
+  /**
+   * A `sync` of conv ended, having sent this connection everything up to `sent`. Once no
+   * replay of conv runs, the live messages that waited go out (those after `sent`), and
+   * live ones arriving later at or below it are dropped: a message can be stored, and so
+   * replayed, before its fan-out reaches this node.
+   */
+  replayEnds(conv: string, sent: number): void {
+    const r = this.#replays?.get(conv);
+    if (!r?.held) return;
+    r.floor = Math.max(r.floor, sent);
+    if (--r.running > 0) return;
+    for (const m of r.held) {
+      if (m.seq <= r.floor) continue;
+      this.send({ type: "msg", ...m });
+      r.floor = m.seq;
+    }
+    r.held = null;
+  }
+
+  /** A message from the node's ordered live stream; true when it was written. */
+  live(m: StoredMessage, text: () => string): boolean {
+    const r = this.#replays?.get(m.conv);
+    if (r) {
+      if (r.held) {
+        r.held.push(m);
+        return false;
+      }
+      if (m.seq <= r.floor) return false;
+      this.#forget(m.conv);
+    }
+    this.sendText(text());
+    return true;
+  }
+
+  /**
+   * Drops the floors the node's live stream has passed (`delivered`: the last seq it
+   * delivered in a conversation), so a long-lived connection keeps none it no longer needs.
+   */
+  tidyReplays(delivered: (conv: string) => number | undefined): void {
+    if (!this.#replays) return;
+    for (const [conv, r] of this.#replays) {
+      if (!r.held && (delivered(conv) ?? -1) >= r.floor) this.#forget(conv);
+    }
+  }
+
+  #forget(conv: string): void {
+    this.#replays!.delete(conv);
+    if (this.#replays!.size === 0) this.#replays = null;
+  }
+
   /** Marks it closed; false when it already was (runtimes may report a close twice). */
   markClosed(): boolean {
     if (this.closed) return false;
@@ -70,4 +132,13 @@ export class Connection {
     clearTimeout(this.#slowCheck);
     return true;
   }
+}
+
+interface Replay {
+  /** Replays of the conversation under way (a client may ask twice at once). */
+  running: number;
+  /** Live messages waiting for the replays to end; null when none runs. */
+  held: StoredMessage[] | null;
+  /** The highest seq a replay or the live stream sent: live ones at or below it are repeats. */
+  floor: number;
 }

@@ -45,6 +45,11 @@ export class OrderedDelivery {
     void this.#fill(m.conv);
   }
 
+  /** The last seq emitted or passed in conv; undefined for a conversation not followed (or forgotten). */
+  delivered(conv: string): number | undefined {
+    return this.#last.get(conv);
+  }
+
   /** Records seq as passed without emitting it: no local device wants it. */
   skip(m: StoredMessage): void {
     const waiting = this.#waiting.get(m.conv);

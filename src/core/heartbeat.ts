@@ -29,6 +29,7 @@ export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, no
         hub.shut(conn, CLOSE.goingAway, "no heartbeat");
       } else if (tick % 4 === 0) {
         conn.pingable = conn.seam.ping();
+        conn.tidyReplays((conv) => hub.delivered(conv));
       }
     }
     if (tick % 2 === 0 && !busy) {

@@ -2,14 +2,14 @@
  * The hub: this node's connections, the protocol on them, and the broker's callbacks
  * into them. Everything here is Web-standard; sockets come through SocketSeam.
  */
-import type { Broker, BrokerHandlers, ControlEvent, Sequenced } from "../broker/interface.ts";
-import type { Conversation, SessionRecord, Stores, StoredMessage } from "../store/interface.ts";
-import { OrderedDelivery } from "./delivery.ts";
+import type { Broker, BrokerHandlers, ControlEvent } from "../broker/interface.ts";
+import type { Conversation, SessionRecord, Stores } from "../store/interface.ts";
+import { Fanout } from "./fanout.ts";
 import { asDuplexError, type DuplexError, duplexError } from "./errors.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
-import { type ClientFrame, encode, errorFrame, FrameError, parseClientFrame, type ServerFrame } from "./protocol.ts";
+import { type ClientFrame, encode, errorFrame, FrameError, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
 import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
 
@@ -39,7 +39,7 @@ export class Hub {
   #byUser = new Map<string, Set<Connection>>();
   #bySession = new Map<string, Connection>();
   #convs = new BoundedMap<string, Promise<Conversation | null>>(100_000);
-  #delivery: OrderedDelivery;
+  #fanout: Fanout;
 
   constructor(options: HubOptions) {
     this.#o = options;
@@ -48,7 +48,10 @@ export class Hub {
     this.#now = options.now ?? Date.now;
     this.#m = options.metrics ?? NO_METRICS;
     this.#outbound = { maxBufferedBytes: options.maxBufferedBytes, metrics: this.#m, tooSlow: (conn) => this.#tooSlow(conn) };
-    this.#delivery = new OrderedDelivery(options.stores.messages, (m) => this.#fanIn(m), options.log);
+    this.#fanout = new Fanout({
+      store: options.stores.messages, byUser: this.#byUser, conversation: (id) => this.conversation(id),
+      metrics: this.#m, log: options.log, now: this.#now,
+    });
   }
 
   get connections(): number {
@@ -63,13 +66,13 @@ export class Hub {
         this.#m.sequenced(appended.filter((a) => !a.duplicate).length);
         return appended;
       },
-      deliver: (item) => this.#deliver(item),
+      deliver: (item) => this.#fanout.deliver(item),
       control: (event) => this.#control(event),
     };
   }
 
   /** Adopts an upgraded socket: welcome, register, and the handlers for its events. */
-  open(seam: SocketSeam, who: { user: string; device: string }): SocketEvents {
+  open(seam: SocketSeam, who: { user: string; device: string; ip?: string | null }): SocketEvents {
     const now = this.#now();
     const record: SessionRecord = {
       session: crypto.randomUUID(), user: who.user, device: who.device, node: this.nodeId, connectedAt: now, lastSeen: now,
@@ -80,6 +83,7 @@ export class Hub {
     if (!set) this.#byUser.set(record.user, (set = new Set()));
     set.add(conn);
     this.#m.connected();
+    this.#o.log.info("connected", { session: record.session, user: record.user, device: record.device, ip: who.ip ?? null });
     conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
     void this.#register(conn);
     return {
@@ -100,6 +104,11 @@ export class Hub {
   /** Every local connection, for heartbeats and shutdown. */
   all(): Iterable<Connection> {
     return this.#bySession.values();
+  }
+
+  /** The last seq this node delivered in conv; undefined when it has not followed conv. */
+  delivered(conv: string): number | undefined {
+    return this.#fanout.delivered(conv);
   }
 
   /** Conversation if it exists and `user` is a member; forbidden / not_found otherwise. */
@@ -171,10 +180,10 @@ export class Hub {
     }
     this.#m.frameIn(frame.type);
     if (verdict === "limited") {
-      this.#refuse(conn, duplexError("rate_limited", `more than ${this.#o.rate} frames per second`), frame.id);
+      this.#refuse(conn, duplexError("rate_limited", `more than ${this.#o.rate} frames per second`), frame);
       return;
     }
-    this.#handle(conn, frame).catch((err) => this.#refuse(conn, asDuplexError(err), frame.id));
+    this.#handle(conn, frame).catch((err) => this.#refuse(conn, asDuplexError(err), frame));
   }
 
   async #handle(conn: Connection, frame: ClientFrame): Promise<void> {
@@ -184,8 +193,8 @@ export class Hub {
         conn.send(frame.ts === undefined ? { type: "pong" } : { type: "pong", ts: frame.ts });
         return;
       case "send": {
-        await this.member(frame.conv, user);
         const received = this.#now();
+        await this.member(frame.conv, user);
         const done = await this.#o.broker.submit({
           origin: this.nodeId, ref: crypto.randomUUID(), message: { conv: frame.conv, id: frame.id, from: { user, device }, body: frame.body },
         });
@@ -208,68 +217,23 @@ export class Hub {
 
   /** Replays stored messages; live ones for conv wait until the replay is through. */
   async #sync(conn: Connection, conv: string, after: number): Promise<void> {
-    const held: StoredMessage[] = [];
-    (conn.syncing ??= new Map()).set(conv, held);
+    conn.replayBegins(conv);
     let last = after;
+    let sent = 0;
     try {
       for (;;) {
         const page = await this.#o.stores.messages.range(conv, last, SYNC_PAGE);
         for (const m of page) conn.send({ type: "msg", ...m });
-        if (page.length > 0) last = page[page.length - 1].seq;
+        if (page.length > 0) last = sent = page[page.length - 1].seq;
         if (page.length < SYNC_PAGE || conn.closed) break;
       }
-      const newest = Math.max(last, await this.#o.stores.messages.lastSeq(conv));
-      conn.send({ type: "synced", conv, seq: newest });
+      const stored = await this.#o.stores.messages.lastSeq(conv);
+      // What the client said it has counts as sent, as far as it exists.
+      sent = Math.max(sent, Math.min(after, stored));
+      conn.send({ type: "synced", conv, seq: Math.max(last, stored) });
     } finally {
-      conn.syncing.delete(conv);
-      if (conn.syncing.size === 0) conn.syncing = null;
-      for (const m of held) if (m.seq > last) conn.send({ type: "msg", ...m });
+      conn.replayEnds(conv, sent);
     }
-  }
-
-  #deliver(item: Sequenced): void {
-    if (item.duplicate) return;
-    const m = item.message;
-    // Every delivery of one conversation hangs off the same promise, so order survives the await.
-    this.conversation(m.conv).then(
-      (c) => c && this.#hasLocal(c) ? this.#delivery.push(m) : this.#delivery.skip(m),
-      (err) => {
-        this.#o.log.warn("delivery skipped: conversation unreadable", { conv: m.conv, seq: m.seq, ...errorFields(err) });
-        this.#delivery.skip(m);
-      },
-    );
-  }
-
-  #hasLocal(c: Conversation): boolean {
-    if (this.#byUser.size === 0) return false;
-    return c.members.some((u) => this.#byUser.has(u));
-  }
-
-  /** One message to every local device of every member but the sending device. */
-  #fanIn(m: StoredMessage): void {
-    this.conversation(m.conv).then((c) => {
-      if (!c) return;
-      const frame: ServerFrame = { type: "msg", ...m };
-      let text: string | null = null;
-      let sent = 0;
-      for (const user of c.members) {
-        const conns = this.#byUser.get(user);
-        if (!conns) continue;
-        for (const conn of conns) {
-          if (user === m.from.user && conn.record.device === m.from.device) continue;
-          const held = conn.syncing?.get(m.conv);
-          if (held) held.push(m);
-          else {
-            conn.sendText((text ??= encode(frame)));
-            sent++;
-          }
-        }
-      }
-      if (sent > 0) {
-        this.#m.frameOut("msg", sent);
-        this.#m.delivered(this.#now() - m.ts);
-      }
-    }, (err) => this.#o.log.warn("delivery skipped: conversation unreadable", { conv: m.conv, seq: m.seq, ...errorFields(err) }));
   }
 
   #control(event: ControlEvent): void {
@@ -289,10 +253,18 @@ export class Hub {
     }
   }
 
-  #refuse(conn: Connection, err: DuplexError, id?: string): void {
+  #refuse(conn: Connection, err: DuplexError, frame?: ClientFrame): void {
     this.#m.refused(err.code);
-    if (err.code === "unavailable") this.#o.log.warn("frame refused", { session: conn.record.session, code: err.code, err: err.message });
-    conn.send(errorFrame(err, id));
+    const { session, user } = conn.record;
+    const conv = frame && "conv" in frame ? frame.conv : undefined;
+    // The node's trouble is the operator's business; a client's mistakes only when debugging.
+    this.#o.log[err.code === "unavailable" ? "warn" : "debug"]("frame refused", { session, user, conv, code: err.code, err: err.message });
+    conn.send(errorFrame(err, frame?.id));
+  }
+
+  /** Counts a refusal answered over HTTP (before or instead of an upgrade). */
+  refusedRequest(err: DuplexError): void {
+    this.#m.refused(err.code);
   }
 
   /** Dropping frames would be silent loss; closing makes the client reconnect and sync. */
@@ -320,6 +292,7 @@ export class Hub {
   #closed(conn: Connection, code: number): Promise<void> {
     if (!conn.markClosed()) return Promise.resolve();
     this.#m.disconnected(code);
+    this.#o.log.info("disconnected", { session: conn.record.session, user: conn.record.user, device: conn.record.device, code });
     this.#bySession.delete(conn.record.session);
     const set = this.#byUser.get(conn.record.user);
     set?.delete(conn);

@@ -26,6 +26,14 @@ export function createLogger(
   };
 }
 
+/**
+ * For a payload that would not parse: JSON.parse's message quotes the input, which may
+ * hold a message body, so only the kind of failure and the size are kept.
+ */
+export function unreadableFields(err: unknown, bytes: number): Fields {
+  return err instanceof SyntaxError ? { err: "not valid JSON", bytes } : errorFields(err);
+}
+
 export function errorFields(err: unknown): Fields {
   if (err instanceof Error) return { err: err.message, ...(("code" in err) ? { code: (err as { code: unknown }).code } : {}) };
   return { err: String(err) };

@@ -5,8 +5,6 @@
 import { DuplexError, type ErrorCode } from "./errors.ts";
 import type { StoredMessage } from "../store/interface.ts";
 
-export const PROTOCOL = "duplex.v1";
-
 export type ClientFrame =
   | { type: "send"; id: string; conv: string; body: unknown }
   | { type: "sync"; conv: string; after: number; id?: string }

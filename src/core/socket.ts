@@ -24,12 +24,10 @@ export interface SocketEvents {
 }
 
 export const CLOSE = {
-  normal: 1000,
   goingAway: 1001,
   unsupported: 1003,
   policy: 1008,
   tooBig: 1009,
-  internal: 1011,
   tryAgain: 1013,
   replaced: 4409,
 } as const;

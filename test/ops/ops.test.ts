@@ -34,6 +34,7 @@ describe("operations", () => {
     await ben.next("msg");
     ann.send({ type: "nonsense" });
     await ann.next("error");
+    expect((await api(node, null, "/api/conversations", { body: { members: ["ben"] } })).status).toBe(401);
     const during = await scrape();
     expect(get(during, "duplex_connections") - get(before, "duplex_connections")).toBe(2);
     expect(get(during, "duplex_connects_total") - get(before, "duplex_connects_total")).toBe(2);
@@ -41,6 +42,7 @@ describe("operations", () => {
     expect(get(during, 'duplex_frames_out_total{type="msg"}') - get(before, 'duplex_frames_out_total{type="msg"}')).toBe(1);
     expect(get(during, 'duplex_frames_out_total{type="ack"}') - get(before, 'duplex_frames_out_total{type="ack"}')).toBe(1);
     expect(get(during, 'duplex_errors_total{code="bad_request"}') - get(before, 'duplex_errors_total{code="bad_request"}')).toBe(1);
+    expect(get(during, 'duplex_errors_total{code="unauthorized"}') - get(before, 'duplex_errors_total{code="unauthorized"}')).toBe(1);
     expect(get(during, "duplex_messages_sequenced_total") - get(before, "duplex_messages_sequenced_total")).toBe(1);
     expect(get(during, "duplex_ack_latency_seconds_count") - get(before, "duplex_ack_latency_seconds_count")).toBe(1);
     expect(get(during, "duplex_delivery_latency_seconds_count") - get(before, "duplex_delivery_latency_seconds_count")).toBe(1);
@@ -48,12 +50,15 @@ describe("operations", () => {
     expect(get(during, "duplex_broker_up")).toBe(1);
     ann.close();
     await ann.closed;
+    // The client closed normally; runtimes report that as 1000, or 1005 when no code was read.
+    const disconnects = (m: Map<string, number>) => get(m, 'duplex_disconnects_total{code="1005"}') + get(m, 'duplex_disconnects_total{code="1000"}');
     const deadline = Date.now() + 5000;
     let after = await scrape();
-    while (get(after, 'duplex_disconnects_total{code="1005"}') + get(after, 'duplex_disconnects_total{code="1000"}') < 1 && Date.now() < deadline) {
+    while (disconnects(after) - disconnects(during) < 1 && Date.now() < deadline) {
       await Bun.sleep(50);
       after = await scrape();
     }
+    expect(disconnects(after) - disconnects(during)).toBe(1);
     expect(get(after, "duplex_connections")).toBe(get(during, "duplex_connections") - 1);
     ben.close();
   });

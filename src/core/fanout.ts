@@ -1,0 +1,85 @@
+/**
+ * The broker's sequenced messages, on their way to this node's sockets: in order per
+ * conversation (OrderedDelivery), to every local device of every member but the sending
+ * one, encoded once for all of them.
+ */
+import type { Sequenced } from "../broker/interface.ts";
+import type { Conversation, MessageStore, StoredMessage } from "../store/interface.ts";
+import type { Connection } from "./connection.ts";
+import { OrderedDelivery } from "./delivery.ts";
+import { errorFields, type Logger } from "./log.ts";
+import type { HubMetrics } from "./metrics.ts";
+import { encode, type ServerFrame } from "./protocol.ts";
+
+export interface FanoutDeps {
+  store: MessageStore;
+  /** This node's open connections by user. */
+  byUser: ReadonlyMap<string, ReadonlySet<Connection>>;
+  /** The conversation, cached: members never change. */
+  conversation(id: string): Promise<Conversation | null>;
+  metrics: HubMetrics;
+  log: Logger;
+  now(): number;
+}
+
+export class Fanout {
+  #d: FanoutDeps;
+  #delivery: OrderedDelivery;
+
+  constructor(deps: FanoutDeps) {
+    this.#d = deps;
+    this.#delivery = new OrderedDelivery(deps.store, (m) => this.#fanIn(m), deps.log);
+  }
+
+  deliver(item: Sequenced): void {
+    const m = item.message;
+    // A repeat carries a seq fanned out before, unless that fan-out was lost (a store reply
+    // that timed out, then a retry): where this node follows the conversation, delivery
+    // drops it if it was delivered and delivers it if not.
+    if (item.duplicate && this.#delivery.delivered(m.conv) === undefined) return;
+    // Every delivery of one conversation hangs off the same promise, so order survives the await.
+    this.#d.conversation(m.conv).then(
+      (c) => c && this.#hasLocal(c) ? this.#delivery.push(m) : this.#delivery.skip(m),
+      (err) => {
+        this.#skipped(m, err);
+        this.#delivery.skip(m);
+      },
+    );
+  }
+
+  /** The last seq delivered (or passed) in conv; undefined when conv is not followed here. */
+  delivered(conv: string): number | undefined {
+    return this.#delivery.delivered(conv);
+  }
+
+  #hasLocal(c: Conversation): boolean {
+    const { byUser } = this.#d;
+    return byUser.size > 0 && c.members.some((u) => byUser.has(u));
+  }
+
+  #fanIn(m: StoredMessage): void {
+    this.#d.conversation(m.conv).then((c) => {
+      if (!c) return;
+      const frame: ServerFrame = { type: "msg", ...m };
+      let text: string | null = null;
+      const encoded = () => (text ??= encode(frame));
+      let sent = 0;
+      for (const user of c.members) {
+        const conns = this.#d.byUser.get(user);
+        if (!conns) continue;
+        for (const conn of conns) {
+          if (user === m.from.user && conn.record.device === m.from.device) continue;
+          if (conn.live(m, encoded)) sent++;
+        }
+      }
+      if (sent > 0) {
+        this.#d.metrics.frameOut("msg", sent);
+        this.#d.metrics.delivered(this.#d.now() - m.ts);
+      }
+    }, (err) => this.#skipped(m, err));
+  }
+
+  #skipped(m: StoredMessage, err: unknown): void {
+    this.#d.log.warn("delivery skipped: conversation unreadable", { conv: m.conv, seq: m.seq, ...errorFields(err) });
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The hub in process, on the embedded stores and broker, through a fake socket seam: one
+ * test per error code it answers, how a repeat is kept from a device, and close handling.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Broker, Sequenced } from "../../src/broker/interface.ts";
+import { MemoryBroker } from "../../src/broker/memory.ts";
+import { duplexError } from "../../src/core/errors.ts";
+import { Hub } from "../../src/core/hub.ts";
+import { createLogger } from "../../src/core/log.ts";
+import { type HubMetrics, NO_METRICS } from "../../src/core/metrics.ts";
+import type { SocketEvents } from "../../src/core/socket.ts";
+import { memoryStores } from "../../src/store/memory.ts";
+import type { Stores, StoredMessage } from "../../src/store/interface.ts";
+
+const log = createLogger("error");
+
+interface Device {
+  events: SocketEvents;
+  frames: Record<string, any>[];
+  closes: [number, string][];
+  of(type: string): Record<string, any>[];
+}
+
+let stores: Stores;
+afterEach(() => stores?.close());
+
+function setup(options: { broker?: Broker; rate?: number; maxMessageBytes?: number; metrics?: HubMetrics } = {}) {
+  stores = memoryStores();
+  const broker = options.broker ?? new MemoryBroker({ shards: 4 });
+  const hub = new Hub({
+    nodeId: "n1", heartbeatMs: 25_000, rate: options.rate ?? 100, maxMessageBytes: options.maxMessageBytes ?? 4096,
+    maxBufferedBytes: 1 << 20, stores, broker, log, metrics: options.metrics,
+  });
+  const ready = broker.start(hub.handlers());
+  const device = (user: string, name: string): Device => {
+    const frames: Record<string, any>[] = [];
+    const closes: [number, string][] = [];
+    const events = hub.open({
+      send: (text) => { frames.push(JSON.parse(text)); return true; },
+      close: (code, reason) => { closes.push([code, reason]); },
+      ping: () => true,
+      terminate: () => {},
+      bufferedAmount: () => 0,
+    }, { user, device: name });
+    return { events, frames, closes, of: (type) => frames.filter((f) => f.type === type) };
+  };
+  return { hub, stores, ready, device };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 5));
+const frame = (d: Device, f: unknown) => d.events.text(JSON.stringify(f));
+const seqs = (d: Device) => d.of("msg").map((m) => m.seq);
+
+async function twoDevices() {
+  const s = setup();
+  await s.ready;
+  const conv = (await s.stores.messages.createConversation(["ann", "bo"])).id;
+  return { ...s, conv, ann: s.device("ann", "phone"), bo: s.device("bo", "laptop") };
+}
+
+describe("the hub answers each error code on the socket", () => {
+  test("bad_request: a frame that is not a valid client frame, echoing its id", async () => {
+    const { ann } = await twoDevices();
+    frame(ann, { type: "send", id: "m1", conv: "c" });
+    await settle();
+    expect(ann.of("error")).toMatchObject([{ code: "bad_request", id: "m1", message: expect.stringContaining("body") }]);
+    ann.events.text("{not json");
+    await settle();
+    expect(ann.of("error")[1]).toMatchObject({ code: "bad_request" });
+    expect(ann.closes).toEqual([]);
+  });
+
+  test("not_found: a send to a conversation that does not exist", async () => {
+    const { ann } = await twoDevices();
+    frame(ann, { type: "send", id: "m1", conv: "nope", body: "hi" });
+    await settle();
+    expect(ann.of("error")).toMatchObject([{ code: "not_found", id: "m1" }]);
+  });
+
+  test("forbidden: a send to a conversation the user is not a member of", async () => {
+    const { device, conv } = await twoDevices();
+    const cy = device("cy", "tab");
+    frame(cy, { type: "sync", id: "s1", conv, after: 0 });
+    await settle();
+    expect(cy.of("error")).toMatchObject([{ code: "forbidden", id: "s1" }]);
+    expect(cy.of("msg")).toEqual([]);
+  });
+
+  test("rate_limited: frames past the rate are refused, then a persistent flooder is closed 1008", async () => {
+    const s = setup({ rate: 2 });
+    await s.ready;
+    const ann = s.device("ann", "phone");
+    for (let i = 0; i < 40; i++) frame(ann, { type: "ping", ts: i });
+    await settle();
+    expect(ann.of("error").length).toBeGreaterThan(0);
+    expect(ann.of("error").every((e) => e.code === "rate_limited")).toBe(true);
+    expect(ann.closes).toEqual([[1008, "rate limit exceeded"]]);
+  });
+
+  test("too_large: a frame over the size limit closes the socket with 1009", async () => {
+    const s = setup({ maxMessageBytes: 64 });
+    await s.ready;
+    const ann = s.device("ann", "phone");
+    frame(ann, { type: "ping", ts: 1, pad: "é".repeat(40) });
+    expect(ann.closes).toEqual([[1009, "frame too large"]]);
+  });
+
+  test("unavailable: a send the broker cannot confirm is refused, never acked", async () => {
+    const broker = new MemoryBroker({ shards: 4 });
+    broker.submit = () => Promise.reject(duplexError("unavailable", "the broker is away"));
+    const s = setup({ broker });
+    await s.ready;
+    const conv = (await s.stores.messages.createConversation(["ann"])).id;
+    const ann = s.device("ann", "phone");
+    frame(ann, { type: "send", id: "m1", conv, body: "hi" });
+    await settle();
+    expect(ann.of("error")).toMatchObject([{ code: "unavailable", id: "m1" }]);
+    expect(ann.of("ack")).toEqual([]);
+  });
+});
+
+describe("each seq reaches a device once", () => {
+  const stored = (conv: string, seq: number): StoredMessage =>
+    ({ conv, seq, id: `m${seq}`, from: { user: "ann", device: "phone" }, body: seq, ts: 1 });
+  const fanned = (m: StoredMessage, duplicate = false): Sequenced => ({ message: m, duplicate, origin: "n2", ref: "r" });
+
+  test("a message replayed by sync is not sent again when its fan-out arrives afterwards", async () => {
+    const { hub, stores, bo, conv } = await twoDevices();
+    const [one, two] = (await stores.messages.append([1, 2].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
+    hub.handlers().deliver(fanned(one));
+    await settle();
+    frame(bo, { type: "sync", conv, after: 1 });
+    await settle();
+    hub.handlers().deliver(fanned(two));
+    await settle();
+    expect(seqs(bo)).toEqual([1, 2]);
+    expect(bo.of("synced")).toMatchObject([{ conv, seq: 2 }]);
+    // Past the replay, live messages flow again.
+    const [three] = (await stores.messages.append([{ conv, id: "m3", from: { user: "ann", device: "phone" }, body: 3 }])).map((a) => a.message);
+    hub.handlers().deliver(fanned(three));
+    await settle();
+    expect(seqs(bo)).toEqual([1, 2, 3]);
+  });
+
+  test("live messages arriving during a replay wait for it and follow it in order", async () => {
+    const { hub, stores, bo, conv } = await twoDevices();
+    const msgs = (await stores.messages.append([1, 2, 3].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
+    frame(bo, { type: "sync", conv, after: 0 });
+    for (const m of msgs) hub.handlers().deliver(fanned(m));
+    await settle();
+    expect(seqs(bo)).toEqual([1, 2, 3]);
+  });
+
+  test("a repeat whose first fan-out was lost is delivered once where the node follows the conversation", async () => {
+    const { hub, bo, conv } = await twoDevices();
+    hub.handlers().deliver(fanned(stored(conv, 1)));
+    await settle();
+    hub.handlers().deliver(fanned(stored(conv, 2), true));
+    hub.handlers().deliver(fanned(stored(conv, 2), true));
+    hub.handlers().deliver(fanned(stored(conv, 1), true));
+    await settle();
+    expect(seqs(bo)).toEqual([1, 2]);
+  });
+
+  test("a repeat in a conversation the node has not followed is not delivered", async () => {
+    const { hub, bo, conv } = await twoDevices();
+    hub.handlers().deliver(fanned(stored(conv, 5), true));
+    await settle();
+    expect(seqs(bo)).toEqual([]);
+  });
+
+  test("a message never returns to the device that sent it, and reaches the others once", async () => {
+    const { ann, bo, device, conv } = await twoDevices();
+    const tablet = device("ann", "tablet");
+    frame(ann, { type: "send", id: "x1", conv, body: "hi" });
+    frame(ann, { type: "send", id: "x1", conv, body: "hi" });
+    await settle();
+    expect(ann.of("ack")).toMatchObject([{ id: "x1", seq: 1 }, { id: "x1", seq: 1 }]);
+    expect(seqs(ann)).toEqual([]);
+    expect(seqs(tablet)).toEqual([1]);
+    expect(seqs(bo)).toEqual([1]);
+  });
+});
+
+describe("closing", () => {
+  test("a close reported twice (as Deno does) counts once and removes the session once", async () => {
+    const closes: number[] = [];
+    const s = setup({ metrics: { ...NO_METRICS, disconnected: (code) => closes.push(code) } });
+    await s.ready;
+    const ann = s.device("ann", "phone");
+    await settle();
+    expect(await s.stores.sessions.byUser("ann")).toHaveLength(1);
+    ann.events.closed(1001, "");
+    ann.events.closed(1005, "");
+    await settle();
+    expect(closes).toEqual([1001]);
+    expect(s.hub.connections).toBe(0);
+    expect(await s.stores.sessions.byUser("ann")).toEqual([]);
+  });
+
+  test("the same device opening again closes the older connection with 4409", async () => {
+    const s = setup();
+    await s.ready;
+    const first = s.device("ann", "phone");
+    await settle();
+    const second = s.device("ann", "phone");
+    await settle();
+    expect(first.closes).toEqual([[4409, "replaced"]]);
+    expect(second.closes).toEqual([]);
+    expect((await s.stores.sessions.byUser("ann")).map((r) => r.session)).toEqual([second.of("welcome")[0].session]);
+  });
+});

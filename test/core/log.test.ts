@@ -1,0 +1,23 @@
+import { describe, expect, test } from "bun:test";
+import { errorFields, unreadableFields } from "../../src/core/log.ts";
+
+describe("log fields for failures", () => {
+  test("a payload that does not parse is logged by its size, never quoted", () => {
+    const text = '{"body":"SECRET-BODY here"';
+    let err: unknown;
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      err = e;
+    }
+    const fields = unreadableFields(err, text.length);
+    expect(fields).toEqual({ err: "not valid JSON", bytes: text.length });
+    expect(JSON.stringify(fields)).not.toContain("SECRET");
+  });
+
+  test("any other failure keeps its message and code", () => {
+    const err = Object.assign(new Error("the hub threw"), { code: "unavailable" });
+    expect(unreadableFields(err, 10)).toEqual(errorFields(err));
+    expect(errorFields(err)).toEqual({ err: "the hub threw", code: "unavailable" });
+  });
+});
