@@ -4,11 +4,11 @@
  */
 import { sign, verify } from "hono/jwt";
 import { duplexError } from "./errors.ts";
-
-const USER = /^[^\s]{1,128}$/;
+import { isId } from "./protocol.ts";
 
 export async function mintToken(user: string, secret: string, ttlSeconds = 3600): Promise<string> {
-  if (!USER.test(user)) throw duplexError("bad_request", "user must be 1 to 128 characters without spaces");
+  // The same rule as a conversation's members (CONTRACT §2): any member can hold a token.
+  if (!isId(user)) throw duplexError("bad_request", "user must be 1 to 128 characters");
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw duplexError("bad_request", "ttl must be a positive number of seconds");
   const now = Math.floor(Date.now() / 1000);
   return sign({ sub: user, iat: now, exp: now + Math.floor(ttlSeconds) }, secret, "HS256");
@@ -25,7 +25,7 @@ export async function verifyToken(token: string | undefined | null, secret: stri
     throw duplexError("unauthorized", expired ? "the access token has expired" : "the access token is invalid");
   }
   const sub = payload.sub;
-  if (typeof sub !== "string" || !USER.test(sub)) throw duplexError("unauthorized", "the access token names no valid user (sub)");
+  if (!isId(sub)) throw duplexError("unauthorized", "the access token names no valid user (sub)");
   return sub;
 }
 
