@@ -47,6 +47,10 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
     let store: MemoryMessageStore;
     /** Resolves the gate that `sequence` waits behind, when a test closes one. */
     let gate: Promise<void> | null = null;
+    /** How long each `sequence` call takes, so that overlapping calls can be seen. */
+    let work = 0;
+    /** Batches being sequenced now, per conversation and in all; the highest counts seen. */
+    const busy = { perConv: new Map<string, number>(), all: 0, maxPerConv: 0, maxAll: 0 };
 
     /** Starts up to `instances` brokers of a fresh fixture. */
     async function cluster(instances: number): Promise<Node[]> {
@@ -56,8 +60,18 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
       for (const node of nodes) {
         const handlers: BrokerHandlers = {
           sequence: async (messages) => {
-            await gate;
-            return store.append(messages);
+            const convs = [...new Set(messages.map((m) => m.conv))];
+            for (const c of convs) busy.perConv.set(c, (busy.perConv.get(c) ?? 0) + 1);
+            busy.maxPerConv = Math.max(busy.maxPerConv, ...convs.map((c) => busy.perConv.get(c)!));
+            busy.maxAll = Math.max(busy.maxAll, ++busy.all);
+            try {
+              await gate;
+              if (work > 0) await new Promise((r) => setTimeout(r, work));
+              return await store.append(messages);
+            } finally {
+              busy.all--;
+              for (const c of convs) busy.perConv.set(c, busy.perConv.get(c)! - 1);
+            }
           },
           deliver: (item) => node.delivered.push(item),
           control: (event) => node.controls.push(event),
@@ -69,6 +83,8 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
 
     afterEach(async () => {
       gate = null;
+      work = 0;
+      Object.assign(busy, { perConv: new Map(), all: 0, maxPerConv: 0, maxAll: 0 });
       await fixture?.close();
       fixture = undefined;
     });
@@ -104,6 +120,17 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
           expect(seqs).toEqual(Array.from({ length: n / 2 }, (_, i) => i + 1));
         }
       }
+    });
+
+    test("one conversation is sequenced one batch at a time, while several conversations proceed at once", async () => {
+      const nodes = await cluster(3);
+      work = 15;
+      // Enough conversations that they hash to several shards, whatever the shard count.
+      const convs = await Promise.all(Array.from({ length: 12 }, async () => (await store.createConversation(["alice"])).id));
+      const results = await Promise.all(Array.from({ length: 72 }, (_, i) => nodes[i % nodes.length].broker.submit(request(convs[i % 12], `m${i}`))));
+      expect(results.every((r) => !r.duplicate)).toBe(true);
+      expect(busy.maxPerConv).toBe(1);
+      expect(busy.maxAll).toBeGreaterThan(1);
     });
 
     test("a resend of the same user and id resolves with the original seq, marked duplicate", async () => {
