@@ -49,7 +49,11 @@ export interface BrokerHandlers {
 export interface BrokerStatus {
   /** Connected and consuming: this node may take traffic. */
   ready: boolean;
-  /** Shards this node currently sequences. */
+  /**
+   * Shards this node sequences. Across a cluster: the shards the live nodes' membership
+   * assigns it; RabbitMQ (3.10) does not say which consumer of a queue is active, so
+   * during a hand-off another node may still finish a batch of one of them.
+   */
   owned: number[];
   shards: number;
   /** How many times the connection came back after it was lost (0 in process). */
