@@ -141,7 +141,6 @@ export function rawUpgrade(port: number, path: string, headers: Record<string, s
   });
 }
 
-/** Authenticated JSON HTTP call. */
 /** An HTTP call as `user` (a token minted with the node's secret), or with `init.token` as given. */
 export async function api(node: Pick<NodeProc, "url" | "secret">, user: string | null, path: string, init: { method?: string; body?: unknown; raw?: string; token?: string } = {}): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = { "content-type": "application/json" };

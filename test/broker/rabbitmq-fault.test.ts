@@ -12,7 +12,7 @@ import type { Sequenced } from "../../src/broker/interface.ts";
 import { DuplexError } from "../../src/core/errors.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
 import { freePort } from "../config/support.ts";
-import { startNode } from "../harness.ts";
+import { api, connect, startNode } from "../harness.ts";
 import { redisUrl } from "../services.ts";
 import { dropKeys } from "../store/redis-fixtures.ts";
 import { deleteNamespace, testNamespace, testNode, waitFor } from "./rabbitmq-fixture.ts";
@@ -168,6 +168,56 @@ describe("a node's readiness follows its broker", () => {
       await waitForAsync("/readyz to answer 200 again", async () => (await status("/readyz")) === 200, 30_000);
       const metrics = await (await fetch(`${node.url}/metrics`)).text();
       expect(metrics).toMatch(/^duplex_broker_reconnects_total\{[^}]*\} 1$/m);
+    } finally {
+      await node.kill();
+      await deleteNamespace(rabbit.url, namespace, 4);
+      await dropKeys(`${namespace}:*`);
+    }
+  });
+});
+
+describe("a node process through a broker restart", () => {
+  test("answers every send with ack or unavailable while sending on, and stores and delivers every acked one", async () => {
+    const namespace = testNamespace();
+    const node = await startNode({
+      env: { AMQP_URL: rabbit.url, REDIS_URL: await redisUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "4", DUPLEX_SEND_TIMEOUT_MS: "3000" },
+    });
+    const [ann, ben] = [`ann-${namespace}`, `ben-${namespace}`];
+    try {
+      const conv = (await api(node, ann, "/api/conversations", { body: { members: [ben] } })).body.id as string;
+      const sender = await connect(node, { user: ann, device: "phone" });
+      const reader = await connect(node, { user: ben, device: "laptop" });
+      const answers = () => sender.frames.filter((f) => f.type === "ack" || f.type === "error");
+      const acks = () => sender.frames.filter((f) => f.type === "ack");
+      let sent = 0;
+      const timer = setInterval(() => sender.send({ type: "send", id: `m${sent++}`, conv, body: sent }), 20);
+      try {
+        await waitFor("acks before the restart", () => acks().length >= 20);
+        ctl("stop_app");
+        await waitForAsync("the node to see the broker gone", async () => (await fetch(`${node.url}/readyz`)).status === 503);
+        await new Promise((r) => setTimeout(r, 1000));
+        ctl("start_app");
+        const ackedBefore = acks().length;
+        await waitFor("acks after the restart", () => acks().length >= ackedBefore + 20, 30_000);
+      } finally {
+        clearInterval(timer);
+      }
+      await waitFor("an answer to every send", () => answers().length >= sent, 10_000);
+      const ids = answers().map((f) => (f as { id?: string }).id);
+      expect(new Set(ids).size).toBe(sent);
+      const refused = sender.frames.filter((f) => f.type === "error");
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused.every((f) => (f as { code: string }).code === "unavailable")).toBe(true);
+      const acked = acks() as unknown as { id: string; seq: number }[];
+      const stored = (await api(node, ann, `/api/conversations/${conv}/messages?limit=1000`)).body.messages as { id: string; seq: number }[];
+      expect(stored.map((m) => m.seq)).toEqual(stored.map((_, k) => k + 1));
+      const byId = new Map(stored.map((m) => [m.id, m.seq]));
+      for (const a of acked) expect(byId.get(a.id)).toBe(a.seq);
+      await waitFor("the reader to get every stored message", () => reader.frames.filter((f) => f.type === "msg").length >= stored.length, 10_000);
+      expect(reader.frames.filter((f) => f.type === "msg").map((f) => (f as { seq: number }).seq)).toEqual(stored.map((m) => m.seq));
+      console.log(`broker restart under a node process: ${sent} sends, ${acked.length} acked, ${refused.length} unavailable; ${stored.length} stored and delivered once, in order`);
+      sender.close();
+      reader.close();
     } finally {
       await node.kill();
       await deleteNamespace(rabbit.url, namespace, 4);
