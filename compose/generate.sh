@@ -12,7 +12,9 @@ nginx=(--domain localhost)
 
 cli nginx "${nginx[@]}" --upstream node:8080 --out "$out/ws/nginx"
 "$root/compose/make-cert.sh" "$out/wss/nginx/certs"
-(cd "$out/wss/nginx" && cli nginx "${nginx[@]}" --upstream node:8080 --tls --cert certs/tls.crt --key certs/tls.key --out .)
+# HTTPS on 8443 inside the container too, published as 8443: the http → https redirect
+# names the port nginx listens on, so it must be the one the host reaches it by.
+(cd "$out/wss/nginx" && cli nginx "${nginx[@]}" --upstream node:8080 --tls --cert certs/tls.crt --key certs/tls.key --https-port 8443 --out .)
 cli nginx "${nginx[@]}" --upstream bun:8080 --upstream deno:8080 --upstream node:8080 --out "$out/cluster/nginx"
 cli redis-conf --maxmemory 256mb --bind 0.0.0.0 --dir /data --out "$out/redis"
 rabbit=(--namespace duplex --user duplex --definitions-path /etc/rabbitmq/definitions.json)

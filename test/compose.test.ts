@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { ROOT } from "./harness.ts";
@@ -12,10 +12,37 @@ import { ROOT } from "./harness.ts";
 const STACKS = ["ws", "wss", "cluster", "rabbitmq-cluster"];
 const COMPOSE = join(ROOT, "compose");
 
+/** The stack as a reader gets it: with its demo defaults, whatever this shell exports. */
 function config(stack: string): { services: Record<string, any> } {
-  const r = spawnSync("docker-compose", ["-f", join(COMPOSE, `${stack}.yml`), "config"], { encoding: "utf8" });
+  const env = Object.fromEntries(Object.entries(process.env)
+    .filter(([name]) => !["DUPLEX_JWT_SECRET", "REDIS_PASSWORD", "RABBITMQ_PASSWORD", "RABBITMQ_COOKIE"].includes(name)));
+  const r = spawnSync("docker-compose", ["-f", join(COMPOSE, `${stack}.yml`), "config"], { encoding: "utf8", env });
   if (r.status !== 0) throw new Error(`docker-compose config ${stack}: ${r.stderr}`);
   return Bun.YAML.parse(r.stdout) as { services: Record<string, any> };
+}
+
+/** The host port that reaches container port `target` of a service, if it is published. */
+function published(service: { ports?: { published: string | number; target: number }[] }, target: number): number | undefined {
+  const port = service.ports?.find((p) => p.target === target)?.published;
+  return port === undefined ? undefined : Number(port);
+}
+
+/** The nginx.conf a stack's nginx runs (the folder mounted at /duplex). */
+function nginxConf(services: Record<string, any>): string {
+  const mount = (services.nginx.volumes as (string | { source: string; target: string })[])
+    .map((v) => typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1] } : v)
+    .find((v) => v.target === "/duplex")!;
+  return readFileSync(join(mount.source, "nginx.conf"), "utf8");
+}
+
+/** What a reader of README.md and docs/11 runs against a stack, from its published ports and secret. */
+function verifyCommand(services: Record<string, any>): string {
+  const conf = nginxConf(services);
+  const tls = /listen (\d+) ssl/.exec(conf);
+  const url = tls
+    ? `wss://127.0.0.1:${published(services.nginx, Number(tls[1]))}`
+    : `ws://127.0.0.1:${published(services.nginx, Number(/listen (\d+);/.exec(conf)![1]))}`;
+  return `node_modules/.bin/bun run src/cli.ts verify --url ${url} --secret ${services.node.environment.DUPLEX_JWT_SECRET}${tls ? " --insecure" : ""}`;
 }
 
 describe("compose stacks", () => {
@@ -47,6 +74,16 @@ describe("compose stacks", () => {
       }
     });
 
+    test(`${stack}: README.md and docs/11 give the verify command for its published port and secret`, () => {
+      const command = verifyCommand(config(stack).services);
+      const readme = readFileSync(join(ROOT, "README.md"), "utf8").split("\n");
+      const up = readme.indexOf(`docker compose -f compose/${stack}.yml up -d`);
+      expect({ stack, command: readme[up + 1] }).toEqual({ stack, command });
+      const row = readFileSync(join(ROOT, "docs/11-running.md"), "utf8").split("\n")
+        .find((l) => l.startsWith(`| \`compose/${stack}.yml\` | \`node_modules/.bin/bun`));
+      expect({ stack, row }).toEqual({ stack, row: `| \`compose/${stack}.yml\` | \`${command}\` |` });
+    });
+
     test(`${stack}: every mounted file or folder of the repo exists`, () => {
       for (const [name, s] of Object.entries(config(stack).services)) {
         for (const v of s.volumes ?? []) {
@@ -57,6 +94,14 @@ describe("compose stacks", () => {
       }
     });
   }
+
+  test("wss: http redirects to the https port the host publishes, where nginx listens", () => {
+    const { services } = config("wss");
+    const conf = nginxConf(services);
+    const redirect = /return 308 https:\/\/localhost(?::(\d+))?\$request_uri;/.exec(conf)!;
+    const listen = Number(/listen (\d+) ssl/.exec(conf)![1]);
+    expect(published(services.nginx, listen)).toBe(Number(redirect[1] ?? 443));
+  });
 });
 
 describe("generated configs", () => {
@@ -87,7 +132,7 @@ describe("generated configs", () => {
       const dir = join(fresh, stack, "nginx");
       // Outside compose the upstream names do not resolve; map them to loopback for the check.
       const conf = readFileSync(join(dir, "nginx.conf"), "utf8").replace(/server (bun|deno|node):8080/g, "server 127.0.0.1:8080");
-      Bun.write(join(dir, "nginx.test.conf"), conf);
+      writeFileSync(join(dir, "nginx.test.conf"), conf);
       const r = spawnSync("nginx", ["-p", dir, "-c", join(dir, "nginx.test.conf"), "-e", join(dir, "logs/error.log"), "-t"], { encoding: "utf8" });
       expect({ stack, status: r.status, err: r.status === 0 ? "" : r.stderr }).toEqual({ stack, status: 0, err: "" });
     }
