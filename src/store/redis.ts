@@ -4,9 +4,10 @@
  * redis-keys.ts, the Lua scripts in redis-scripts.ts, the connection's failure behaviour
  * in redis-connection.ts.
  *
- * Running on Redis Cluster: every script and multi-key command stays in one slot, so only
- * the client changes (node-redis createCluster instead of createClient); nothing here
- * relies on keys of different users, nodes or conversations sharing a slot.
+ * Redis Cluster: every script takes keys of one slot and every other command one key, so
+ * nothing here relies on keys of different users, nodes or conversations sharing a slot;
+ * the connection finds out by itself that the URL names a cluster member and routes each
+ * call to the member that owns its slot (redis-connection.ts).
  */
 import type { Logger } from "../core/log.ts";
 import type { Stores } from "./interface.ts";

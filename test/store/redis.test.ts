@@ -1,37 +1,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import type { Stores } from "../../src/store/interface.ts";
 import { redisStores } from "../../src/store/redis.ts";
-import { messageStoreSuite } from "./message-store.suite.ts";
 import { dropKeys, listKeys, REDIS_URL, testNamespace } from "./redis-fixtures.ts";
-import { sessionStoreSuite } from "./session-store.suite.ts";
+import { redisStoreSuites } from "./redis-suites.ts";
 
 const base = testNamespace();
-let fixtures = 0;
-/** Every fixture gets a namespace of its own, so no test sees another's nodes or sessions. */
-const open = (historyLimit = 1000): Promise<Stores> =>
-  redisStores(REDIS_URL, { namespace: `${base}-${++fixtures}`, historyLimit });
 
 afterAll(async () => {
   await dropKeys(`${base}-*`);
 });
 
-sessionStoreSuite("redis", async () => {
-  const stores = await open();
-  return {
-    store: stores.sessions,
-    elapse: (ms) => new Promise((r) => setTimeout(r, ms)),
-    close: () => stores.close(),
-  };
-});
-
-messageStoreSuite("redis", async (historyLimit) => {
-  const namespace = `${base}-${++fixtures}`;
-  const [a, b] = await Promise.all([
-    redisStores(REDIS_URL, { namespace, historyLimit }),
-    redisStores(REDIS_URL, { namespace, historyLimit }),
-  ]);
-  return { stores: [a.messages, b.messages], close: async () => { await Promise.all([a.close(), b.close()]); } };
-});
+redisStoreSuites("redis", () => REDIS_URL, base);
 
 describe("redisStores", () => {
   test("refuses an unreachable Redis at once with unavailable, naming the URL with its password masked", async () => {
