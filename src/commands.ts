@@ -5,60 +5,61 @@
  * or to --out DIR. Bad input ends in one line on stderr naming the problem, and exit code 1.
  */
 import process from "node:process";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs } from "node:util";
 import { mintToken, parseTtl } from "./core/auth.ts";
 import { SETTINGS } from "./core/config.ts";
 import { duplexError } from "./core/errors.ts";
-import { NGINX_HELP, NGINX_OPTIONS, type NginxFlags, nginxSite, renderNginx } from "./config/nginx.ts";
-import { RABBITMQ_HELP, RABBITMQ_OPTIONS, type RabbitmqFlags, rabbitmqConf, renderRabbitmq } from "./config/rabbitmq.ts";
-import { REDIS_HELP, REDIS_OPTIONS, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
+import { type CommandDoc, flag, flags, helpText, parseOptions, type Values } from "./config/flags.ts";
+import { NGINX_COMMAND, type NginxFlags, nginxSite, renderNginx } from "./config/nginx.ts";
+import { RABBITMQ_COMMAND, type RabbitmqFlags, rabbitmqConf, renderRabbitmq } from "./config/rabbitmq.ts";
+import { REDIS_COMMAND, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
 import { type Rendered, writeRendered } from "./config/render.ts";
-import { VERIFY_HELP, VERIFY_OPTIONS, runVerify } from "./ops/verify-command.ts";
-import { FRAMES_HELP, FRAMES_OPTIONS, runFrames } from "./tools/frames-command.ts";
+import { runVerify, VERIFY_COMMAND } from "./ops/verify-command.ts";
+import { FRAMES_COMMAND, runFrames } from "./tools/frames-command.ts";
 
 type Env = Record<string, string | undefined>;
 type Flags = Record<string, string | boolean | string[] | undefined>;
 
-export interface Command {
-  help: string;
-  options: NonNullable<ParseArgsConfig["options"]>;
-  /** `flags` holds exactly the types `options` declares: parseArgs runs in strict mode. */
+export interface Command extends CommandDoc {
+  /** `flags` holds exactly the types the command's flags declare: parseArgs runs in strict mode. */
   run(flags: Flags, env: Env): Promise<Rendered>;
 }
 
-const TOKEN_HELP = `duplex token --user ID [--ttl 1h]
-  --user ID    the token's subject (sub)
-  --ttl T      lifetime: 90s, 15m, 1h, 7d or plain seconds (1h)
-  signed with DUPLEX_JWT_SECRET, the secret the nodes verify tokens with`;
+const TOKEN_FLAGS = flags(
+  flag({ name: "user", arg: "ID", required: true, values: "1-128 characters", doc: "the token's subject (sub)" }),
+  flag({
+    name: "ttl", arg: "T", default: "1h", values: "90s, 15m, 1h, 7d or plain seconds, above 0",
+    doc: "lifetime", guards: "a leaked token being good for ever: exp is enforced",
+  }),
+);
 
 export const COMMANDS: Record<string, Command> = {
-  nginx: { help: NGINX_HELP, options: NGINX_OPTIONS, run: async (v, env) => renderNginx(await nginxSite(v as NginxFlags, env)) },
-  "redis-conf": { help: REDIS_HELP, options: REDIS_OPTIONS, run: async (v, env) => renderRedis(redisConf(v as RedisFlags, env)) },
-  rabbitmq: {
-    help: RABBITMQ_HELP, options: RABBITMQ_OPTIONS, run: async (v, env) => renderRabbitmq(rabbitmqConf(v as RabbitmqFlags, env)),
-  },
-  verify: { help: VERIFY_HELP, options: VERIFY_OPTIONS, run: runVerify },
-  frames: { help: FRAMES_HELP, options: FRAMES_OPTIONS, run: runFrames },
+  nginx: { ...NGINX_COMMAND, run: async (v, env) => renderNginx(await nginxSite(v as NginxFlags, env)) },
+  "redis-conf": { ...REDIS_COMMAND, run: async (v, env) => renderRedis(redisConf(v as RedisFlags, env)) },
+  rabbitmq: { ...RABBITMQ_COMMAND, run: async (v, env) => renderRabbitmq(rabbitmqConf(v as RabbitmqFlags, env)) },
   token: {
-    help: TOKEN_HELP,
-    options: { user: { type: "string" }, ttl: { type: "string" } },
-    run: async (v, env) => {
+    usage: "duplex token --user ID [--ttl 1h]",
+    summary: `an access token signed with ${SETTINGS.jwtSecret.env}, the secret the nodes verify tokens with`,
+    flags: TOKEN_FLAGS,
+    run: async (flags, env) => {
+      const v = flags as Values<typeof TOKEN_FLAGS>;
       const secret = SETTINGS.jwtSecret.parse(env[SETTINGS.jwtSecret.env]);
       if (!secret) throw duplexError("bad_request", "DUPLEX_JWT_SECRET is not set: tokens must be signed with the secret the nodes verify");
-      if (typeof v.user !== "string") throw duplexError("bad_request", "--user is required");
-      const token = await mintToken(v.user, secret, parseTtl(typeof v.ttl === "string" ? v.ttl : "1h"));
-      return { files: {}, stdout: `${token}\n` };
+      if (v.user === undefined) throw duplexError("bad_request", "--user is required");
+      return { files: {}, stdout: `${await mintToken(v.user, secret, parseTtl(v.ttl ?? TOKEN_FLAGS.ttl.default))}\n` };
     },
   },
+  verify: { ...VERIFY_COMMAND, run: runVerify },
+  frames: { ...FRAMES_COMMAND, run: runFrames },
 };
 
-export const USAGE = `usage: duplex <command> [options]   (--help after a command lists its options)
-  nginx        nginx site and nginx.conf (ws, or wss with --tls) for a domain
-  redis-conf   redis.conf for duplex
-  rabbitmq     rabbitmq.conf and definitions.json for a namespace
-  token        an access token signed with DUPLEX_JWT_SECRET
-  verify       run the protocol scenarios against a deployment (ws:// or wss://)
-  frames       explain captured WebSocket frames byte by byte`;
+export const USAGE = [
+  "usage: duplex <command> [options]   (--help after a command lists its options)",
+  ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(13)}${c.summary}`),
+].join("\n");
+
+/** What `duplex <command> --help` prints. */
+export const help = (c: CommandDoc): string => helpText(c.usage, Object.values(c.flags), c.env, c.notes);
 
 /** Runs one command line; resolves with the exit code. */
 export async function main(argv: string[], env: Env): Promise<number> {
@@ -70,9 +71,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const command = COMMANDS[name];
   if (!command) return fail("duplex", `unknown command "${name}"; expected one of ${Object.keys(COMMANDS).join(", ")}`);
   try {
-    const { values } = parseArgs({ args, options: { ...command.options, help: { type: "boolean" } }, strict: true }) as { values: Flags };
+    const options = { ...parseOptions(Object.values(command.flags)), help: { type: "boolean" as const } };
+    const { values } = parseArgs({ args, options, strict: true }) as { values: Flags };
     if (values.help) {
-      process.stdout.write(`${command.help}\n`);
+      process.stdout.write(`${help(command)}\n`);
       return 0;
     }
     const rendered = await command.run(values, env);

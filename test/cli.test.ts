@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { COMMANDS } from "../src/commands.ts";
 import { verifyToken } from "../src/core/auth.ts";
 import { cleanUpAfterAll, type Result, run, scratchDir, selfSigned } from "./config/support.ts";
 
@@ -95,7 +96,7 @@ const REFUSALS: [string, () => string[], Record<string, string>, string][] = [
   ["a token without --user", () => ["token"], { DUPLEX_JWT_SECRET: "s3cret" }, "--user is required"],
   ["a malformed --ttl", () => ["token", "--user", "u1", "--ttl", "1 hour"], { DUPLEX_JWT_SECRET: "s3cret" }, "--ttl must look like"],
   ["a zero --ttl", () => ["token", "--user", "u1", "--ttl", "0s"], { DUPLEX_JWT_SECRET: "s3cret" }, "ttl must be a positive"],
-  ["a user id with a space", () => ["token", "--user", "u 1"], { DUPLEX_JWT_SECRET: "s3cret" }, "user must be"],
+  ["a user id over 128 characters", () => ["token", "--user", "u".repeat(129)], { DUPLEX_JWT_SECRET: "s3cret" }, "user must be"],
   ["an --out folder that cannot be created", () => ["redis-conf", "--out", "/proc/duplex-test"], {}, "/proc/duplex-test"],
 ];
 
@@ -151,11 +152,12 @@ describe("the CLI's --out", () => {
     expect(JSON.parse(r.stdout).queues[0].name).toBe("from-env.shard.0");
   });
 
-  test("prints each command's options with --help", async () => {
-    for (const command of ["nginx", "redis-conf", "rabbitmq", "token"]) {
-      const r = await cli([command, "--help"]);
+  test("prints each command's usage and every one of its flags with --help", async () => {
+    for (const [name, command] of Object.entries(COMMANDS)) {
+      const r = await cli([name, "--help"]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain(`duplex ${command}`);
+      expect(r.stdout).toStartWith(`${command.usage}\n`);
+      for (const flag of Object.keys(command.flags)) expect(r.stdout).toContain(`  --${flag}`);
     }
   });
 });

@@ -4,61 +4,71 @@
  */
 import { isIP } from "node:net";
 import { SETTINGS } from "../core/config.ts";
-import {
-  bad, fromSetting, hostname, type HostPort, hostPort, integer, oneOf, pemFile, render, type Rendered, safePath,
-} from "./render.ts";
+import { choiceFlag, type CommandDoc, flag, flags, intFlag, settingFlag, type Values } from "./flags.ts";
+import { bad, hostname, type HostPort, hostPort, pemFile, render, type Rendered, safePath } from "./render.ts";
 
-export const NGINX_OPTIONS = {
-  domain: { type: "string" },
-  upstream: { type: "string", multiple: true },
-  "http-port": { type: "string" },
-  "https-port": { type: "string" },
-  tls: { type: "boolean" },
-  cert: { type: "string" },
-  key: { type: "string" },
-  ocsp: { type: "boolean" },
-  "trusted-cert": { type: "string" },
-  resolver: { type: "string" },
-  path: { type: "string" },
-  lb: { type: "string" },
-  "heartbeat-ms": { type: "string" },
-  "nginx-version": { type: "string" },
-  "limit-conn": { type: "string" },
-  "proxy-header": { type: "string", multiple: true },
-  "access-log": { type: "string" },
-  out: { type: "string" },
-} as const;
-
-export const NGINX_HELP = `duplex nginx --domain NAME --upstream HOST:PORT [--upstream ...] [options]
-  --http-port N          plain HTTP port (80)
-  --https-port N         HTTPS port with --tls (443)
-  --tls --cert FILE --key FILE
-                         terminate TLS (wss); http redirects to https with 308
-  --ocsp --trusted-cert FILE --resolver IP
-                         staple OCSP responses (only if your CA still runs OCSP)
-  --path PATH            WebSocket path (/ws)
-  --lb least_conn|hash|ip_hash
-                         balancing across upstreams (least_conn)
-  --heartbeat-ms N       the nodes' ping interval; proxy timeouts follow it (DUPLEX_HEARTBEAT_MS)
-  --nginx-version X.Y[.Z]  target nginx (1.22)
-  --limit-conn N         at most N WebSockets per client address
-  --proxy-header "Name: value"  extra request header for the nodes (repeatable)
-  --access-log FILE      access log of the site file (/var/log/nginx/DOMAIN.access.log)
-  --out DIR              write DIR/nginx.conf (complete, runs with nginx -p DIR -c DIR/nginx.conf)
-                         and DIR/conf.d/DOMAIN.conf; without it, print the site file`;
-
-type ListFlag = "upstream" | "proxy-header";
-type BooleanFlag = "tls" | "ocsp";
-/** What parseArgs returns for NGINX_OPTIONS. */
-export type NginxFlags = { [K in ListFlag]?: string[] } & { [K in BooleanFlag]?: boolean } & {
-  [K in Exclude<keyof typeof NGINX_OPTIONS, ListFlag | BooleanFlag>]?: string;
-};
-
-const LB = ["least_conn", "hash", "ip_hash"] as const;
-/** Headers the generated config sets itself; a --proxy-header may not replace them. */
-const OWN_HEADERS = ["host", "upgrade", "connection", "x-real-ip", "x-forwarded-for", "x-forwarded-proto"];
 /** Oldest nginx with every directive used here (TLS 1.3, upstream zone, worker_shutdown_timeout). */
 const MIN_VERSION = [1, 18, 0];
+const LB = ["least_conn", "hash", "ip_hash"] as const;
+
+export const NGINX_FLAGS = flags(
+  flag({ name: "domain", arg: "NAME", required: true, values: "a DNS host name, not an IP address", doc: "the site's server_name" }),
+  flag({
+    name: "upstream", arg: "HOST:PORT", multiple: true, required: true, values: "host:port or [ipv6]:port, each once",
+    doc: "a duplex node to proxy to", guards: "a single point of failure: a node that fails or answers 503 is skipped for 5 s",
+  }),
+  intFlag("http-port", "N", 1, 65535, 80, { doc: "plain HTTP port" }),
+  intFlag("https-port", "N", 1, 65535, 443, { doc: "HTTPS port with --tls; must differ from --http-port" }),
+  flag({
+    name: "tls", doc: "terminate TLS (wss) with --cert and --key; plain http redirects to https with 308",
+    guards: "eavesdropping: tokens travel in the upgrade's query string",
+  }),
+  flag({ name: "cert", arg: "FILE", values: "a readable PEM certificate chain", doc: "the site's certificate, with --tls" }),
+  flag({ name: "key", arg: "FILE", values: "a readable PEM private key", doc: "its private key, with --tls" }),
+  flag({ name: "ocsp", doc: "staple OCSP responses, with --trusted-cert and --resolver (only if your CA still runs OCSP)" }),
+  flag({ name: "trusted-cert", arg: "FILE", values: "a readable PEM certificate chain", doc: "the issuer chain that verifies OCSP responses, with --ocsp" }),
+  flag({ name: "resolver", arg: "IP", values: "an IPv4 or IPv6 address", doc: "a DNS resolver nginx reaches the OCSP responder through, with --ocsp" }),
+  flag({
+    name: "path", arg: "PATH", default: "/ws", values: "an absolute URL path other than /: letters, digits, '.', '_', '~', '-', '/'",
+    doc: "WebSocket path", guards: "config injection: nothing else reaches the template",
+  }),
+  choiceFlag("lb", LB, "least_conn", {
+    doc: "balancing across upstreams", guards: "uneven load: least_conn gives a new socket to the node holding the fewest",
+  }),
+  settingFlag("heartbeat-ms", "N", SETTINGS.heartbeatMs, {
+    doc: "the nodes' ping interval; proxy read and send timeouts are three of them",
+    guards: "proxy idle timeouts: nginx never cuts a live quiet socket, and the node, not nginx, decides a peer is dead",
+  }),
+  flag({
+    name: "nginx-version", arg: "X.Y[.Z]", default: "1.22", values: `${MIN_VERSION.slice(0, 2).join(".")} or newer`,
+    doc: "target nginx: decides how HTTP/2 is switched on",
+  }),
+  intFlag("limit-conn", "N", 1, 1_000_000, undefined, {
+    doc: "at most N WebSockets per client address; no limit without it",
+    guards: "one address holding every socket the nodes can serve; past it nginx answers 429",
+  }),
+  flag({
+    name: "proxy-header", arg: "\"Name: value\"", multiple: true,
+    values: "a name of letters, digits and '-', not one the config sets; a printable ASCII value without quotes or backslashes",
+    doc: "extra request header for the nodes",
+  }),
+  flag({ name: "access-log", arg: "FILE", default: "/var/log/nginx/DOMAIN.access.log", doc: "access log of the site file" }),
+  flag({
+    name: "out", arg: "DIR",
+    doc: "write DIR/nginx.conf (complete, runs with nginx -p DIR -c DIR/nginx.conf) and DIR/conf.d/DOMAIN.conf; without it, print the site file",
+  }),
+);
+
+export const NGINX_COMMAND: CommandDoc = {
+  usage: "duplex nginx --domain NAME --upstream HOST:PORT [--upstream ...] [options]",
+  summary: "nginx site and nginx.conf (ws, or wss with --tls) for a domain",
+  flags: NGINX_FLAGS,
+};
+
+export type NginxFlags = Values<typeof NGINX_FLAGS>;
+
+/** Headers the generated config sets itself; a --proxy-header may not replace them. */
+const OWN_HEADERS = ["host", "upgrade", "connection", "x-real-ip", "x-forwarded-for", "x-forwarded-proto"];
 /** `http2 on` replaced `listen ... http2` in this release. */
 const HTTP2_DIRECTIVE = [1, 25, 1];
 
@@ -97,13 +107,13 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     if (seen.has(key)) bad("--upstream", `lists ${key} twice`);
     seen.add(key);
   }
-  const httpPort = integer("--http-port", v["http-port"], 1, 65535, 80);
-  const httpsPort = integer("--https-port", v["https-port"], 1, 65535, 443);
+  const httpPort = NGINX_FLAGS["http-port"].parse(v["http-port"]);
+  const httpsPort = NGINX_FLAGS["https-port"].parse(v["https-port"]);
   if (v.tls && httpPort === httpsPort) bad("--https-port", `must differ from --http-port (${httpPort})`);
-  const heartbeatMs = fromSetting(SETTINGS.heartbeatMs, "--heartbeat-ms", v["heartbeat-ms"], env);
-  const nginxVersion = v["nginx-version"] ?? "1.22";
+  const heartbeatMs = NGINX_FLAGS["heartbeat-ms"].parse(v["heartbeat-ms"], env);
+  const nginxVersion = v["nginx-version"] ?? NGINX_FLAGS["nginx-version"].default;
   const version = parseVersion(nginxVersion);
-  const path = v.path ?? "/ws";
+  const path = v.path ?? NGINX_FLAGS.path.default;
   if (!/^\/[A-Za-z0-9._~\/-]*$/.test(path) || path === "/") {
     bad("--path", `must be an absolute URL path such as /ws (letters, digits, '.', '_', '~', '-', '/'), got "${path}"`);
   }
@@ -111,7 +121,7 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     domain,
     id: `duplex_${domain.replace(/[.-]/g, "_")}`,
     upstreams,
-    lb: oneOf("--lb", v.lb, LB, "least_conn"),
+    lb: NGINX_FLAGS.lb.parse(v.lb),
     httpPort,
     httpsPort,
     path,
@@ -121,7 +131,7 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     http2Directive: compare(version, HTTP2_DIRECTIVE) >= 0,
     nginxVersion,
     tls: await tls(v),
-    limitConn: v["limit-conn"] === undefined ? null : integer("--limit-conn", v["limit-conn"], 1, 1_000_000, 0),
+    limitConn: NGINX_FLAGS["limit-conn"].parse(v["limit-conn"]) ?? null,
     proxyHeaders: (v["proxy-header"] ?? []).map(proxyHeader),
     accessLog: v["access-log"] === undefined ? `/var/log/nginx/${domain}.access.log` : safePath("--access-log", v["access-log"]),
   };

@@ -7,40 +7,47 @@ import { createHash, randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { topology } from "../broker/topology.ts";
 import { SETTINGS } from "../core/config.ts";
-import { bad, fromSetting, integer, render, type Rendered, safePath } from "./render.ts";
+import { type CommandDoc, flag, flags, intFlag, settingFlag, type Values } from "./flags.ts";
+import { bad, render, type Rendered, safePath } from "./render.ts";
 
-export const RABBITMQ_OPTIONS = {
-  namespace: { type: "string" },
-  shards: { type: "string" },
-  "queue-type": { type: "string" },
-  vhost: { type: "string" },
-  user: { type: "string" },
-  heartbeat: { type: "string" },
-  "consumer-timeout-ms": { type: "string" },
-  "definitions-path": { type: "string" },
-  "cluster-node": { type: "string", multiple: true },
-  out: { type: "string" },
-} as const;
+export const RABBITMQ_FLAGS = flags(
+  settingFlag("namespace", "NAME", SETTINGS.namespace, { doc: "prefix of every exchange and queue" }),
+  settingFlag("shards", "N", SETTINGS.shards, { doc: "ordered shard queues; the same number the nodes run with" }),
+  settingFlag("queue-type", "quorum|classic", SETTINGS.queueType, { doc: "type of the shard queues" }),
+  flag({ name: "vhost", arg: "NAME", default: "/", values: "1-255 letters, digits, '/', '_', '.' or '-'", doc: "virtual host of every object" }),
+  flag({
+    name: "user", arg: "NAME", values: "1-128 letters, digits, '_', '.', '@' or '-'; needs RABBITMQ_PASSWORD",
+    doc: "also create the vhost and a user for the nodes, allowed only this namespace's objects. " +
+      "A fresh broker that loads definitions at boot creates neither guest nor /: it needs this",
+    guards: "one deployment's nodes touching another's exchanges and queues",
+  }),
+  intFlag("heartbeat", "S", 1, 600, 5, {
+    doc: "AMQP heartbeat the broker offers, in seconds",
+    guards: "frozen nodes and lost machines: their shards wait two or three missed heartbeats before moving on",
+  }),
+  intFlag("consumer-timeout-ms", "N", 1000, 86_400_000, 60_000, {
+    doc: "longest a delivery may stay unacknowledged",
+    guards: "a node that is connected but stuck holding a shard: past it its channel is closed and the shard moves on",
+  }),
+  flag({
+    name: "definitions-path", arg: "FILE", default: "DIR/definitions.json with --out, else /etc/rabbitmq/definitions.json",
+    doc: "where rabbitmq.conf loads definitions.json from",
+  }),
+  flag({
+    name: "cluster-node", arg: "rabbit@HOST", multiple: true, values: "name@host",
+    doc: "a member of a broker cluster; the brokers find each other through this list, by classic config peer discovery",
+  }),
+  flag({ name: "out", arg: "DIR", doc: "write DIR/rabbitmq.conf and DIR/definitions.json; without it, print definitions.json" }),
+);
 
-export const RABBITMQ_HELP = `duplex rabbitmq [options]
-  --namespace NAME       prefix of every exchange and queue (DUPLEX_NAMESPACE, else duplex)
-  --shards N             ordered shard queues; must equal the nodes' DUPLEX_SHARDS (16)
-  --queue-type quorum|classic  type of the shard queues (DUPLEX_QUEUE_TYPE, else quorum)
-  --vhost NAME           virtual host of every object (/)
-  --user NAME            also create the vhost and a user for the nodes, allowed only this
-                         namespace's objects, password from RABBITMQ_PASSWORD. A fresh broker
-                         that loads definitions at boot creates neither guest nor /: it needs this
-  --heartbeat S          AMQP heartbeat the broker offers, in seconds (5)
-  --consumer-timeout-ms N  longest a delivery may stay unacknowledged (60000)
-  --definitions-path FILE  where rabbitmq.conf loads definitions.json from
-                         (DIR/definitions.json with --out, else /etc/rabbitmq/definitions.json)
-  --cluster-node rabbit@HOST  a member of a broker cluster (repeatable): the brokers
-                         find each other through this list (classic config peer discovery)
-  --out DIR              write DIR/rabbitmq.conf and DIR/definitions.json;
-                         without it, print definitions.json`;
+export const RABBITMQ_COMMAND: CommandDoc = {
+  usage: "duplex rabbitmq [options]",
+  summary: "rabbitmq.conf and definitions.json for a namespace",
+  flags: RABBITMQ_FLAGS,
+  env: [{ env: "RABBITMQ_PASSWORD", values: "16 or more characters; only with --user", doc: "the password of the --user" }],
+};
 
-/** What parseArgs returns for RABBITMQ_OPTIONS. */
-export type RabbitmqFlags = { [K in Exclude<keyof typeof RABBITMQ_OPTIONS, "cluster-node">]?: string } & { "cluster-node"?: string[] };
+export type RabbitmqFlags = Values<typeof RABBITMQ_FLAGS>;
 type Definition = Record<string, unknown>;
 
 export interface RabbitmqConf {
@@ -55,16 +62,16 @@ export interface RabbitmqConf {
 }
 
 export function rabbitmqConf(v: RabbitmqFlags, env: Record<string, string | undefined>): RabbitmqConf {
-  const namespace = fromSetting(SETTINGS.namespace, "--namespace", v.namespace, env);
-  const shards = fromSetting(SETTINGS.shards, "--shards", v.shards, env);
-  const queueType = fromSetting(SETTINGS.queueType, "--queue-type", v["queue-type"], env);
-  const vhost = v.vhost ?? "/";
+  const namespace = RABBITMQ_FLAGS.namespace.parse(v.namespace, env);
+  const shards = RABBITMQ_FLAGS.shards.parse(v.shards, env);
+  const queueType = RABBITMQ_FLAGS["queue-type"].parse(v["queue-type"], env);
+  const vhost = v.vhost ?? RABBITMQ_FLAGS.vhost.default;
   if (!/^[A-Za-z0-9/_.-]{1,255}$/.test(vhost)) bad("--vhost", `must be 1-255 letters, digits, '/', '_', '.' or '-', got "${vhost}"`);
   const t = topology({ namespace, shards, queueType });
   return {
     namespace,
-    heartbeatS: integer("--heartbeat", v.heartbeat, 1, 600, 5),
-    consumerTimeoutMs: integer("--consumer-timeout-ms", v["consumer-timeout-ms"], 1000, 86_400_000, 60_000),
+    heartbeatS: RABBITMQ_FLAGS.heartbeat.parse(v.heartbeat),
+    consumerTimeoutMs: RABBITMQ_FLAGS["consumer-timeout-ms"].parse(v["consumer-timeout-ms"]),
     user: v.user ?? null,
     clusterNodes: (v["cluster-node"] ?? []).map((n) => {
       if (!/^[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9_.-]{1,253}$/.test(n)) bad("--cluster-node", `must look like rabbit@host, got "${n}"`);

@@ -3,26 +3,35 @@
  * than lose a session, a sequence or an acknowledged message.
  */
 import { isIP } from "node:net";
-import { bad, integer, render, type Rendered, safePath } from "./render.ts";
+import { type CommandDoc, flag, flags, intFlag, type Values } from "./flags.ts";
+import { bad, render, type Rendered, safePath } from "./render.ts";
 
-export const REDIS_OPTIONS = {
-  maxmemory: { type: "string" },
-  port: { type: "string" },
-  bind: { type: "string", multiple: true },
-  dir: { type: "string" },
-  out: { type: "string" },
-} as const;
+export const REDIS_FLAGS = flags(
+  flag({
+    name: "maxmemory", arg: "SIZE", default: "1gb", values: "a size such as 512mb or 2gb",
+    doc: "memory limit", guards: "the machine running out of memory: at the limit writes fail, nothing is evicted",
+  }),
+  intFlag("port", "N", 1, 65535, 6379, { doc: "port to listen on" }),
+  flag({
+    name: "bind", arg: "IP", multiple: true, default: "127.0.0.1", values: "IP addresses; beyond loopback only with REDIS_PASSWORD",
+    doc: "address to listen on", guards: "exposure: other hosts reach Redis only through an address given here",
+  }),
+  flag({ name: "dir", arg: "DIR", default: "/var/lib/redis", doc: "data folder for the append-only file" }),
+  flag({ name: "out", arg: "DIR", doc: "write DIR/redis.conf; without it, print it" }),
+);
 
-export const REDIS_HELP = `duplex redis-conf [options]
-  --maxmemory SIZE   memory limit, such as 512mb or 2gb (1gb); at the limit writes fail, nothing is evicted
-  --port N           (6379)
-  --bind IP          address to listen on, repeatable (127.0.0.1); beyond loopback, set REDIS_PASSWORD
-  --dir DIR          data folder for the append-only file (/var/lib/redis)
-  --out DIR          write DIR/redis.conf; without it, print it
-  REDIS_PASSWORD     if set, written as requirepass (nodes then use redis://:PASSWORD@host:port)`;
+export const REDIS_COMMAND: CommandDoc = {
+  usage: "duplex redis-conf [options]",
+  summary: "redis.conf for duplex",
+  flags: REDIS_FLAGS,
+  env: [{
+    env: "REDIS_PASSWORD", values: "16 or more printable characters, no spaces or quotes",
+    doc: "if set, written as requirepass (nodes then use redis://:PASSWORD@host:port)",
+    guards: "anyone on the network using Redis: a --bind beyond loopback needs it",
+  }],
+};
 
-/** What parseArgs returns for REDIS_OPTIONS. */
-export type RedisFlags = { maxmemory?: string; port?: string; bind?: string[]; dir?: string; out?: string };
+export type RedisFlags = Values<typeof REDIS_FLAGS>;
 
 export interface RedisConf {
   maxmemory: string;
@@ -35,10 +44,10 @@ export interface RedisConf {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1)$/;
 
 export function redisConf(v: RedisFlags, env: Record<string, string | undefined>): RedisConf {
-  const maxmemory = (v.maxmemory ?? "1gb").toLowerCase();
+  const maxmemory = (v.maxmemory ?? REDIS_FLAGS.maxmemory.default).toLowerCase();
   const m = maxmemory.match(/^(\d+)(kb?|mb?|gb?)?$/);
   if (!m || Number(m[1]) === 0) bad("--maxmemory", `must be a size such as 512mb or 2gb, got "${v.maxmemory}"`);
-  const bind = v.bind ?? ["127.0.0.1"];
+  const bind = v.bind ?? [REDIS_FLAGS.bind.default];
   for (const ip of bind) if (!isIP(ip)) bad("--bind", `must be an IP address, got "${ip}"`);
   const password = env.REDIS_PASSWORD || null;
   if (password !== null && !/^[\x21-\x7e]{16,}$/.test(password) || password?.includes('"')) {
@@ -50,9 +59,9 @@ export function redisConf(v: RedisFlags, env: Record<string, string | undefined>
   }
   return {
     maxmemory,
-    port: integer("--port", v.port, 1, 65535, 6379),
+    port: REDIS_FLAGS.port.parse(v.port),
     bind,
-    dir: v.dir === undefined ? "/var/lib/redis" : safePath("--dir", v.dir),
+    dir: v.dir === undefined ? REDIS_FLAGS.dir.default : safePath("--dir", v.dir),
     password,
   };
 }

@@ -5,7 +5,7 @@
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { bearer, mintToken, verifyToken } from "./auth.ts";
-import type { Config } from "./config.ts";
+import { type Config, MIN_BODY_BYTES } from "./config.ts";
 import { DuplexError, duplexError } from "./errors.ts";
 import type { Hub } from "./hub.ts";
 import { errorFields, type Logger } from "./log.ts";
@@ -34,8 +34,6 @@ export interface AppDeps {
 }
 
 const MAX_MEMBERS = 1000;
-/** Room for the largest valid member list even when frames are capped lower. */
-const MIN_BODY_BYTES = 256 * 1024;
 const MAX_PRESENCE = 100;
 
 export function createApp(d: AppDeps): Hono {

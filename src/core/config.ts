@@ -2,85 +2,143 @@
  * Every setting a node reads from its environment, in one table: the node, the CLI and
  * the reference docs all read it from here (CONTRACT §1).
  */
+import { SLOW_GRACE_MS, SLOW_HARD_FACTOR } from "./connection.ts";
 import { duplexError } from "./errors.ts";
 
 type Env = Record<string, string | undefined>;
 
-interface Setting<T> {
+/** An HTTP request body's floor, whatever DUPLEX_MAX_MESSAGE_BYTES: room for the largest valid member list. */
+export const MIN_BODY_BYTES = 256 * 1024;
+
+export interface Setting<T> {
   env: string;
   /** Shown in the reference; `undefined` means "unset" and is explained in `doc`. */
   default: string | undefined;
+  /** The values `parse` accepts, as the reference states them; the builders below derive it from the check itself. */
+  values: string;
   doc: string;
-  parse(raw: string | undefined, env: Env): T;
+  /** The limit or failure the setting guards against, and what happens past it; absent for plain choices. */
+  guards?: string;
+  parse(raw: string | undefined, env?: Env): T;
 }
 
-const int = (name: string, min: number, max: number, fallback: number) =>
-  (raw: string | undefined): number => {
+type About = Pick<Setting<unknown>, "doc" | "guards">;
+
+const int = (env: string, min: number, max: number, fallback: number, about: About): Setting<number> => ({
+  env, default: String(fallback), values: `${min} to ${max}`, ...about,
+  parse(raw) {
     if (raw === undefined || raw === "") return fallback;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min || n > max) {
-      throw duplexError("bad_request", `${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      throw duplexError("bad_request", `${env} must be an integer from ${min} to ${max}, got "${raw}"`);
     }
     return n;
-  };
+  },
+});
 
-function str(fallback: string): (raw: string | undefined) => string;
-function str(fallback: undefined): (raw: string | undefined) => string | undefined;
-function str(fallback: string | undefined) {
-  return (raw: string | undefined) => raw === undefined || raw === "" ? fallback : raw;
-}
+/** A string taken as given: `values` says what makes sense, since nothing here can check it. */
+const text = <D extends string | undefined>(env: string, fallback: D, values: string, about: About): Setting<string | D> => ({
+  env, default: fallback, values, ...about,
+  parse: (raw) => raw === undefined || raw === "" ? fallback : raw,
+});
 
-const oneOf = <T extends string>(name: string, values: readonly T[], fallback: T) =>
-  (raw: string | undefined): T => {
+const oneOf = <const T extends string>(env: string, values: readonly T[], fallback: T, about: About): Setting<T> => ({
+  env, default: fallback, values: values.join(", "), ...about,
+  parse(raw) {
     if (raw === undefined || raw === "") return fallback;
     if (!(values as readonly string[]).includes(raw)) {
-      throw duplexError("bad_request", `${name} must be one of ${values.join(", ")}, got "${raw}"`);
+      throw duplexError("bad_request", `${env} must be one of ${values.join(", ")}, got "${raw}"`);
     }
     return raw as T;
-  };
+  },
+});
 
-const namespacePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const NAME = { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, values: "1-64 letters, digits, '.', '_' or '-'" };
+
+/** A name that ends up inside Redis keys and RabbitMQ queue names; `fallback` makes one when unset. */
+const name = (env: string, fallback: () => string, shown: string | undefined, about: About): Setting<string> => ({
+  env, default: shown, values: NAME.values, ...about,
+  parse(raw) {
+    const v = raw === undefined || raw === "" ? fallback() : raw;
+    if (!NAME.pattern.test(v)) throw duplexError("bad_request", `${env} must be ${NAME.values}, got "${v}"`);
+    return v;
+  },
+});
+
+const ENVIRONMENT = oneOf("DUPLEX_ENV", ["development", "production"], "development", {
+  doc: "production requires DUPLEX_JWT_SECRET, turns the dev token endpoint off and enforces the Origin allow-list",
+  guards: "shipping development conveniences: an open token endpoint, a random secret, any origin",
+});
 
 export const SETTINGS = {
-  port: { env: "PORT", default: "8080", doc: "HTTP/WebSocket port (0 picks a free one)", parse: int("PORT", 0, 65535, 8080) },
-  host: { env: "HOST", default: "127.0.0.1", doc: "bind address", parse: str("127.0.0.1") },
-  nodeId: {
-    env: "NODE_ID", default: undefined, doc: "this node's id, unique in a cluster (unset: generated once per process)",
-    parse: (raw: string | undefined) => {
-      if (raw === undefined || raw === "") return `n-${crypto.randomUUID().slice(0, 8)}`;
-      if (!namespacePattern.test(raw)) throw duplexError("bad_request", `NODE_ID must be 1-64 letters, digits, '.', '_' or '-', got "${raw}"`);
-      return raw;
-    },
-  },
-  redisUrl: { env: "REDIS_URL", default: undefined, doc: "Redis for sessions, presence, sequences and history (unset: in-memory store)", parse: str(undefined) },
-  amqpUrl: { env: "AMQP_URL", default: undefined, doc: "RabbitMQ for ordered shards and broadcast; the brokers of one cluster comma-separated, tried in turn (unset: in-process broker)", parse: str(undefined) },
-  jwtSecret: { env: "DUPLEX_JWT_SECRET", default: undefined, doc: "HS256 secret that verifies access tokens (unset: a random dev secret, printed with a dev token)", parse: str(undefined) },
-  shards: { env: "DUPLEX_SHARDS", default: "16", doc: "number of ordered shard queues; every node of a cluster must agree", parse: int("DUPLEX_SHARDS", 1, 1024, 16) },
-  queueType: { env: "DUPLEX_QUEUE_TYPE", default: "quorum", doc: "RabbitMQ queue type of the shard queues", parse: oneOf("DUPLEX_QUEUE_TYPE", ["quorum", "classic"] as const, "quorum") },
-  namespace: {
-    env: "DUPLEX_NAMESPACE", default: "duplex", doc: "prefix of every Redis key and RabbitMQ exchange and queue",
-    parse: (raw: string | undefined) => {
-      const v = raw === undefined || raw === "" ? "duplex" : raw;
-      if (!namespacePattern.test(v)) throw duplexError("bad_request", `DUPLEX_NAMESPACE must be 1-64 letters, digits, '.', '_' or '-', got "${v}"`);
-      return v;
-    },
-  },
+  port: int("PORT", 0, 65535, 8080, { doc: "HTTP/WebSocket port (0 picks a free one)" }),
+  host: text("HOST", "127.0.0.1", "an address of this machine", {
+    doc: "bind address", guards: "exposure: by default only this machine can connect",
+  }),
+  nodeId: name("NODE_ID", () => `n-${crypto.randomUUID().slice(0, 8)}`, undefined, {
+    doc: "this node's id, unique in a cluster (unset: generated once per process)",
+  }),
+  redisUrl: text("REDIS_URL", undefined, "a redis:// or rediss:// URL", {
+    doc: "Redis for sessions, presence, sequences and history (unset: in-memory store)",
+  }),
+  amqpUrl: text("AMQP_URL", undefined, "amqp:// or amqps:// URLs, comma-separated; needs REDIS_URL", {
+    doc: "RabbitMQ for ordered shards and broadcast; the brokers of one cluster comma-separated, tried in turn (unset: in-process broker)",
+    guards: "one broker's failure: the node reconnects to the next URL",
+  }),
+  jwtSecret: text("DUPLEX_JWT_SECRET", undefined, "any string; required in production", {
+    doc: "HS256 secret that verifies access tokens (unset: a random dev secret, printed with a dev token)",
+    guards: "forged tokens: only holders of the secret can mint one",
+  }),
+  shards: int("DUPLEX_SHARDS", 1, 1024, 16, {
+    doc: "number of ordered shard queues; every node of a cluster must agree",
+    guards: "broker load: each shard is one queue and one consumer per node",
+  }),
+  queueType: oneOf("DUPLEX_QUEUE_TYPE", ["quorum", "classic"], "quorum", {
+    doc: "RabbitMQ queue type of the shard queues",
+    guards: "broker failure: quorum queues keep sends that were accepted when a broker of the cluster dies",
+  }),
+  namespace: name("DUPLEX_NAMESPACE", () => "duplex", "duplex", {
+    doc: "prefix of every Redis key and RabbitMQ exchange and queue",
+    guards: "collisions between deployments that share one Redis or RabbitMQ",
+  }),
   allowedOrigins: {
-    env: "DUPLEX_ALLOWED_ORIGINS", default: undefined, doc: "comma-separated Origin allow-list for upgrades (unset: any origin in development, none in production)",
+    env: "DUPLEX_ALLOWED_ORIGINS", default: undefined, values: "origins such as https://chat.example.com, comma-separated",
+    doc: "Origin allow-list for upgrades (unset: any origin in development, none in production)",
+    guards: "cross-site WebSocket hijacking: a foreign page opening sockets from a user's browser; refused with 403",
     parse: (raw: string | undefined) => raw === undefined || raw.trim() === "" ? null : raw.split(",").map((o) => o.trim()).filter(Boolean),
   },
-  maxMessageBytes: { env: "DUPLEX_MAX_MESSAGE_BYTES", default: "65536", doc: "largest accepted client frame, in bytes", parse: int("DUPLEX_MAX_MESSAGE_BYTES", 256, 16 * 1024 * 1024, 65536) },
-  rate: { env: "DUPLEX_RATE", default: "100", doc: "frames per second a connection may send, sustained (burst: 5x)", parse: int("DUPLEX_RATE", 1, 1_000_000, 100) },
-  heartbeatMs: { env: "DUPLEX_HEARTBEAT_MS", default: "25000", doc: "ping interval; a silent peer is closed after two intervals", parse: int("DUPLEX_HEARTBEAT_MS", 200, 600_000, 25000) },
-  maxBufferedBytes: { env: "DUPLEX_MAX_BUFFERED_BYTES", default: "4194304", doc: "unsent bytes a slow reader may hold before it is closed (1013)", parse: int("DUPLEX_MAX_BUFFERED_BYTES", 65536, 1 << 30, 4 * 1024 * 1024) },
-  sendTimeoutMs: { env: "DUPLEX_SEND_TIMEOUT_MS", default: "10000", doc: "longest a send waits to be sequenced before it is answered unavailable", parse: int("DUPLEX_SEND_TIMEOUT_MS", 100, 600_000, 10000) },
-  drainMs: { env: "DUPLEX_DRAIN_MS", default: "5000", doc: "on SIGTERM, sockets are closed (1001) spread over this window so clients do not reconnect all at once", parse: int("DUPLEX_DRAIN_MS", 0, 600_000, 5000) },
-  historyLimit: { env: "DUPLEX_HISTORY_LIMIT", default: "10000", doc: "messages kept per conversation; older ones are trimmed", parse: int("DUPLEX_HISTORY_LIMIT", 1, 10_000_000, 10000) },
-  production: {
-    env: "DUPLEX_ENV", default: "development", doc: "production requires DUPLEX_JWT_SECRET, turns the dev token endpoint off and enforces the Origin allow-list",
-    parse: (raw: string | undefined) => oneOf("DUPLEX_ENV", ["development", "production"] as const, "development")(raw) === "production",
-  },
-  logLevel: { env: "LOG_LEVEL", default: "info", doc: "least severe log level written", parse: oneOf("LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info") },
+  maxMessageBytes: int("DUPLEX_MAX_MESSAGE_BYTES", 256, 16 * 1024 * 1024, 65536, {
+    doc: `largest accepted client message, in bytes; an HTTP request body may hold this or ${MIN_BODY_BYTES / 1024} KiB, whichever is larger`,
+    guards: "memory and fairness per frame: one message cannot exhaust a node or hold up the frames behind it; " +
+      "past it the socket is closed with 1009, an HTTP request answered 413 too_large",
+  }),
+  rate: int("DUPLEX_RATE", 1, 1_000_000, 100, {
+    doc: "frames per second a connection may send, sustained; bursts up to 5x",
+    guards: "flooding: past it frames are answered rate_limited, and a client that keeps on is closed with 1008",
+  }),
+  heartbeatMs: int("DUPLEX_HEARTBEAT_MS", 1000, 600_000, 25000, {
+    doc: "ping interval h; a silent peer is closed within two intervals. At least 1000 because Deno's idle timeout " +
+      "counts whole seconds (0.6 h rounded, at least 1 s): below 500 ms a dead Deno peer would outlive two intervals",
+    guards: "half-open TCP (a vanished peer's session lingering in presence) and proxy or NAT idle timeouts cutting quiet sockets",
+  }),
+  maxBufferedBytes: int("DUPLEX_MAX_BUFFERED_BYTES", 65536, 1 << 30, 4 * 1024 * 1024, {
+    doc: `unsent bytes a reader may hold: over it for more than ${SLOW_GRACE_MS} ms, or over ${SLOW_HARD_FACTOR} times it at once, the socket is closed with 1013`,
+    guards: "slow readers: a client that does not read cannot make the node buffer without end",
+  }),
+  sendTimeoutMs: int("DUPLEX_SEND_TIMEOUT_MS", 100, 600_000, 10000, {
+    doc: "longest a send waits to be sequenced before it is answered unavailable",
+    guards: "sends hanging while the store or broker is down: the client resends with the same id",
+  }),
+  drainMs: int("DUPLEX_DRAIN_MS", 0, 600_000, 5000, {
+    doc: "on SIGTERM, sockets are closed (1001) spread over this window",
+    guards: "reconnect storms: the clients of a stopping node do not all reconnect at once",
+  }),
+  historyLimit: int("DUPLEX_HISTORY_LIMIT", 1, 10_000_000, 10000, {
+    doc: "messages kept per conversation",
+    guards: "unbounded storage: older messages are trimmed and no longer returned by sync or the history API",
+  }),
+  production: { ...ENVIRONMENT, parse: (raw: string | undefined) => ENVIRONMENT.parse(raw) === "production" },
+  logLevel: oneOf("LOG_LEVEL", ["debug", "info", "warn", "error"], "info", { doc: "least severe log level written" }),
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof SETTINGS;

@@ -11,9 +11,9 @@ import type { SocketSeam } from "./socket.ts";
 
 /** How long a send buffer may stay over the bound: runtimes that write asynchronously
  * (Deno) report a burst sent in one turn as buffered until the event loop runs. */
-const SLOW_GRACE_MS = 250;
+export const SLOW_GRACE_MS = 250;
 /** Over this many times the bound a reader is closed at once: memory comes first. */
-const SLOW_HARD_FACTOR = 8;
+export const SLOW_HARD_FACTOR = 8;
 
 export interface Outbound {
   maxBufferedBytes: number;

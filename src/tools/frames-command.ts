@@ -1,17 +1,23 @@
 /** `duplex frames --file F | --hex "81 05 …"`: RFC 6455 frames explained byte by byte. */
 import { readFile } from "node:fs/promises";
 import { duplexError } from "../core/errors.ts";
+import { type CommandDoc, flag, flags, type Values } from "../config/flags.ts";
 import type { Rendered } from "../config/render.ts";
 import { decodeFrames, describeFrame, hexBytes } from "./frames.ts";
 
-export const FRAMES_HELP = `duplex frames (--file FILE | --hex "81 05 48 65 6c 6c 6f")
-  --file FILE   raw bytes as captured after the 101 (curl -o, tcpdump payload)
-  --hex DUMP    the same as hex pairs, spaces allowed
-  Prints every frame: FIN, RSV, opcode, MASK, payload length in its form, masking key, payload.`;
+export const FRAMES_FLAGS = flags(
+  flag({ name: "file", arg: "FILE", doc: "raw bytes as captured after the 101 (curl -o, tcpdump payload); give this or --hex" }),
+  flag({ name: "hex", arg: "DUMP", values: "hex pairs, spaces allowed", doc: "the same bytes as hex" }),
+);
 
-export const FRAMES_OPTIONS = { file: { type: "string" }, hex: { type: "string" } } as const;
+export const FRAMES_COMMAND: CommandDoc = {
+  usage: 'duplex frames (--file FILE | --hex "81 05 48 65 6c 6c 6f")',
+  summary: "explain captured WebSocket frames byte by byte",
+  flags: FRAMES_FLAGS,
+  notes: ["Prints every frame: FIN, RSV, opcode, MASK, payload length in its form, masking key, payload."],
+};
 
-export async function runFrames(v: { file?: string; hex?: string }): Promise<Rendered> {
+export async function runFrames(v: Values<typeof FRAMES_FLAGS>): Promise<Rendered> {
   if ((v.file === undefined) === (v.hex === undefined)) throw duplexError("bad_request", "give exactly one of --file FILE or --hex DUMP");
   let bytes: Uint8Array;
   if (v.hex !== undefined) bytes = hexBytes(v.hex);

@@ -1,16 +1,25 @@
 /**
- * The reference in docs/12-reference.md, rendered from the code so that it cannot drift:
- * the configuration table from SETTINGS, the CLI from each command's own help text.
- * test/tools/reference.test.ts fails when the document differs from a fresh render.
+ * The reference in docs/12-reference.md, rendered from the code so that it cannot drift: one
+ * table of every environment variable and CLI flag, from SETTINGS and each command's flags,
+ * and the list of commands. test/tools/reference.test.ts fails when the document differs
+ * from a fresh render.
  */
+import { COMMANDS } from "../commands.ts";
+import type { CommandDoc } from "../config/flags.ts";
 import { SETTINGS } from "../core/config.ts";
 import { duplexError } from "../core/errors.ts";
-import { COMMANDS } from "../commands.ts";
 
-interface Documented {
-  env: string;
+/** One row of the reference table. */
+export interface Row {
+  name: string;
+  /** Who reads it: the node, or a CLI command. */
+  where: string;
+  /** `undefined`: none (the meaning says what happens then). */
   default: string | undefined;
+  required?: boolean;
+  values: string;
   doc: string;
+  guards: string | undefined;
 }
 
 /** A generated section of a document: the text between its two markers. */
@@ -20,30 +29,61 @@ export interface Section {
   render(): string;
 }
 
-/** The Markdown table of every environment variable a node reads, in SETTINGS order. */
-export function configTable(settings: Record<string, Documented> = SETTINGS): string {
-  const cell = (s: string) => s.replace(/\|/g, "\\|");
-  const rows = Object.values(settings).map((s) =>
-    `| \`${s.env}\` | ${s.default === undefined ? "unset" : `\`${cell(s.default)}\``} | ${cell(s.doc)} |`
-  );
-  return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");
+/** Every environment variable a node reads, in SETTINGS order, then every command's flags and variables. */
+export function rows(commands: Record<string, CommandDoc> = COMMANDS): Row[] {
+  const settings = Object.values(SETTINGS).map((s): Row => ({
+    name: s.env, where: "node (env)", default: s.default, values: s.values, doc: s.doc, guards: s.guards,
+  }));
+  const perCommand = Object.entries(commands).flatMap(([command, c]) => [
+    ...Object.values(c.flags).map((f): Row => ({
+      name: `--${f.name}${f.arg === undefined ? "" : ` ${f.arg}`}`,
+      where: `\`duplex ${command}\``,
+      default: f.default,
+      required: f.required,
+      values: [f.arg === undefined ? "a switch" : f.values ?? "", f.multiple ? "repeatable" : ""].filter(Boolean).join("; "),
+      doc: f.doc,
+      guards: f.guards,
+    })),
+    ...(c.env ?? []).map((e): Row => ({
+      name: e.env, where: `\`duplex ${command}\` (env)`, default: undefined, values: e.values, doc: e.doc, guards: e.guards,
+    })),
+  ]);
+  return [...settings, ...perCommand];
 }
 
-/** Every CLI command with its flags, as `--help` prints them. */
-export function cliReference(commands: Record<string, { help: string }> = COMMANDS): string {
-  return Object.entries(commands).map(([name, c]) => `### \`${name}\`\n\n\`\`\`text\n${c.help}\n\`\`\``).join("\n\n");
+const cell = (s: string) => s.replace(/\|/g, "\\|");
+const code = (s: string) => `\`${cell(s)}\``;
+
+/** The Markdown table of `rows`. */
+export function referenceTable(list: Row[] = rows()): string {
+  const line = (r: Row) => [
+    code(r.name), r.where, r.required ? "required" : r.default === undefined ? "unset" : code(r.default),
+    cell(r.values) || "—", cell(r.doc), r.guards === undefined ? "—" : cell(r.guards),
+  ];
+  return [
+    "| name | where | default | allowed | meaning | guards against |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...list.map((r) => `| ${line(r).join(" | ")} |`),
+  ].join("\n");
+}
+
+/** Every CLI command: its synopsis and what it does; its flags are in the reference table. */
+export function commandList(commands: Record<string, CommandDoc> = COMMANDS): string {
+  const line = ([name, c]: [string, CommandDoc]) =>
+    `| \`${name}\` | ${code(c.usage)} | ${cell([`${c.summary}.`, ...c.notes ?? []].join(" "))} |`;
+  return ["| command | usage | what it does |", "| --- | --- | --- |", ...Object.entries(commands).map(line)].join("\n");
 }
 
 export const SECTIONS: Section[] = [
   {
-    begin: "<!-- BEGIN config table: generated from src/core/config.ts by src/tools/reference.ts -->",
-    end: "<!-- END config table -->",
-    render: () => configTable(),
+    begin: "<!-- BEGIN reference table: generated from src/core/config.ts and the commands' flags by src/tools/reference.ts -->",
+    end: "<!-- END reference table -->",
+    render: () => referenceTable(),
   },
   {
-    begin: "<!-- BEGIN cli reference: generated from src/commands.ts by src/tools/reference.ts -->",
-    end: "<!-- END cli reference -->",
-    render: () => cliReference(),
+    begin: "<!-- BEGIN cli commands: generated from src/commands.ts by src/tools/reference.ts -->",
+    end: "<!-- END cli commands -->",
+    render: () => commandList(),
   },
 ];
 

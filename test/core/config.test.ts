@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { loadConfig, maskUrl } from "../../src/core/config.ts";
+import { loadConfig, maskUrl, SETTINGS } from "../../src/core/config.ts";
 
 test("starts on the contract's defaults with an empty environment", () => {
   const c = loadConfig({});
@@ -26,6 +26,23 @@ test("refuses each bad value with a message naming the variable", () => {
     [{ AMQP_URL: "amqp://127.0.0.1" }, "AMQP_URL needs REDIS_URL"],
   ];
   for (const [env, name] of bad) expect(() => loadConfig(env)).toThrow(name);
+});
+
+test("takes a heartbeat of 1000 ms or more, and refuses a shorter one that Deno's whole-second idle timeout could not honour", () => {
+  expect(loadConfig({ DUPLEX_HEARTBEAT_MS: "1000" }).heartbeatMs).toBe(1000);
+  expect(() => loadConfig({ DUPLEX_HEARTBEAT_MS: "999" })).toThrow('DUPLEX_HEARTBEAT_MS must be an integer from 1000 to 600000, got "999"');
+});
+
+test("every numeric setting enforces exactly the range its documentation states", () => {
+  const ranged = Object.values(SETTINGS).filter((s) => /^\d+ to \d+$/.test(s.values));
+  expect(ranged.map((s) => s.env)).toContain("DUPLEX_HEARTBEAT_MS");
+  for (const s of ranged) {
+    const [min, max] = s.values.split(" to ").map(Number);
+    expect(s.parse(String(min))).toBe(min);
+    expect(s.parse(String(max))).toBe(max);
+    expect(() => s.parse(String(min - 1))).toThrow(s.env);
+    expect(() => s.parse(String(max + 1))).toThrow(s.env);
+  }
 });
 
 test("reads the Origin allow-list as a trimmed list", () => {
