@@ -68,7 +68,7 @@ export class AmqpLink {
     const conn = await connect(brokers.target(), {
       timeout: CONNECT_TIMEOUT_MS,
       clientProperties: { connection_name: this.#o.name },
-      recovery: { ...RECOVERY, waitForConnect: false, setup: (model: ChannelModel) => this.#o.setup(model) },
+      recovery: { ...RECOVERY, waitForConnect: false, setup: (model: ChannelModel) => this.#setup(model) },
     });
     this.#conn = conn;
     conn.on("connect", (model: ChannelModel) => {
@@ -94,6 +94,17 @@ export class AmqpLink {
     });
     conn.on("reconnect-scheduled", ({ attempt, delay }) => log.debug("RabbitMQ reconnect scheduled", { attempt, delay }));
     conn.on("error", (err) => log.debug("RabbitMQ connection error", errorFields(err)));
+  }
+
+  /**
+   * amqplib listens for "error" on a recovered connection only once setup resolves: a
+   * broker that closes it during setup (541 when a declare cannot be served while a cluster
+   * member is down) would raise an unhandled "error" and end the process. With a listener
+   * of our own first, the failed setup is one more attempt to retry.
+   */
+  #setup(model: ChannelModel): Promise<void> {
+    model.on("error", (err) => this.#o.log.debug("RabbitMQ connection error during setup", errorFields(err)));
+    return this.#o.setup(model);
   }
 
   /** A channel on `model`; losing it without `release` rebuilds the connection. */

@@ -35,7 +35,8 @@ export const RABBITMQ_FLAGS = flags(
   }),
   flag({
     name: "cluster-node", arg: "rabbit@HOST", multiple: true, values: "name@host",
-    doc: "a member of a broker cluster; the brokers find each other through this list, by classic config peer discovery",
+    doc: "a member of a broker cluster; the brokers find each other through this list, by classic config peer discovery. " +
+      "definitions.json then holds the exchanges only: the nodes declare the shard queues once every broker is up",
   }),
   flag({ name: "out", arg: "DIR", doc: "write DIR/rabbitmq.conf and DIR/definitions.json; without it, print definitions.json" }),
 );
@@ -68,15 +69,22 @@ export function rabbitmqConf(v: RabbitmqFlags, env: Record<string, string | unde
   const vhost = v.vhost ?? RABBITMQ_FLAGS.vhost.default;
   if (!/^[A-Za-z0-9/_.-]{1,255}$/.test(vhost)) bad("--vhost", `must be 1-255 letters, digits, '/', '_', '.' or '-', got "${vhost}"`);
   const t = topology({ namespace, shards, queueType });
+  const clusterNodes = (v["cluster-node"] ?? []).map((n) => {
+    if (!/^[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9_.-]{1,253}$/.test(n)) bad("--cluster-node", `must look like rabbit@host, got "${n}"`);
+    return n;
+  });
+  // A broker creates the queues of its definitions file when it boots, alone, before its
+  // peers join: a quorum queue made then has a member on that broker only, and dies with it.
+  // In a cluster the nodes declare the shard queues once every broker is up, so each queue
+  // gets a member on each.
+  const queues = clusterNodes.length > 0 ? [] : t.queues;
+  const bindings = clusterNodes.length > 0 ? [] : t.bindings;
   return {
     namespace,
     heartbeatS: RABBITMQ_FLAGS.heartbeat.parse(v.heartbeat),
     consumerTimeoutMs: RABBITMQ_FLAGS["consumer-timeout-ms"].parse(v["consumer-timeout-ms"]),
     user: v.user ?? null,
-    clusterNodes: (v["cluster-node"] ?? []).map((n) => {
-      if (!/^[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9_.-]{1,253}$/.test(n)) bad("--cluster-node", `must look like rabbit@host, got "${n}"`);
-      return n;
-    }),
+    clusterNodes,
     definitionsPath: v["definitions-path"] !== undefined
       ? safePath("--definitions-path", v["definitions-path"])
       : v.out !== undefined ? resolve(safePath("--out", v.out), "definitions.json") : "/etc/rabbitmq/definitions.json",
@@ -86,8 +94,8 @@ export function rabbitmqConf(v: RabbitmqFlags, env: Record<string, string | unde
       exchanges: t.exchanges.map((e) => ({
         name: e.name, vhost, type: e.type, durable: e.durable, auto_delete: false, internal: false, arguments: {},
       })),
-      queues: t.queues.map((q) => ({ name: q.name, vhost, durable: q.durable, auto_delete: false, arguments: q.arguments })),
-      bindings: t.bindings.map((b) => ({
+      queues: queues.map((q) => ({ name: q.name, vhost, durable: q.durable, auto_delete: false, arguments: q.arguments })),
+      bindings: bindings.map((b) => ({
         source: b.source, vhost, destination: b.destination, destination_type: "queue", routing_key: b.routingKey, arguments: {},
       })),
     },

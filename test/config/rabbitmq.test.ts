@@ -37,6 +37,11 @@ describe("rabbitmq golden files", () => {
   test("with --cluster-node, rabbitmq.conf lists the cluster's brokers for peer discovery", async () => {
     const r = renderRabbitmq(rabbitmqConf({ "cluster-node": ["rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"] }, {}));
     await expectGolden("rabbitmq-cluster.conf", r.files["rabbitmq.conf"]);
+    // Queues made by the first broker to boot would live on it alone: the nodes declare them.
+    const definitions = JSON.parse(r.files["definitions.json"]);
+    expect(definitions.queues).toEqual([]);
+    expect(definitions.bindings).toEqual([]);
+    expect(definitions.exchanges.map((e: { name: string }) => e.name).sort()).toEqual(topology({ namespace: "duplex", shards: 16, queueType: "quorum" }).exchanges.map((e) => e.name).sort());
   });
 
   test("without --out, definitions.json is what is printed", () => {

@@ -12,9 +12,7 @@ const DOC = "docs/12-reference.md";
 test("docs/12-reference.md shows exactly the reference table and command list the code renders", () => {
   const doc = readFileSync(resolve(ROOT, DOC), "utf8");
   if (withReference(doc) !== doc) {
-    throw new Error(`${DOC} is out of date with src/core/config.ts or the commands' flags; regenerate it with:\n` +
-      `node_modules/.bin/bun -e 'import { withReference } from "./src/tools/reference.ts"; ` +
-      `const f = Bun.file("${DOC}"); await Bun.write(f, withReference(await f.text()))'`);
+    throw new Error(`${DOC} is out of date with src/core/config.ts or the commands' flags; regenerate it with npm run docs:reference`);
   }
 });
 
