@@ -1,80 +1,59 @@
 /**
  * The compose topologies, stood up here as local processes — nginx from the generated
  * config, nodes on each runtime, the machine's Redis and RabbitMQ — and proven with the
- * same `verify` scenarios readers run against their stacks.
+ * same `verify` scenarios readers run against their stacks (wss through the CLI itself).
+ * The three-broker RabbitMQ stack is in topology-rabbitmq.test.ts.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { nginxSite, renderNginx } from "../src/config/nginx.ts";
-import { context, table, targetOf, verify } from "../src/ops/verify.ts";
-import { cleanUpAfterAll, freePort, selfSigned, startProcess, waitForPort, writeOut, scratchDir } from "./config/support.ts";
-import { connect, type NodeProc, type RuntimeName, startNode, testNamespace } from "./harness.ts";
-import { dropNamespace } from "./cleanup.ts";
-import { amqpUrl, redisUrl } from "./services.ts";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { context, SCENARIOS, targetOf } from "../src/ops/verify.ts";
+import { cleanUpAfterAll, run } from "./config/support.ts";
+import { connect } from "./harness.ts";
+import { expectVerifyPasses, type Stack, standUp, type Topology } from "./topology-support.ts";
 
 cleanUpAfterAll();
 
-interface Topology {
-  name: string;
-  runtimes: RuntimeName[];
-  tls: boolean;
-}
-
-const TOPOLOGIES: Topology[] = [
+const PLAIN: Topology[] = [
   { name: "ws: nginx → one node, Redis, RabbitMQ", runtimes: ["bun"], tls: false },
-  { name: "wss: the same behind TLS", runtimes: ["bun"], tls: true },
   { name: "cluster: nginx → Bun, Deno and Node nodes, Redis, RabbitMQ", runtimes: ["bun", "deno", "node"], tls: false },
 ];
-
-async function standUp(t: Topology, extraEnv: Record<string, string> = {}) {
-  const namespace = testNamespace();
-  const secret = `secret-${crypto.randomUUID()}`;
-  const env = { REDIS_URL: await redisUrl(), AMQP_URL: await amqpUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_JWT_SECRET: secret, ...extraEnv };
-  const nodes: NodeProc[] = [];
-  for (const runtime of t.runtimes) nodes.push(await startNode({ runtime, env }));
-  const [httpPort, httpsPort] = [await freePort(), await freePort()];
-  const tls = t.tls ? await selfSigned(await scratchDir(), "localhost") : null;
-  const site = await nginxSite({
-    domain: "localhost", upstream: nodes.map((n) => `127.0.0.1:${n.port}`), "http-port": String(httpPort), "https-port": String(httpsPort),
-    ...(tls ? { tls: true, cert: tls.cert, key: tls.key } : {}),
-  }, {});
-  const dir = await writeOut(renderNginx(site));
-  const nginx = startProcess("nginx", ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "logs/error.log", "-g", "daemon off;"]);
-  await waitForPort(t.tls ? httpsPort : httpPort);
-  return {
-    nodes,
-    url: t.tls ? `wss://localhost:${httpsPort}` : `ws://127.0.0.1:${httpPort}`,
-    secret,
-    async tearDown() {
-      await nginx.stop();
-      await Promise.all(nodes.map((n) => n.kill()));
-      await dropNamespace(namespace);
-    },
-  };
-}
 
 describe("topologies as processes", () => {
   const downs: (() => Promise<void>)[] = [];
   afterAll(async () => { for (const down of downs) await down(); }, 60_000);
 
-  for (const t of TOPOLOGIES) {
+  for (const t of PLAIN) {
     test(`${t.name}: verify passes every scenario`, async () => {
       const stack = await standUp(t);
       downs.push(stack.tearDown);
-      // The certificate is self-signed: this process accepts it, as `verify --insecure` does.
-      const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
-      if (t.tls) process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
-      try {
-        const outcomes = await verify(targetOf(stack.url, stack.secret, (url) => new WebSocket(url, { tls: { rejectUnauthorized: false } } as never)));
-        console.log(`${t.name}\n${table(outcomes)}`);
-        expect(outcomes.filter((o) => !o.ok)).toEqual([]);
-      } finally {
-        if (t.tls) process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
-      }
+      await expectVerifyPasses(stack, t.name);
     }, 180_000);
   }
 });
 
+/** The CLI as readers run it: `duplex verify --url … --secret … [--insecure]`. */
+const verifyCli = (stack: Stack, ...flags: string[]) =>
+  run("node_modules/.bin/bun", ["run", "src/cli.ts", "verify", "--url", stack.url, "--secret", stack.secret, ...flags], { timeoutMs: 120_000 });
+
+describe("wss: the same behind TLS, with a self-signed certificate", () => {
+  let stack: Stack;
+  beforeAll(async () => { stack = await standUp({ name: "wss", runtimes: ["bun"], tls: true }); }, 60_000);
+  afterAll(async () => { await stack?.tearDown(); }, 30_000);
+
+  test("`duplex verify --insecure` passes every scenario and exits 0", async () => {
+    const r = await verifyCli(stack, "--insecure");
+    console.log(`wss: duplex verify --insecure\n${r.stdout}${r.stderr}`);
+    expect(r.stdout).toContain(`verify: ${SCENARIOS.length} passed, 0 failed`);
+    expect(r.stdout).not.toContain("FAIL");
+    expect(r.code).toBe(0);
+  }, 150_000);
+
+  test("without --insecure, `duplex verify` refuses the certificate in one line and exits non-zero", async () => {
+    const r = await verifyCli(stack);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^duplex verify: cannot reach https:\/\/localhost:\d+: .*certificate/i)]);
+  }, 60_000);
+});
 
 test("nginx passes new connections around a node that is draining", async () => {
   const stack = await standUp({ name: "two nodes", runtimes: ["bun", "bun"], tls: false }, { DUPLEX_DRAIN_MS: "8000" });
