@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sign } from "hono/jwt";
 import { context, SCENARIOS, targetOf } from "../src/ops/verify.ts";
+import { redisStores } from "../src/store/redis.ts";
 import { api, connect, mintToken, type NodeProc, rawUpgrade, type RuntimeName, startNode } from "./harness.ts";
 
 export const SCENARIO_ENV = {
@@ -259,13 +260,25 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
 
   describe(`lifecycle on ${runtime}`, () => {
     test("SIGTERM closes every socket with 1001, drops its sessions and exits 0", async () => {
-      const node = await startNode({ runtime, env: { ...SCENARIO_ENV, ...extraEnv() } });
-      const a = await connect(node, { user: uid("u"), device: "x" });
-      const b = await connect(node, { user: uid("u"), device: "y" });
+      const env: Record<string, string> = { ...SCENARIO_ENV, ...extraEnv() };
+      const node = await startNode({ runtime, env });
+      const users = [uid("u"), uid("u")];
+      const a = await connect(node, { user: users[0], device: "x" });
+      const b = await connect(node, { user: users[1], device: "y" });
+      expect((await api(node, users[0], `/api/presence?users=${users.join(",")}`)).body.users[users[1]].online).toBe(true);
       const code = await node.stop("SIGTERM");
       expect((await a.closed).code).toBe(1001);
       expect((await b.closed).code).toBe(1001);
       expect(code).toBe(0);
+      // Where sessions outlive the process, they are gone at once, not when their TTL runs out.
+      if (env.REDIS_URL) {
+        const stores = await redisStores(env.REDIS_URL, { namespace: env.DUPLEX_NAMESPACE ?? "duplex", historyLimit: 10 });
+        try {
+          for (const user of users) expect(await stores.sessions.byUser(user)).toEqual([]);
+        } finally {
+          await stores.close();
+        }
+      }
     });
 
     test("development mode: dev tokens work and the first-minute URL is printed", async () => {
