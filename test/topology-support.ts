@@ -4,10 +4,8 @@
  * RabbitMQ; and `verify`, the scenarios readers run against their stacks, run against it.
  */
 import { expect } from "bun:test";
-import { join } from "node:path";
-import { nginxSite, renderNginx } from "../src/config/nginx.ts";
 import { table, targetOf, verify } from "../src/ops/verify.ts";
-import { freePort, scratchDir, selfSigned, startProcess, waitForPort, writeOut } from "./config/support.ts";
+import { type Nginx, scratchDir, selfSigned, startNginx } from "./config/support.ts";
 import { dropNamespace } from "./cleanup.ts";
 import { type NodeProc, type RuntimeName, startNode, testNamespace } from "./harness.ts";
 import { amqpUrl, redisUrl } from "./services.ts";
@@ -35,7 +33,7 @@ export async function standUp(t: Topology, env: Record<string, string> = {}): Pr
   const ownBroker = env.AMQP_URL !== undefined;
   const nodeEnv = { REDIS_URL: await redisUrl(), AMQP_URL: await amqpUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_JWT_SECRET: secret, ...env };
   const nodes: NodeProc[] = [];
-  let nginx: ReturnType<typeof startProcess> | null = null;
+  let nginx: Nginx | null = null;
   const tearDown = async () => {
     await nginx?.stop();
     await Promise.all(nodes.map((n) => n.kill()));
@@ -45,15 +43,11 @@ export async function standUp(t: Topology, env: Record<string, string> = {}): Pr
   };
   try {
     for (const runtime of t.runtimes) nodes.push(await startNode({ runtime, env: nodeEnv }));
-    const [httpPort, httpsPort] = [await freePort(), await freePort()];
     const tls = t.tls ? await selfSigned(await scratchDir(), "localhost") : null;
-    const site = await nginxSite({
-      domain: "localhost", upstream: nodes.map((n) => `127.0.0.1:${n.port}`), "http-port": String(httpPort), "https-port": String(httpsPort),
-      ...(tls ? { tls: true, cert: tls.cert, key: tls.key } : {}),
-    }, {});
-    const dir = await writeOut(renderNginx(site));
-    nginx = startProcess("nginx", ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "logs/error.log", "-g", "daemon off;"]);
-    await waitForPort(t.tls ? httpsPort : httpPort);
+    nginx = await startNginx({
+      domain: "localhost", upstream: nodes.map((n) => `127.0.0.1:${n.port}`), ...(tls ? { tls: true, cert: tls.cert, key: tls.key } : {}),
+    });
+    const { httpPort, httpsPort } = nginx;
     return { nodes, secret, namespace, tearDown, url: t.tls ? `wss://localhost:${httpsPort}` : `ws://127.0.0.1:${httpPort}` };
   } catch (err) {
     await tearDown();

@@ -18,6 +18,8 @@ export interface OwnRabbit {
   port: number;
   /** amqp:// URL of this broker for `user` (guest when the config loads no definitions). */
   url(user?: string, password?: string): string;
+  /** The Erlang VM's pid, for faults rabbitmqctl cannot make (SIGSTOP). */
+  pid(): number;
   /** rabbitmqctl against this broker; throws with its output when it fails. */
   ctl(...args: string[]): Promise<string>;
   /** Stops it (bounded), killing it when it will not stop; harmless when already stopped. */
@@ -80,6 +82,11 @@ export async function startRabbit(node: string, conf = "", timeoutMs = 90_000): 
   };
   const broker: OwnRabbit = {
     node, port, ctl, stop,
+    pid: () => {
+      // 0 would signal this process's own group
+      if (pid <= 0) throw new Error(`broker ${node} wrote no pid file`);
+      return pid;
+    },
     url: (user = "guest", password = "guest") => `amqp://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}`,
   };
   try {

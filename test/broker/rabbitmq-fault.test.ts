@@ -3,76 +3,36 @@
  * files; see /work/shared/notes/second-rabbitmq-node.md): the shared one is never touched.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect as connectTcp } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Sequenced } from "../../src/broker/interface.ts";
 import { DuplexError } from "../../src/core/errors.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
-import { freePort } from "../config/support.ts";
+import { cleanUpAfterAll } from "../config/support.ts";
 import { api, connect, startNode } from "../harness.ts";
 import { redisUrl } from "../services.ts";
 import { dropKeys } from "../store/redis-fixtures.ts";
+import { type OwnRabbit, startRabbit } from "./own-rabbitmq.ts";
 import { deleteNamespace, testNamespace, testNode, waitFor } from "./rabbitmq-fixture.ts";
 
 setDefaultTimeout(60_000);
+cleanUpAfterAll();
 
-const rabbit = { node: "", dir: "", url: "" };
-const ctl = (...args: string[]) => execFileSync("rabbitmqctl", ["-n", rabbit.node, ...args], { stdio: "pipe", timeout: 30_000 });
-const beamPid = () => Number(readFileSync(join(rabbit.dir, "pid"), "utf8").trim());
+let rabbit: OwnRabbit;
 
 beforeAll(async () => {
-  const [port, dist] = [await freePort(), await freePort()];
-  let listening = false;
-  rabbit.dir = mkdtempSync(join(tmpdir(), "duplex-rabbit-"));
-  rabbit.node = `duplex-test-${port}@localhost`;
-  rabbit.url = `amqp://guest:guest@127.0.0.1:${port}`;
-  writeFileSync(join(rabbit.dir, "rabbitmq.conf"), `listeners.tcp.default = 127.0.0.1:${port}\n`);
-  writeFileSync(join(rabbit.dir, "plugins"), "[].\n");
-  execFileSync("chown", ["-R", "rabbitmq:rabbitmq", rabbit.dir]);
-  const d = rabbit.dir;
-  execFileSync("rabbitmq-server", ["-detached"], {
-    cwd: tmpdir(), stdio: "pipe",
-    env: {
-      ...process.env, RABBITMQ_NODENAME: rabbit.node, RABBITMQ_NODE_PORT: String(port), RABBITMQ_DIST_PORT: String(dist),
-      RABBITMQ_MNESIA_BASE: join(d, "mnesia"), RABBITMQ_LOG_BASE: join(d, "log"), RABBITMQ_ENABLED_PLUGINS_FILE: join(d, "plugins"),
-      RABBITMQ_CONFIG_FILE: join(d, "rabbitmq"), RABBITMQ_PID_FILE: join(d, "pid"), RABBITMQ_FEATURE_FLAGS_FILE: join(d, "ff"),
-    },
-  });
   const t0 = performance.now();
-  await waitFor("the test's own RabbitMQ to accept connections", () => listening, 55_000, () => {
-    const probe = connectTcp(port, "127.0.0.1").on("connect", () => { listening = true; probe.destroy(); }).on("error", () => probe.destroy());
-  });
+  rabbit = await startRabbit(`duplex-test-${testNamespace()}@localhost`, "", 55_000);
   console.log(`own RabbitMQ ${rabbit.node} up in ${(performance.now() - t0).toFixed(0)} ms`);
-});
+}, 90_000);
 
 afterAll(async () => {
-  if (!rabbit.node) return;
-  let pid = 0;
-  try {
-    pid = beamPid();
-  } catch {
-    // it never wrote its pid file: nothing of it can be running
-  }
-  const alive = () => {
-    try {
-      return pid > 0 && process.kill(pid, 0);
-    } catch {
-      return false;
-    }
-  };
-  spawnSync("rabbitmqctl", ["-n", rabbit.node, "stop"], { stdio: "pipe", timeout: 30_000 });
-  await waitFor("the test's own RabbitMQ to exit", () => !alive(), 15_000).catch(() => process.kill(pid, "SIGKILL"));
-  rmSync(rabbit.dir, { recursive: true, force: true });
-});
+  await rabbit?.stop();
+}, 45_000);
 
 /** Three brokers on the test's own RabbitMQ, all submitting to `convs` every few ms until stopped. */
 async function trafficOn(heartbeatSeconds: number) {
   const namespace = testNamespace();
   const store = new MemoryMessageStore();
-  const nodes = [0, 1, 2].map(() => testNode(rabbit.url, store, { namespace, shards: 4, sendTimeoutMs: 5000, heartbeatSeconds }));
+  const nodes = [0, 1, 2].map(() => testNode(rabbit.url(), store, { namespace, shards: 4, sendTimeoutMs: 5000, heartbeatSeconds }));
   for (const n of nodes) await n.broker.start(n.handlers);
   const convs = await Promise.all([0, 1, 2, 3].map(() => store.createConversation(["u1"])));
   const submits: Promise<Sequenced>[] = [];
@@ -108,7 +68,7 @@ async function trafficOn(heartbeatSeconds: number) {
         expect((await store.range(conv.id, 0, last + 1)).map((m) => m.seq)).toEqual(Array.from({ length: last }, (_, k) => k + 1));
       }
       await Promise.all(nodes.map((n) => n.broker.close()));
-      await deleteNamespace(rabbit.url, namespace, 4);
+      await deleteNamespace(rabbit.url(), namespace, 4);
       return { resolved, rejected: outcomes.length - resolved };
     },
   };
@@ -118,11 +78,11 @@ describe("RabbitMQ broker faults", () => {
   test("recovers by itself from a broker restart mid-traffic, without losing an acked message", async () => {
     const run = await trafficOn(2);
     await waitFor("traffic to flow", () => run.nodes.every((n) => n.delivered.length > 100));
-    ctl("stop_app");
+    await rabbit.ctl("stop_app");
     await waitFor("every broker instance to notice", () => run.nodes.every((n) => !n.broker.status().ready));
     await new Promise((r) => setTimeout(r, 1000));
     const back = performance.now();
-    ctl("start_app");
+    await rabbit.ctl("start_app");
     await waitFor("every broker instance to recover", run.ready, 30_000);
     console.log(`broker restart: instances ready again ${(performance.now() - back).toFixed(0)} ms after start_app returned`);
     const before = run.nodes.map((n) => n.delivered.length);
@@ -136,12 +96,12 @@ describe("RabbitMQ broker faults", () => {
     const run = await trafficOn(1);
     await waitFor("traffic to flow", () => run.nodes.every((n) => n.delivered.length > 100));
     const frozen = performance.now();
-    process.kill(beamPid(), "SIGSTOP");
+    process.kill(rabbit.pid(), "SIGSTOP");
     try {
       await waitFor("the instances to notice the silence", () => run.nodes.every((n) => !n.broker.status().ready), 15_000);
       console.log(`frozen broker: noticed after ${(performance.now() - frozen).toFixed(0)} ms at a 1 s heartbeat`);
     } finally {
-      process.kill(beamPid(), "SIGCONT");
+      process.kill(rabbit.pid(), "SIGCONT");
     }
     const thawed = performance.now();
     await waitFor("every broker instance to recover", run.ready, 40_000);
@@ -156,21 +116,21 @@ describe("RabbitMQ broker faults", () => {
 describe("a node's readiness follows its broker", () => {
   test("/readyz and /healthz answer 503 while the broker is away and 200 once it is back", async () => {
     const namespace = testNamespace();
-    const node = await startNode({ env: { AMQP_URL: rabbit.url, REDIS_URL: await redisUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "4" } });
+    const node = await startNode({ env: { AMQP_URL: rabbit.url(), REDIS_URL: await redisUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "4" } });
     const status = async (path: string) => (await fetch(node.url + path)).status;
     try {
       expect(await status("/readyz")).toBe(200);
-      ctl("stop_app");
+      await rabbit.ctl("stop_app");
       await waitForAsync("/readyz to answer 503", async () => (await status("/readyz")) === 503);
       expect(await status("/healthz")).toBe(503);
       expect(await status("/livez")).toBe(200);
-      ctl("start_app");
+      await rabbit.ctl("start_app");
       await waitForAsync("/readyz to answer 200 again", async () => (await status("/readyz")) === 200, 30_000);
       const metrics = await (await fetch(`${node.url}/metrics`)).text();
       expect(metrics).toMatch(/^duplex_broker_reconnects_total\{[^}]*\} 1$/m);
     } finally {
       await node.kill();
-      await deleteNamespace(rabbit.url, namespace, 4);
+      await deleteNamespace(rabbit.url(), namespace, 4);
       await dropKeys(`${namespace}:*`);
     }
   });
@@ -180,7 +140,7 @@ describe("a node process through a broker restart", () => {
   test("answers every send with ack or unavailable while sending on, and stores and delivers every acked one", async () => {
     const namespace = testNamespace();
     const node = await startNode({
-      env: { AMQP_URL: rabbit.url, REDIS_URL: await redisUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "4", DUPLEX_SEND_TIMEOUT_MS: "3000" },
+      env: { AMQP_URL: rabbit.url(), REDIS_URL: await redisUrl(), DUPLEX_NAMESPACE: namespace, DUPLEX_SHARDS: "4", DUPLEX_SEND_TIMEOUT_MS: "3000" },
     });
     const [ann, ben] = [`ann-${namespace}`, `ben-${namespace}`];
     try {
@@ -193,10 +153,10 @@ describe("a node process through a broker restart", () => {
       const timer = setInterval(() => sender.send({ type: "send", id: `m${sent++}`, conv, body: sent }), 20);
       try {
         await waitFor("acks before the restart", () => acks().length >= 20);
-        ctl("stop_app");
+        await rabbit.ctl("stop_app");
         await waitForAsync("the node to see the broker gone", async () => (await fetch(`${node.url}/readyz`)).status === 503);
         await new Promise((r) => setTimeout(r, 1000));
-        ctl("start_app");
+        await rabbit.ctl("start_app");
         const ackedBefore = acks().length;
         await waitFor("acks after the restart", () => acks().length >= ackedBefore + 20, 30_000);
       } finally {
@@ -220,7 +180,7 @@ describe("a node process through a broker restart", () => {
       reader.close();
     } finally {
       await node.kill();
-      await deleteNamespace(rabbit.url, namespace, 4);
+      await deleteNamespace(rabbit.url(), namespace, 4);
       await dropKeys(`${namespace}:*`);
     }
   });

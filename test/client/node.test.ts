@@ -3,11 +3,9 @@
  * Timings are printed; only contract bounds are asserted, with scheduling slack (the machine is shared).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import type { Ack, StoredMessage } from "../../src/client/index.ts";
-import { nginxSite, renderNginx } from "../../src/config/nginx.ts";
 import { dropNamespace } from "../cleanup.ts";
-import { cleanUpAfterAll, freePort, startProcess, waitForPort, writeOut } from "../config/support.ts";
+import { cleanUpAfterAll, type Nginx, startNginx } from "../config/support.ts";
 import { api, type NodeProc, RUNTIMES, startNode, testNamespace } from "../harness.ts";
 import { amqpUrl, redisUrl } from "../services.ts";
 import { closeDevices, device, online } from "./live.ts";
@@ -129,14 +127,15 @@ describe("on the cluster: Bun, Deno and Node nodes over Redis and RabbitMQ, behi
   const namespace = testNamespace();
   const secret = `secret-${crypto.randomUUID()}`;
   const nodes: NodeProc[] = [];
-  let lb: Awaited<ReturnType<typeof balancer>> | undefined;
+  let lb: Nginx | undefined;
   beforeAll(async () => {
     const env = {
       REDIS_URL: await redisUrl(), AMQP_URL: await amqpUrl(), DUPLEX_NAMESPACE: namespace,
       DUPLEX_SHARDS: String(SHARDS), DUPLEX_JWT_SECRET: secret, DUPLEX_RATE: "5000",
     };
     for (const runtime of RUNTIMES) nodes.push(await startNode({ runtime, env }));
-    lb = await balancer(nodes);
+    // nginx from the generated config in front of the nodes, as the compose cluster runs it.
+    lb = await startNginx({ domain: "localhost", upstream: nodes.map((n) => `127.0.0.1:${n.port}`) });
   }, 2 * SLOW);
   afterAll(async () => {
     closeDevices();
@@ -149,7 +148,7 @@ describe("on the cluster: Bun, Deno and Node nodes over Redis and RabbitMQ, behi
     const [fay, gus] = [uid("fay"), uid("gus")];
     const conv = await conversation(nodes[0], fay, gus);
     // The client takes one URL, so it reaches the cluster as a deployment does: through nginx.
-    const sender = await online(await device({ url: lb!.url, secret }, fay, "phone"));
+    const sender = await online(await device({ url: `http://127.0.0.1:${lb!.httpPort}`, secret }, fay, "phone"));
     const victim = nodes.find((n) => n.nodeId === sender.client.welcome!.node)!;
     const survivors = nodes.filter((n) => n !== victim);
     const watchers = [await online(await device(survivors[0], gus, "laptop")), await online(await device(survivors[1], fay, "tablet"))];
@@ -183,13 +182,3 @@ describe("on the cluster: Bun, Deno and Node nodes over Redis and RabbitMQ, behi
     }
   }, SLOW);
 });
-
-/** nginx from the generated config in front of `nodes`, as the compose cluster runs it. */
-async function balancer(nodes: NodeProc[]): Promise<{ url: string; stop(): Promise<void> }> {
-  const [httpPort, httpsPort] = [await freePort(), await freePort()];
-  const upstream = nodes.map((n) => `127.0.0.1:${n.port}`);
-  const dir = await writeOut(renderNginx(await nginxSite({ domain: "localhost", upstream, "http-port": String(httpPort), "https-port": String(httpsPort) }, {})));
-  const nginx = startProcess("nginx", ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "logs/error.log", "-g", "daemon off;"]);
-  await waitForPort(httpPort);
-  return { url: `http://127.0.0.1:${httpPort}`, stop: nginx.stop };
-}

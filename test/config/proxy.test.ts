@@ -6,37 +6,24 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { connect as tcp } from "node:net";
 import { join } from "node:path";
-import { nginxSite, renderNginx } from "../../src/config/nginx.ts";
+import type { NginxFlags } from "../../src/config/nginx.ts";
 import { api, connect, mintToken, type NodeProc, startNode } from "../harness.ts";
-import { cleanUpAfterAll, freePort, run, scratchDir, selfSigned, startProcess, waitForPort, writeOut } from "./support.ts";
+import { cleanUpAfterAll, freePort, type Nginx, run, scratchDir, selfSigned, startNginx, startProcess, waitForPort } from "./support.ts";
 
 cleanUpAfterAll();
 
 const DOMAIN = "chat.example.test";
 
-interface Proxy {
+interface Proxy extends Nginx {
   node: NodeProc;
-  dir: string;
-  httpPort: number;
-  httpsPort: number;
-  stop(): Promise<void>;
 }
 
 /** A node, and nginx in front of it running the generated complete config. */
-async function proxied(flags: Record<string, unknown>): Promise<Proxy> {
+async function proxied(flags: NginxFlags): Promise<Proxy> {
   const node = await startNode();
   try {
-    const [httpPort, httpsPort] = [await freePort(), await freePort()];
-    const site = await nginxSite({
-      domain: DOMAIN, upstream: [`127.0.0.1:${node.port}`], "http-port": String(httpPort), "https-port": String(httpsPort), ...flags,
-    }, {});
-    const dir = await writeOut(renderNginx(site));
-    const nginx = startProcess("nginx", ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "logs/error.log", "-g", "daemon off;"]);
-    await waitForPort(httpPort);
-    return {
-      node, dir, httpPort, httpsPort,
-      stop: async () => { await nginx.stop(); await node.kill(); },
-    };
+    const nginx = await startNginx({ domain: DOMAIN, upstream: [`127.0.0.1:${node.port}`], ...flags });
+    return { ...nginx, node, stop: async () => { await nginx.stop(); await node.kill(); } };
   } catch (err) {
     await node.kill();
     throw err;
@@ -152,7 +139,6 @@ describe("a node behind the generated wss config", () => {
     const files = await selfSigned(dir, DOMAIN);
     cert = files.cert;
     p = await proxied({ tls: true, cert: files.cert, key: files.key });
-    await waitForPort(p.httpsPort);
     // The harness's WebSocket takes no CA; the certificate itself is checked with openssl below.
     process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
   }, 60_000);

@@ -8,6 +8,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { type NginxFlags, nginxSite, renderNginx } from "../../src/config/nginx.ts";
 import { type Rendered, writeRendered } from "../../src/config/render.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -134,6 +135,33 @@ export async function selfSigned(dir: string, domain: string): Promise<{ cert: s
   ]);
   if (r.code !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
   return { cert, key };
+}
+
+export interface Nginx {
+  /** The prefix folder: nginx.conf, conf.d/, logs/. */
+  dir: string;
+  httpPort: number;
+  httpsPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * nginx running the generated complete config for `flags` (on spare ports unless they name
+ * theirs), once it accepts connections on each port it serves; killed when the test file ends at the latest.
+ */
+export async function startNginx(flags: NginxFlags): Promise<Nginx> {
+  const httpPort = Number(flags["http-port"] ?? await freePort());
+  const httpsPort = Number(flags["https-port"] ?? await freePort());
+  const dir = await writeOut(renderNginx(await nginxSite({ ...flags, "http-port": String(httpPort), "https-port": String(httpsPort) }, {})));
+  const nginx = startProcess("nginx", ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "logs/error.log", "-g", "daemon off;"]);
+  try {
+    await waitForPort(httpPort);
+    if (flags.tls) await waitForPort(httpsPort);
+  } catch (err) {
+    await nginx.stop();
+    throw new Error(`${(err as Error).message}: nginx did not come up:\n${nginx.output()}`);
+  }
+  return { dir, httpPort, httpsPort, stop: nginx.stop };
 }
 
 /** `nginx -t` on a complete config under `prefix`. */
