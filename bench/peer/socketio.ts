@@ -39,6 +39,10 @@ const http = createServer(async (req, res) => {
   res.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify(body));
 });
 
+// Overloaded, the Redis adapter lets a publish that timed out become an unhandled
+// rejection, which ends a Node process; a production app logs it and serves on, as this does.
+process.on("unhandledRejection", (err) => console.error(`unhandled rejection: ${err instanceof Error ? err.name : String(err)}`));
+
 const io = new Server(http, { transports: ["websocket"], serveClient: false });
 const redisUrl = process.env.REDIS_URL;
 const links: { quit(): Promise<unknown> }[] = [];
