@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Eta } from "eta";
+import type { Setting } from "../core/config.ts";
 import { duplexError } from "../core/errors.ts";
 
 const eta = new Eta({
@@ -107,11 +108,6 @@ export function oneOf<T extends string>(option: string, raw: string | undefined,
   if (raw === undefined) return fallback;
   if (!(values as readonly string[]).includes(raw)) bad(option, `must be one of ${values.join(", ")}, got "${raw}"`);
   return raw as T;
-}
-
-interface Setting<T> {
-  env: string;
-  parse(raw: string | undefined, env: Record<string, string | undefined>): T;
 }
 
 /**
