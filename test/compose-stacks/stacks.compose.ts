@@ -1,0 +1,132 @@
+/**
+ * Every stack in compose/ brought up for real with docker-compose, from the reader's files
+ * (images swapped for local builds, see stack.ts): its own healthchecks, `verify` against
+ * the published port, a node container killed and (three brokers) the leading broker
+ * stopped mid-traffic with nothing acked lost, Redis restarted under the nodes, and
+ * `down -v` leaving nothing behind. Run by `npm run test:compose` (test/compose-stacks/run.sh),
+ * not by `npm test`: it needs a Docker engine and the images.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { shardOf } from "../../src/broker/topology.ts";
+import { SCENARIOS } from "../../src/ops/verify.ts";
+import { verifyTarget } from "../compose-support.ts";
+import { ComposeStack, must, sh, until } from "./stack.ts";
+import { startTraffic } from "./traffic.ts";
+
+const UP_MS = 300_000;
+/** How long the nodes may take to serve again after a fault: a bound, not a target. */
+const RECOVERY_MS = 60_000;
+const SHARDS = 16; // the stacks keep the default DUPLEX_SHARDS
+const only = process.env.DUPLEX_STACKS?.split(",");
+const STACKS = ["ws", "wss", "cluster", "rabbitmq-cluster"].filter((s) => !only || only.includes(s));
+
+/** The CLI as a reader runs it against the stack. */
+async function verifyCli(stack: ComposeStack, label: string): Promise<void> {
+  const { url, secret, insecure } = verifyTarget(stack.services);
+  const r = await sh("node_modules/.bin/bun", ["run", "src/cli.ts", "verify", "--url", url, "--secret", secret, ...(insecure ? ["--insecure"] : [])], 120_000);
+  console.log(`${stack.stack}: ${label}: duplex verify --url ${url}${insecure ? " --insecure" : ""}\n${r.stdout}${r.stderr}`);
+  expect(r.stdout).toContain(`verify: ${SCENARIOS.length} passed, 0 failed`);
+  expect(r.code).toBe(0);
+}
+
+/** nginx answers /readyz 200 through the published port (some node is ready behind it). */
+async function servesAgain(stack: ComposeStack): Promise<void> {
+  const { url } = verifyTarget(stack.services);
+  const http = url.replace(/^ws/, "http");
+  await until(`${stack.stack}: /readyz 200 through nginx`, async () =>
+    (await sh("curl", ["-ksf", "-o", "/dev/null", "--max-time", "3", `${http}/readyz`], 10_000)).code === 0, RECOVERY_MS);
+}
+
+const timed = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+  const t0 = performance.now();
+  try {
+    return await f();
+  } finally {
+    console.log(`${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+};
+
+for (const name of STACKS) {
+  describe(`compose/${name}.yml`, () => {
+    const stack = new ComposeStack(name);
+    let mounted: string[] = [];
+
+    beforeAll(async () => {
+      if (verifyTarget(stack.services).insecure) await must("compose/make-cert.sh", ["compose/generated/wss/nginx/certs"]);
+      await timed(`${name}: up and healthy`, async () => {
+        await stack.compose("up", "-d");
+        await stack.healthy(UP_MS);
+      });
+      mounted = await stack.volumes();
+    }, UP_MS + 60_000);
+
+    afterAll(async () => {
+      await timed(`${name}: down -v`, () => stack.down());
+    }, 120_000);
+
+    test("every service's own healthcheck reports healthy; verify passes through the published port", async () => {
+      await verifyCli(stack, "after up");
+    }, 150_000);
+
+    if (stack.nodes.length > 1) {
+      test("docker kill of the node owning the conversation's shard mid-traffic: every ack in history, every device converges", async () => {
+        const traffic = await startTraffic(verifyTarget(stack.services), 150);
+        await until("traffic under way", () => traffic.acked() >= 40, 60_000, 50);
+        const victim = await shardOwner(stack, traffic.conv);
+        await must("docker", ["kill", await stack.container(victim)]);
+        console.log(`${name}: killed ${victim} (owner of shard ${shardOf(traffic.conv, SHARDS)}) after ${traffic.acked()} acks`);
+        await traffic.check();
+        await verifyCli(stack, `${victim} killed`);
+      }, 240_000);
+    }
+
+    if (stack.services.rabbit1) {
+      test("docker stop of the broker leading the conversation's shard queue mid-traffic: every ack in history, every device converges", async () => {
+        const traffic = await startTraffic(verifyTarget(stack.services), 150);
+        await until("traffic under way", () => traffic.acked() >= 40, 60_000, 50);
+        const leader = await queueLeader(stack, shardOf(traffic.conv, SHARDS));
+        await must("docker", ["stop", await stack.container(leader)]);
+        console.log(`${name}: stopped ${leader} (leader of the shard queue) after ${traffic.acked()} acks`);
+        await traffic.check();
+        await verifyCli(stack, `${leader} stopped`);
+      }, 240_000);
+    }
+
+    test("Redis restarted under the nodes: they recover by themselves, nothing acked is lost", async () => {
+      const traffic = await startTraffic(verifyTarget(stack.services), 300);
+      await until("traffic under way", () => traffic.acked() >= 30, 60_000, 50);
+      const before = traffic.acked();
+      await must("docker", ["restart", await stack.container("redis")]);
+      console.log(`${name}: restarted redis between ack ${before} and ack ${traffic.acked()} of 600`);
+      await traffic.check();
+      await servesAgain(stack);
+      await verifyCli(stack, "after the Redis restart");
+    }, 240_000);
+
+    test("down -v leaves no container, network or volume behind", async () => {
+      await stack.down();
+      expect(await stack.leftovers()).toEqual([]);
+      const volumes = (await must("docker", ["volume", "ls", "-q"])).split("\n");
+      expect(mounted.filter((v) => volumes.includes(v))).toEqual([]);
+    }, 120_000);
+  });
+}
+
+/** The node service whose /healthz lists `shard` among those it owns. */
+async function shardOwner(stack: ComposeStack, conv: string): Promise<string> {
+  const shard = shardOf(conv, SHARDS);
+  for (const service of stack.nodes) {
+    const health = await stack.nodeHealth(service).catch(() => null);
+    if (health?.owned.includes(shard)) return service;
+  }
+  throw new Error(`${stack.stack}: no node owns shard ${shard}`);
+}
+
+/** The broker service leading shard queue `shard`, as rabbitmqctl on rabbit1 lists it. */
+async function queueLeader(stack: ComposeStack, shard: number): Promise<string> {
+  const out = await must("docker", ["exec", await stack.container("rabbit1"), "rabbitmqctl", "list_queues", "name", "leader", "--formatter", "json", "-q"]);
+  const queues = JSON.parse(out) as { name: string; leader: string }[];
+  const leader = queues.find((q) => q.name === `${stack.services.bun.environment.DUPLEX_NAMESPACE}.shard.${shard}`)?.leader;
+  if (!leader) throw new Error(`${stack.stack}: no leader for shard queue ${shard} in ${out}`);
+  return leader.replace(/^rabbit@/, "");
+}
