@@ -11,12 +11,14 @@ import { shardOf } from "../../src/broker/topology.ts";
 import { SCENARIOS } from "../../src/ops/verify.ts";
 import { verifyTarget } from "../compose-support.ts";
 import { ComposeStack, must, sh, until } from "./stack.ts";
-import { startTraffic } from "./traffic.ts";
+import { startTraffic, type Traffic } from "./traffic.ts";
 
 const UP_MS = 300_000;
 /** How long the nodes may take to serve again after a fault: a bound, not a target. */
 const RECOVERY_MS = 60_000;
 const SHARDS = 16; // the stacks keep the default DUPLEX_SHARDS
+/** Messages per sender (two senders): long enough that each fault lands mid-traffic. */
+const PER_SENDER = 300;
 const only = process.env.DUPLEX_STACKS?.split(",");
 const STACKS = ["ws", "wss", "cluster", "rabbitmq-cluster"].filter((s) => !only || only.includes(s));
 
@@ -70,11 +72,10 @@ for (const name of STACKS) {
 
     if (stack.nodes.length > 1) {
       test("docker kill of the node owning the conversation's shard mid-traffic: every ack in history, every device converges", async () => {
-        const traffic = await startTraffic(verifyTarget(stack.services), 150);
-        await until("traffic under way", () => traffic.acked() >= 40, 60_000, 50);
-        const victim = await shardOwner(stack, traffic.conv);
-        await must("docker", ["kill", await stack.container(victim)]);
-        console.log(`${name}: killed ${victim} (owner of shard ${shardOf(traffic.conv, SHARDS)}) after ${traffic.acked()} acks`);
+        const owners = await shardOwners(stack);
+        const traffic = await startTraffic(verifyTarget(stack.services), PER_SENDER);
+        const victim = owners.get(shardOf(traffic.conv, SHARDS))!;
+        await faultMidTraffic(traffic, `docker kill ${victim}`, async () => { await must("docker", ["kill", await stack.container(victim)]); });
         await traffic.check();
         await verifyCli(stack, `${victim} killed`);
       }, 240_000);
@@ -82,22 +83,18 @@ for (const name of STACKS) {
 
     if (stack.services.rabbit1) {
       test("docker stop of the broker leading the conversation's shard queue mid-traffic: every ack in history, every device converges", async () => {
-        const traffic = await startTraffic(verifyTarget(stack.services), 150);
-        await until("traffic under way", () => traffic.acked() >= 40, 60_000, 50);
-        const leader = await queueLeader(stack, shardOf(traffic.conv, SHARDS));
-        await must("docker", ["stop", await stack.container(leader)]);
-        console.log(`${name}: stopped ${leader} (leader of the shard queue) after ${traffic.acked()} acks`);
+        const leaders = await queueLeaders(stack);
+        const traffic = await startTraffic(verifyTarget(stack.services), PER_SENDER);
+        const leader = leaders.get(shardOf(traffic.conv, SHARDS))!;
+        await faultMidTraffic(traffic, `docker stop ${leader}`, async () => { await must("docker", ["stop", await stack.container(leader)]); });
         await traffic.check();
         await verifyCli(stack, `${leader} stopped`);
       }, 240_000);
     }
 
     test("Redis restarted under the nodes: they recover by themselves, nothing acked is lost", async () => {
-      const traffic = await startTraffic(verifyTarget(stack.services), 300);
-      await until("traffic under way", () => traffic.acked() >= 30, 60_000, 50);
-      const before = traffic.acked();
-      await must("docker", ["restart", await stack.container("redis")]);
-      console.log(`${name}: restarted redis between ack ${before} and ack ${traffic.acked()} of 600`);
+      const traffic = await startTraffic(verifyTarget(stack.services), PER_SENDER);
+      await faultMidTraffic(traffic, "docker restart redis", async () => { await must("docker", ["restart", await stack.container("redis")]); });
       await traffic.check();
       await servesAgain(stack);
       await verifyCli(stack, "after the Redis restart");
@@ -112,21 +109,31 @@ for (const name of STACKS) {
   });
 }
 
-/** The node service whose /healthz lists `shard` among those it owns. */
-async function shardOwner(stack: ComposeStack, conv: string): Promise<string> {
-  const shard = shardOf(conv, SHARDS);
-  for (const service of stack.nodes) {
-    const health = await stack.nodeHealth(service).catch(() => null);
-    if (health?.owned.includes(shard)) return service;
-  }
-  throw new Error(`${stack.stack}: no node owns shard ${shard}`);
+/** Runs `fault` once the traffic is under way and checks that it ended before the traffic did. */
+async function faultMidTraffic(traffic: Traffic, what: string, fault: () => Promise<void>): Promise<void> {
+  await until("traffic under way", () => traffic.acked() >= 40, 60_000, 20);
+  const before = traffic.acked();
+  await fault();
+  const after = traffic.acked();
+  console.log(`${what}: began after ack ${before} and was over by ack ${after} of ${traffic.total}`);
+  expect(after).toBeLessThan(traffic.total);
 }
 
-/** The broker service leading shard queue `shard`, as rabbitmqctl on rabbit1 lists it. */
-async function queueLeader(stack: ComposeStack, shard: number): Promise<string> {
+/** Shard → the node service owning it, from every node's /healthz. */
+async function shardOwners(stack: ComposeStack): Promise<Map<number, string>> {
+  const owners = new Map<number, string>();
+  for (const service of stack.nodes) for (const shard of (await stack.nodeHealth(service)).owned) owners.set(shard, service);
+  expect(owners.size).toBe(SHARDS);
+  return owners;
+}
+
+/** Shard → the broker service leading its queue, as rabbitmqctl on rabbit1 lists them. */
+async function queueLeaders(stack: ComposeStack): Promise<Map<number, string>> {
   const out = await must("docker", ["exec", await stack.container("rabbit1"), "rabbitmqctl", "list_queues", "name", "leader", "--formatter", "json", "-q"]);
-  const queues = JSON.parse(out) as { name: string; leader: string }[];
-  const leader = queues.find((q) => q.name === `${stack.services.bun.environment.DUPLEX_NAMESPACE}.shard.${shard}`)?.leader;
-  if (!leader) throw new Error(`${stack.stack}: no leader for shard queue ${shard} in ${out}`);
-  return leader.replace(/^rabbit@/, "");
+  const prefix = `${stack.services.bun.environment.DUPLEX_NAMESPACE}.shard.`;
+  const leaders = new Map((JSON.parse(out) as { name: string; leader: string }[])
+    .filter((q) => q.name.startsWith(prefix))
+    .map((q) => [Number(q.name.slice(prefix.length)), q.leader.replace(/^rabbit@/, "")]));
+  expect(leaders.size).toBe(SHARDS);
+  return leaders;
 }

@@ -28,10 +28,6 @@ class Device {
     this.read = 0;
   }
 
-  get node(): string {
-    return this.probe.welcome.node;
-  }
-
   /** Takes in the frames that arrived since the last call. */
   drain(): ServerFrame[] {
     const fresh = this.probe.frames.slice(this.read);
@@ -68,11 +64,11 @@ class Device {
 
 export interface Traffic {
   conv: string;
+  /** How many messages the senders send in all. */
+  total: number;
   /** Resolves once every message is acked; the map is id → seq. */
   done: Promise<Map<string, number>>;
   acked(): number;
-  /** The nodes the devices were on when the traffic began. */
-  nodesInUse(): string[];
   /** Every ack is in history at its seq and every device ends with the whole conversation. */
   check(): Promise<void>;
 }
@@ -114,13 +110,12 @@ export async function startTraffic({ url, secret }: { url: string; secret: strin
   };
   const [aliceSender, bobSender] = [devices[0], devices[3]];
   const done = Promise.all([stream(aliceSender, "a"), stream(bobSender, "b")]).then(() => acks);
-  const nodes = devices.map((d) => d.node);
 
   return {
     conv,
+    total: 2 * perSender,
     done,
     acked: () => acks.size,
-    nodesInUse: () => [...new Set(nodes)],
     async check() {
       await done;
       // Right after a fault the node nginx picks may still be reconnecting: ask until one answers.
