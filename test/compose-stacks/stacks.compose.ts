@@ -54,7 +54,6 @@ for (const name of STACKS) {
     let mounted: string[] = [];
 
     beforeAll(async () => {
-      if (verifyTarget(stack.services).insecure) await must("compose/make-cert.sh", ["compose/generated/wss/nginx/certs"]);
       await timed(`${name}: up and healthy`, async () => {
         await stack.compose("up", "-d");
         await stack.healthy(UP_MS);
