@@ -71,23 +71,13 @@ for (const name of STACKS) {
 
     if (stack.nodes.length > 1) {
       test("docker kill of the node owning the conversation's shard mid-traffic: every ack in history, every device converges", async () => {
-        const owners = await shardOwners(stack);
-        const traffic = await startTraffic(verifyTarget(stack.services), PER_SENDER);
-        const victim = owners.get(shardOf(traffic.conv, SHARDS))!;
-        await faultMidTraffic(traffic, `docker kill ${victim}`, async () => { await must("docker", ["kill", await stack.container(victim)]); });
-        await traffic.check();
-        await verifyCli(stack, `${victim} killed`);
+        await survives(stack, await shardOwners(stack), "kill");
       }, 240_000);
     }
 
     if (stack.services.rabbit1) {
       test("docker stop of the broker leading the conversation's shard queue mid-traffic: every ack in history, every device converges", async () => {
-        const leaders = await queueLeaders(stack);
-        const traffic = await startTraffic(verifyTarget(stack.services), PER_SENDER);
-        const leader = leaders.get(shardOf(traffic.conv, SHARDS))!;
-        await faultMidTraffic(traffic, `docker stop ${leader}`, async () => { await must("docker", ["stop", await stack.container(leader)]); });
-        await traffic.check();
-        await verifyCli(stack, `${leader} stopped`);
+        await survives(stack, await queueLeaders(stack), "stop");
       }, 240_000);
     }
 
@@ -116,6 +106,18 @@ async function faultMidTraffic(traffic: Traffic, what: string, fault: () => Prom
   const after = traffic.acked();
   console.log(`${what}: began after ack ${before} and was over by ack ${after} of ${traffic.total}`);
   expect(after).toBeLessThan(traffic.total);
+}
+
+/**
+ * Traffic through the stack while `docker <how>` takes down the service that `byShard`
+ * names for the conversation's shard; then the traffic checks and `verify` again.
+ */
+async function survives(stack: ComposeStack, byShard: Map<number, string>, how: "kill" | "stop"): Promise<void> {
+  const traffic = await startTraffic(verifyTarget(stack.services), PER_SENDER);
+  const victim = byShard.get(shardOf(traffic.conv, SHARDS))!;
+  await faultMidTraffic(traffic, `docker ${how} ${victim}`, async () => { await must("docker", [how, await stack.container(victim)]); });
+  await traffic.check();
+  await verifyCli(stack, `${victim} ${how === "kill" ? "killed" : "stopped"}`);
 }
 
 /** Shard → the node service owning it, from every node's /healthz. */
