@@ -87,14 +87,16 @@ export async function startTraffic({ url, secret }: { url: string; secret: strin
   const deadline = Date.now() + 120_000;
 
   const send = async (d: Device, id: string) => {
+    let last = "nothing";
     for (;;) {
-      if (Date.now() > deadline) throw new Error(`${id}: no ack within the deadline`);
+      if (Date.now() > deadline) throw new Error(`${id}: no ack within the deadline; the last answer was ${last}`);
       await d.live(deadline);
       d.probe.send({ type: "send", id, conv, body: { id } });
       const until = Date.now() + 10_000;
       for (;;) {
         const answer = d.drain().find((f) => (f.type === "ack" || f.type === "error") && f.id === id);
         if (answer?.type === "ack") return acks.set(id, answer.seq);
+        if (answer) last = JSON.stringify(answer);
         // An error (the node could not take it now) or a dead socket: resend the same id.
         if (answer || d.probe.ws.readyState !== OPEN || Date.now() > until) break;
         await sleep(5);
