@@ -38,7 +38,7 @@ build() {
   cp -r "$here/$name/." "$ctx/"
   while (($#)) && [[ $1 != -- ]]; do cp -rL "${1%%:*}" "$ctx/${1#*:}"; shift; done
   (($#)) && shift
-  if ! docker build --network host -t "$tag" "$@" "$ctx" >"$ctx.log" 2>&1; then
+  if ! docker build --network host -t "$tag" --label duplex.local=1 "$@" "$ctx" >"$ctx.log" 2>&1; then
     tail -n 30 "$ctx.log" >&2
     rm -rf "$ctx" "$ctx.log"
     echo "images: building $tag failed" >&2
@@ -69,3 +69,6 @@ else
   npm=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
   build node duplex-local/node:20 "$(command -v node):node" "$npm:npm" "$cache:npm-cache" -- --label "duplex.inputs=$stamp"
 fi
+
+# What a rebuild left untagged (vfs keeps every layer in full): only images built here.
+docker image prune -f --filter label=duplex.local=1 >/dev/null
