@@ -3,18 +3,18 @@
  *   bun run src/main.ts · deno run -A src/main.ts · npx tsx src/main.ts
  */
 import { readFile } from "node:fs/promises";
-import { mintToken } from "./core/auth.ts";
-import { createApp } from "./core/app.ts";
+import { mintToken } from "./http/auth.ts";
+import { createApp } from "./http/app.ts";
 import { type Config, loadConfig, maskUrl } from "./core/config.ts";
 import { DuplexError } from "./core/errors.ts";
 import { startHeartbeat } from "./core/heartbeat.ts";
 import { Hub } from "./core/hub.ts";
 import { createLogger, errorFields, type Logger } from "./core/log.ts";
 import { CLOSE } from "./core/socket.ts";
-import type { Broker } from "./broker/interface.ts";
+import type { Broker } from "./core/ports/broker.ts";
 import { MemoryBroker } from "./broker/memory.ts";
 import { memoryStores } from "./store/memory.ts";
-import type { Stores } from "./store/interface.ts";
+import type { Stores } from "./core/ports/store.ts";
 import { load, type RuntimeModule } from "./runtime/runtime.ts";
 import { promMetrics } from "./ops/metrics.ts";
 
@@ -57,7 +57,7 @@ const app = createApp({
     const b = broker.status();
     return { ready: b.ready, runtime: runtime.name, shards: b.shards, owned: b.owned };
   },
-  assets: { page: await asset("./web/index.html"), client: await asset("./web/client.js") },
+  assets: { page: await asset("./web/index.html"), client: await asset("./web/generated/client.js") },
 });
 const server = await runtime.serve(app, config.port, config.host);
 const url = `http://${config.host}:${server.port}`;
@@ -99,7 +99,7 @@ runtime.onShutdownSignal(async (signal) => {
 
 async function connectStores(c: Config, l: Logger): Promise<Stores> {
   if (!c.redisUrl) return memoryStores({ historyLimit: c.historyLimit });
-  const { redisStores } = await import("./store/redis.ts");
+  const { redisStores } = await import("./store/redis/stores.ts");
   try {
     return await redisStores(c.redisUrl, { namespace: c.namespace, historyLimit: c.historyLimit, log: l });
   } catch (err) {
@@ -112,7 +112,7 @@ async function connectStores(c: Config, l: Logger): Promise<Stores> {
 async function createBroker(c: Config, l: Logger): Promise<Broker> {
   const common = { namespace: c.namespace, shards: c.shards, nodeId: c.nodeId, sendTimeoutMs: c.sendTimeoutMs, log: l };
   if (c.amqpUrl) {
-    const { rabbitmqBroker } = await import("./broker/rabbitmq.ts");
+    const { rabbitmqBroker } = await import("./broker/rabbitmq/broker.ts");
     return rabbitmqBroker(c.amqpUrl, { ...common, queueType: c.queueType });
   }
   if (c.redisUrl) {

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect as tcp } from "node:net";
 import { resolve } from "node:path";
-import { mintToken } from "../src/core/auth.ts";
+import { mintToken } from "../src/http/auth.ts";
 import { openProbe, type Probe } from "../src/ops/probe.ts";
 
 export type RuntimeName = "bun" | "deno" | "node";

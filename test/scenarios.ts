@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sign } from "hono/jwt";
 import { context, SCENARIOS, targetOf } from "../src/ops/verify.ts";
-import { redisStores } from "../src/store/redis.ts";
+import { redisStores } from "../src/store/redis/stores.ts";
 import { api, connect, mintToken, type NodeProc, rawUpgrade, type RuntimeName, startNode } from "./harness.ts";
 
 export const SCENARIO_ENV = {

@@ -15,7 +15,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
-import { verifyToken } from "../../src/core/auth.ts";
+import { verifyToken } from "../../src/http/auth.ts";
 
 const secret = process.env.DUPLEX_JWT_SECRET;
 if (!secret) throw new Error("DUPLEX_JWT_SECRET is required");

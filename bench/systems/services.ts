@@ -6,7 +6,7 @@
 import { connect as amqpConnect } from "amqplib";
 import { connect as tcp } from "node:net";
 import { createClient } from "redis";
-import { topology } from "../../src/broker/topology.ts";
+import { topology } from "../../src/broker/rabbitmq/topology.ts";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";

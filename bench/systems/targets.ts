@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type { Proto } from "../load/codec.ts";
-import { mintToken } from "../../src/core/auth.ts";
+import { mintToken } from "../../src/http/auth.ts";
 import { BIN, type Server, startServer } from "./spawn.ts";
 
 export type Runtime = "bun" | "deno" | "node";

@@ -5,8 +5,8 @@
  * the shape.
  */
 import { duplexError } from "../core/errors.ts";
-import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
-import { shardOf } from "./topology.ts";
+import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../core/ports/broker.ts";
+import { shardOf } from "./rabbitmq/topology.ts";
 
 interface Pending {
   request: SendRequest;

@@ -3,7 +3,7 @@
  * waits at most `timeoutMs`; the first outcome wins and later ones for the ref are ignored.
  */
 import { DuplexError, duplexError } from "../core/errors.ts";
-import type { Sequenced } from "./interface.ts";
+import type { Sequenced } from "../core/ports/broker.ts";
 
 interface Waiting {
   origin: string;

@@ -1,7 +1,7 @@
 /**
  * The broker for clusters that have Redis but no RabbitMQ. There are no shard owners:
  * every node sequences the `send`s it receives itself — Redis's atomic append script
- * (src/store/redis-scripts.ts) gives each conversation its gap-free order whichever node
+ * (src/store/redis/scripts.ts) gives each conversation its gap-free order whichever node
  * writes — and publishes the sequenced messages on one pub/sub channel,
  * `${namespace}:fanout`, that every node (itself included) delivers from. Control events
  * travel on the same channel.
@@ -23,8 +23,8 @@
  */
 import { asDuplexError, duplexError } from "../core/errors.ts";
 import { type Logger, unreadableFields } from "../core/log.ts";
-import { connectRedis, type RedisLink } from "../store/redis-connection.ts";
-import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
+import { connectRedis, type RedisLink } from "../redis/connection.ts";
+import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../core/ports/broker.ts";
 
 export interface RedisBrokerOptions {
   namespace: string;

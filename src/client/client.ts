@@ -6,7 +6,7 @@
  */
 import { DuplexError, duplexError, type ErrorCode } from "../core/errors.ts";
 import { isId, type ServerFrame } from "../core/protocol.ts";
-import type { Conversation, StoredMessage } from "../store/interface.ts";
+import type { Conversation, StoredMessage } from "../core/ports/store.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Emitter, failure } from "./events.ts";
 import { type Endpoints, endpoints, request } from "./http.ts";

@@ -3,7 +3,7 @@
  * the way frames leave for it — where a reader that stops reading is caught before its
  * unsent frames grow without bound.
  */
-import type { SessionRecord, StoredMessage } from "../store/interface.ts";
+import type { SessionRecord, StoredMessage } from "./ports/store.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
 import { RateLimiter } from "./rate.ts";

@@ -3,8 +3,8 @@
  * conversation (OrderedDelivery), to every local device of every member but the sending
  * one, encoded once for all of them.
  */
-import type { Sequenced } from "../broker/interface.ts";
-import type { Conversation, MessageStore, StoredMessage } from "../store/interface.ts";
+import type { Sequenced } from "./ports/broker.ts";
+import type { Conversation, MessageStore, StoredMessage } from "./ports/store.ts";
 import type { Connection } from "./connection.ts";
 import { OrderedDelivery } from "./delivery.ts";
 import { errorFields, type Logger } from "./log.ts";

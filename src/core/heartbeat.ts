@@ -10,7 +10,7 @@
  */
 import type { Hub } from "./hub.ts";
 import { errorFields, type Logger } from "./log.ts";
-import type { SessionStore } from "../store/interface.ts";
+import type { SessionStore } from "./ports/store.ts";
 import { CLOSE } from "./socket.ts";
 
 export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, now: () => number = Date.now): () => void {

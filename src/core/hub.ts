@@ -2,8 +2,8 @@
  * The hub: this node's connections, the protocol on them, and the broker's callbacks
  * into them. Everything here is Web-standard; sockets come through SocketSeam.
  */
-import type { Broker, BrokerHandlers, ControlEvent } from "../broker/interface.ts";
-import type { Conversation, SessionRecord, Stores } from "../store/interface.ts";
+import type { Broker, BrokerHandlers, ControlEvent } from "./ports/broker.ts";
+import type { Conversation, SessionRecord, Stores } from "./ports/store.ts";
 import { Fanout } from "./fanout.ts";
 import { asDuplexError, type DuplexError, duplexError } from "./errors.ts";
 import { errorFields, type Logger } from "./log.ts";

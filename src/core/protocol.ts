@@ -3,7 +3,7 @@
  * text into a typed frame or a DuplexError naming the field at fault.
  */
 import { DuplexError, type ErrorCode } from "./errors.ts";
-import type { StoredMessage } from "../store/interface.ts";
+import type { StoredMessage } from "./ports/store.ts";
 
 export type ClientFrame =
   | { type: "send"; id: string; conv: string; body: unknown }

@@ -3,7 +3,7 @@
  * nginx in front of a cluster, a compose stack, production. Each scenario uses fresh
  * users, so it can run against live systems without touching real conversations.
  */
-import { mintToken } from "../core/auth.ts";
+import { mintToken } from "../http/auth.ts";
 import { duplexError } from "../core/errors.ts";
 import { openProbe, type Probe, type SocketFactory } from "./probe.ts";
 

@@ -6,7 +6,7 @@
 import type { Hono } from "hono";
 import type { WSEvents } from "hono/ws";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import type { Upgrade } from "../core/app.ts";
+import type { Upgrade } from "../http/app.ts";
 import type { SocketFactory } from "../ops/probe.ts";
 
 export interface RuntimeOptions {

@@ -5,7 +5,7 @@
 import { duplexError } from "../core/errors.ts";
 import type {
   Appended, Conversation, MessageStore, NewMessage, SessionRecord, SessionStore, Stores, StoredMessage,
-} from "./interface.ts";
+} from "../core/ports/store.ts";
 
 interface Entry {
   record: SessionRecord;

@@ -3,7 +3,7 @@
  */
 import { expect, test } from "bun:test";
 import type { ChannelModel } from "amqplib";
-import { AmqpLink } from "../../src/broker/amqp-connection.ts";
+import { AmqpLink } from "../../src/broker/rabbitmq/connection.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { amqpUrl } from "../services.ts";
 import { testNamespace, waitFor } from "./rabbitmq-fixture.ts";

@@ -1,5 +1,5 @@
 /**
- * The behavioural contract of Broker (src/broker/interface.ts), run against every
+ * The behavioural contract of Broker (src/core/ports/broker.ts), run against every
  * implementation:
  *
  *   brokerSuite(name, make)
@@ -12,7 +12,7 @@
  * MessageStore shared by all instances and record what each instance delivers.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Broker, BrokerHandlers, ControlEvent, SendRequest, Sequenced } from "../../src/broker/interface.ts";
+import type { Broker, BrokerHandlers, ControlEvent, SendRequest, Sequenced } from "../../src/core/ports/broker.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
 
 export interface BrokerFixture {

@@ -3,10 +3,10 @@
  * files; see /work/shared/notes/second-rabbitmq-node.md): the shared one is never touched.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import type { Sequenced } from "../../src/broker/interface.ts";
+import type { Sequenced } from "../../src/core/ports/broker.ts";
 import { DuplexError } from "../../src/core/errors.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
-import { cleanUpAfterAll } from "../config/support.ts";
+import { cleanUpAfterAll } from "../cli/deploy/support.ts";
 import { api, connect, startNode } from "../harness.ts";
 import { redisUrl } from "../services.ts";
 import { dropKeys } from "../store/redis-fixtures.ts";

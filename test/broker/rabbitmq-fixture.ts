@@ -3,12 +3,12 @@
  * backed by one shared MemoryMessageStore: several nodes sharing a store, in one process.
  */
 import { connect } from "amqplib";
-import type { BrokerHandlers, ControlEvent, Sequenced } from "../../src/broker/interface.ts";
-import { rabbitmqBroker } from "../../src/broker/rabbitmq.ts";
-import type { RabbitmqBrokerOptions } from "../../src/broker/rabbitmq-options.ts";
-import { names, topology } from "../../src/broker/topology.ts";
+import type { BrokerHandlers, ControlEvent, Sequenced } from "../../src/core/ports/broker.ts";
+import { rabbitmqBroker } from "../../src/broker/rabbitmq/broker.ts";
+import type { RabbitmqBrokerOptions } from "../../src/broker/rabbitmq/options.ts";
+import { names, topology } from "../../src/broker/rabbitmq/topology.ts";
 import { createLogger } from "../../src/core/log.ts";
-import type { MessageStore, NewMessage } from "../../src/store/interface.ts";
+import type { MessageStore, NewMessage } from "../../src/core/ports/store.ts";
 import { amqpUrl } from "../services.ts";
 
 export const AMQP_URL = await amqpUrl();

@@ -5,11 +5,11 @@
  */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect } from "amqplib";
-import type { Sequenced } from "../../src/broker/interface.ts";
-import { ownerOf } from "../../src/broker/ownership.ts";
-import { rabbitmqBroker } from "../../src/broker/rabbitmq.ts";
-import type { RabbitmqBrokerOptions } from "../../src/broker/rabbitmq-options.ts";
-import { names, shardOf } from "../../src/broker/topology.ts";
+import type { Sequenced } from "../../src/core/ports/broker.ts";
+import { ownerOf } from "../../src/broker/rabbitmq/ownership.ts";
+import { rabbitmqBroker } from "../../src/broker/rabbitmq/broker.ts";
+import type { RabbitmqBrokerOptions } from "../../src/broker/rabbitmq/options.ts";
+import { names, shardOf } from "../../src/broker/rabbitmq/topology.ts";
 import { DuplexError, duplexError } from "../../src/core/errors.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";

@@ -3,7 +3,7 @@
  * test per error code it answers, how a repeat is kept from a device, and close handling.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Broker, Sequenced } from "../../src/broker/interface.ts";
+import type { Broker, Sequenced } from "../../src/core/ports/broker.ts";
 import { MemoryBroker } from "../../src/broker/memory.ts";
 import { duplexError } from "../../src/core/errors.ts";
 import { Hub } from "../../src/core/hub.ts";
@@ -11,7 +11,7 @@ import { createLogger } from "../../src/core/log.ts";
 import { type HubMetrics, NO_METRICS } from "../../src/core/metrics.ts";
 import type { SocketEvents } from "../../src/core/socket.ts";
 import { memoryStores } from "../../src/store/memory.ts";
-import type { Stores, StoredMessage } from "../../src/store/interface.ts";
+import type { Stores, StoredMessage } from "../../src/core/ports/store.ts";
 
 const log = createLogger("error");
 

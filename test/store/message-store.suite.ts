@@ -1,11 +1,11 @@
 /**
- * The behavioural contract of MessageStore (src/store/interface.ts), run against every
+ * The behavioural contract of MessageStore (src/core/ports/store.ts), run against every
  * implementation: `messageStoreSuite(name, make)` where `make(historyLimit)` returns two
  * handles on one fresh backing store (the same object twice for an in-process store; two
  * connections for Redis), so concurrent writers are real where they can be.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Conversation, MessageStore, NewMessage } from "../../src/store/interface.ts";
+import type { Conversation, MessageStore, NewMessage } from "../../src/core/ports/store.ts";
 
 export interface MessageFixture {
   stores: [MessageStore, MessageStore];

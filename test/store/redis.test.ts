@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { redisStores } from "../../src/store/redis.ts";
+import { redisStores } from "../../src/store/redis/stores.ts";
 import { dropKeys, listKeys, REDIS_URL, testNamespace } from "./redis-fixtures.ts";
 import { redisStoreSuites } from "./redis-suites.ts";
 

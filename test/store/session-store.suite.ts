@@ -1,11 +1,11 @@
 /**
- * The behavioural contract of SessionStore (src/store/interface.ts), run against every
+ * The behavioural contract of SessionStore (src/core/ports/store.ts), run against every
  * implementation: `sessionStoreSuite(name, make)` where `make()` returns a fresh, empty
  * store and a way to let time pass for it (a fake clock moves at once; a store on real
  * time, such as Redis, is simply waited for).
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { SessionRecord, SessionStore } from "../../src/store/interface.ts";
+import type { SessionRecord, SessionStore } from "../../src/core/ports/store.ts";
 
 export interface SessionFixture {
   store: SessionStore;

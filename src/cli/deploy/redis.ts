@@ -1,0 +1,72 @@
+/**
+ * `duplex redis-conf`: redis.conf for duplex's role, a store that must refuse writes rather
+ * than lose a session, a sequence or an acknowledged message.
+ */
+import { isIP } from "node:net";
+import { type CommandDoc, flag, flags, intFlag, type Values } from "../flags.ts";
+import { bad, render, type Rendered, safePath } from "./render.ts";
+
+export const REDIS_FLAGS = flags(
+  flag({
+    name: "maxmemory", arg: "SIZE", default: "1gb", values: "a size such as 512mb or 2gb",
+    doc: "memory limit", guards: "the machine running out of memory: at the limit writes fail, nothing is evicted",
+  }),
+  intFlag("port", "N", 1, 65535, 6379, { doc: "port to listen on" }),
+  flag({
+    name: "bind", arg: "IP", multiple: true, default: "127.0.0.1", values: "IP addresses; beyond loopback only with REDIS_PASSWORD",
+    doc: "address to listen on", guards: "exposure: other hosts reach Redis only through an address given here",
+  }),
+  flag({ name: "dir", arg: "DIR", default: "/var/lib/redis", doc: "data folder for the append-only file" }),
+  flag({ name: "out", arg: "DIR", doc: "write DIR/redis.conf; without it, print it" }),
+);
+
+export const REDIS_COMMAND: CommandDoc = {
+  usage: "duplex redis-conf [options]",
+  summary: "redis.conf for duplex",
+  flags: REDIS_FLAGS,
+  env: [{
+    env: "REDIS_PASSWORD", values: "16 or more printable characters, no spaces or quotes",
+    doc: "if set, written as requirepass (nodes then use redis://:PASSWORD@host:port)",
+    guards: "anyone on the network using Redis: a --bind beyond loopback needs it",
+  }],
+};
+
+export type RedisFlags = Values<typeof REDIS_FLAGS>;
+
+export interface RedisConf {
+  maxmemory: string;
+  port: number;
+  bind: string[];
+  dir: string;
+  password: string | null;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1)$/;
+
+export function redisConf(v: RedisFlags, env: Record<string, string | undefined>): RedisConf {
+  const maxmemory = (v.maxmemory ?? REDIS_FLAGS.maxmemory.default).toLowerCase();
+  const m = maxmemory.match(/^(\d+)(kb?|mb?|gb?)?$/);
+  if (!m || Number(m[1]) === 0) bad("--maxmemory", `must be a size such as 512mb or 2gb, got "${v.maxmemory}"`);
+  const bind = v.bind ?? [REDIS_FLAGS.bind.default];
+  for (const ip of bind) if (!isIP(ip)) bad("--bind", `must be an IP address, got "${ip}"`);
+  const password = env.REDIS_PASSWORD || null;
+  if (password !== null && !/^[\x21-\x7e]{16,}$/.test(password) || password?.includes('"')) {
+    bad("REDIS_PASSWORD", "must be at least 16 printable characters without spaces or quotes");
+  }
+  const remote = bind.find((ip) => !LOOPBACK.test(ip));
+  if (remote && password === null) {
+    bad("--bind", `${remote} is not loopback: set REDIS_PASSWORD, or Redis (protected mode) refuses every remote node`);
+  }
+  return {
+    maxmemory,
+    port: REDIS_FLAGS.port.parse(v.port),
+    bind,
+    dir: v.dir === undefined ? REDIS_FLAGS.dir.default : safePath("--dir", v.dir),
+    password,
+  };
+}
+
+export function renderRedis(conf: RedisConf): Rendered {
+  const text = render("redis.conf.eta", conf);
+  return { files: { "redis.conf": text }, stdout: text };
+}

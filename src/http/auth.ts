@@ -1,0 +1,46 @@
+/**
+ * Access tokens (CONTRACT §3): standard HS256 JWTs whose `sub` is the user id. Hono's JWT
+ * implementation does the cryptography and rejects other algorithms, `alg: none` included.
+ */
+import { sign, verify } from "hono/jwt";
+import { duplexError } from "../core/errors.ts";
+import { isId } from "../core/protocol.ts";
+
+export async function mintToken(user: string, secret: string, ttlSeconds = 3600): Promise<string> {
+  // The same rule as a conversation's members (CONTRACT §2): any member can hold a token.
+  if (!isId(user)) throw duplexError("bad_request", "user must be 1 to 128 characters");
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw duplexError("bad_request", "ttl must be a positive number of seconds");
+  const now = Math.floor(Date.now() / 1000);
+  return sign({ sub: user, iat: now, exp: now + Math.floor(ttlSeconds) }, secret, "HS256");
+}
+
+/** The user id the token names; DuplexError("unauthorized") for anything else. */
+export async function verifyToken(token: string | undefined | null, secret: string): Promise<string> {
+  if (!token) throw duplexError("unauthorized", "an access token is required");
+  let payload: Record<string, unknown>;
+  try {
+    payload = await verify(token, secret, "HS256");
+  } catch (err) {
+    const expired = err instanceof Error && err.name === "JwtTokenExpired";
+    throw duplexError("unauthorized", expired ? "the access token has expired" : "the access token is invalid");
+  }
+  const sub = payload.sub;
+  if (!isId(sub)) throw duplexError("unauthorized", "the access token names no valid user (sub)");
+  return sub;
+}
+
+/** Reads "Bearer <token>" from an Authorization header. */
+export function bearer(header: string | undefined | null): string | null {
+  const m = header?.match(/^Bearer\s+(\S+)$/i);
+  return m ? m[1] : null;
+}
+
+/**
+ * ttl such as "90s", "15m", "1h", "7d", or plain seconds.
+ */
+export function parseTtl(raw: string): number {
+  const m = raw.match(/^(\d+)([smhd]?)$/);
+  if (!m) throw duplexError("bad_request", `--ttl must look like 90s, 15m, 1h or 7d, got "${raw}"`);
+  const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "" | "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}

@@ -1,0 +1,115 @@
+/**
+ * Conversations, sequencing and history in Redis (key layout: redis-keys.ts). One script
+ * call per conversation does, for each message in order: look up the idempotency record,
+ * or take the next seq, store the message, write the record and trim the history. The
+ * calls for a batch are sent together, so `append` costs one round trip however many
+ * messages and conversations the batch holds, and stays cluster-ready (one slot per call).
+ *
+ * Retention: the newest `historyLimit` messages of each conversation are kept, with their
+ * idempotency records; a resend of a message already trimmed is stored again (it is
+ * older than `historyLimit` newer messages). `range` starts at the oldest retained message
+ * when asked for less: a reader sees a jump in seq where history was trimmed.
+ */
+import { duplexError } from "../../core/errors.ts";
+import type { Appended, Conversation, MessageStore, NewMessage, StoredMessage } from "../../core/ports/store.ts";
+import type { RedisLink } from "../../redis/connection.ts";
+import type { RedisKeys } from "./keys.ts";
+import type { SCRIPTS } from "./scripts.ts";
+
+type Link = RedisLink<typeof SCRIPTS>;
+type Payload = Pick<StoredMessage, "id" | "from" | "body">;
+
+export class RedisMessageStore implements MessageStore {
+  #link: Link;
+  #keys: RedisKeys;
+  #historyLimit: number;
+
+  constructor(link: Link, keys: RedisKeys, historyLimit: number) {
+    this.#link = link;
+    this.#keys = keys;
+    this.#historyLimit = historyLimit;
+  }
+
+  /**
+   * The conversation and each member's index live in different slots, so they are written
+   * by separate commands, sent together (one round trip). Should some fail, the call
+   * rejects and the caller creates another; an index entry whose conversation was never
+   * written is skipped by conversationsOf.
+   */
+  createConversation(members: readonly string[]): Promise<Conversation> {
+    const conv = { id: crypto.randomUUID(), members: [...new Set(members)] };
+    const k = this.#keys;
+    const at = Date.now();
+    return this.#link.run(async (c) => {
+      await Promise.all([
+        c.hSet(k.conv(conv.id), { members: JSON.stringify(conv.members), seq: 0 }),
+        ...conv.members.map((user) => c.zAdd(k.userConvs(user), { score: at, value: conv.id })),
+      ]);
+      return conv;
+    });
+  }
+
+  conversation(id: string): Promise<Conversation | null> {
+    return this.#link.run(async (c) => {
+      const members = await c.hGet(this.#keys.conv(id), "members");
+      return members === null ? null : { id, members: JSON.parse(members) as string[] };
+    });
+  }
+
+  conversationsOf(user: string, limit: number): Promise<Conversation[]> {
+    return this.#link.run(async (c) => {
+      const ids = limit < 1 ? [] : await c.zRange(this.#keys.userConvs(user), 0, limit - 1, { REV: true });
+      const members = await Promise.all(ids.map((id) => c.hGet(this.#keys.conv(id), "members")));
+      return ids.flatMap((id, i) => members[i] === null ? [] : [{ id, members: JSON.parse(members[i]!) as string[] }]);
+    });
+  }
+
+  append(messages: readonly NewMessage[]): Promise<Appended[]> {
+    const k = this.#keys;
+    const byConv = new Map<string, NewMessage[]>();
+    for (const m of messages) {
+      const group = byConv.get(m.conv);
+      if (group) group.push(m);
+      else byConv.set(m.conv, [m]);
+    }
+    const ts = Date.now();
+    return this.#link.run(async (c) => {
+      const stored = await Promise.all(Array.from(byConv, async ([conv, group]) => {
+        const args = group.flatMap((m) => [JSON.stringify([m.from.user, m.id]), JSON.stringify({ id: m.id, from: m.from, body: m.body })]);
+        const out = await c.append([k.conv(conv), k.log(conv), k.ids(conv)], [this.#historyLimit, ts, ...args]);
+        if (out === null) throw duplexError("not_found", `no conversation "${conv}"`);
+        return out.map(({ duplicate, entry }): Appended => ({ message: parse(conv, entry), duplicate }));
+      }));
+      // Back to the caller's order: each conversation's results are in its messages' order.
+      const next = new Map(Array.from(byConv.keys(), (conv, i) => [conv, stored[i][Symbol.iterator]()]));
+      return messages.map((m) => next.get(m.conv)!.next().value!);
+    });
+  }
+
+  range(conv: string, after: number, limit: number): Promise<StoredMessage[]> {
+    return this.#link.run(async (c) => {
+      const texts = await c.range([this.#keys.conv(conv), this.#keys.log(conv)], [after, limit]);
+      return texts.map((t) => parse(conv, t));
+    });
+  }
+
+  lastSeq(conv: string): Promise<number> {
+    return this.#link.run(async (c) => Number(await c.hGet(this.#keys.conv(conv), "seq") ?? 0));
+  }
+
+  markRead(conv: string, user: string, seq: number): Promise<number> {
+    return this.#link.run(async (c) => {
+      const mark = await c.markRead([this.#keys.conv(conv), this.#keys.reads(conv)], [user, seq]);
+      if (mark === null) throw duplexError("not_found", `no conversation "${conv}"`);
+      return mark;
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A stored entry is the JSON text [seq, ts, payload], built by the append script. */
+function parse(conv: string, text: string): StoredMessage {
+  const [seq, ts, payload] = JSON.parse(text) as [number, number, Payload];
+  return { conv, seq, id: payload.id, from: payload.from, body: payload.body, ts };
+}

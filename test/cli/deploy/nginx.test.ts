@@ -1,0 +1,116 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { chown, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { nginxSite, renderNginx } from "../../../src/cli/deploy/nginx.ts";
+import { cleanUpAfterAll, expectGolden, nginxTest, run, scratchDir, selfSigned, writeOut } from "./support.ts";
+
+cleanUpAfterAll();
+
+const DOMAIN = "chat.example.com";
+/** Where the goldens show the certificates (the tests make them in a scratch folder). */
+const GOLDEN_TLS_DIR = "/etc/duplex/tls";
+const base = { domain: DOMAIN, upstream: ["10.0.0.11:8080", "10.0.0.12:8080"] };
+
+let tls: { dir: string; cert: string; key: string };
+beforeAll(async () => {
+  const dir = await scratchDir();
+  tls = { dir, ...await selfSigned(dir, DOMAIN) };
+});
+
+/** Every variant the CLI renders, by golden name. */
+const VARIANTS: Record<string, () => Record<string, unknown>> = {
+  "ws": () => base,
+  "ws-hash": () => ({ ...base, lb: "hash" }),
+  "ws-ip-hash": () => ({ ...base, lb: "ip_hash" }),
+  "ws-options": () => ({
+    ...base, path: "/chat", "heartbeat-ms": "10000", "limit-conn": "20", "http-port": "8000",
+    "proxy-header": ["X-Request-Id: $request_id"],
+  }),
+  "wss-1.22": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key }),
+  "wss-1.26": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key, "nginx-version": "1.26" }),
+  "wss-ocsp": () => ({
+    ...base, tls: true, cert: tls.cert, key: tls.key, "https-port": "8443", ocsp: true, "trusted-cert": tls.cert, resolver: "127.0.0.53",
+  }),
+};
+
+const renderVariant = async (name: string) => renderNginx(await nginxSite(VARIANTS[name](), {}));
+const portable = (text: string) => text.replaceAll(tls.dir, GOLDEN_TLS_DIR);
+
+describe("nginx golden files", () => {
+  for (const name of Object.keys(VARIANTS)) {
+    test(`the ${name} site file matches its golden file`, async () => {
+      const r = await renderVariant(name);
+      await expectGolden(`nginx-${name}.conf`, portable(r.files[`conf.d/${DOMAIN}.conf`]));
+    });
+  }
+  for (const name of ["ws", "wss-1.22"]) {
+    test(`the complete nginx.conf for ${name} matches its golden file`, async () => {
+      await expectGolden(`nginx-${name}.nginx.conf`, portable((await renderVariant(name)).files["nginx.conf"]));
+    });
+  }
+  test("without --out the site file is what is printed", async () => {
+    const r = await renderVariant("ws");
+    expect(r.stdout).toBe(r.files[`conf.d/${DOMAIN}.conf`]);
+  });
+});
+
+describe("nginx -t on nginx 1.22", () => {
+  test("is the nginx these variants target", async () => {
+    expect((await run("nginx", ["-v"])).stderr).toContain("nginx/1.22");
+  });
+
+  for (const name of Object.keys(VARIANTS).filter((n) => n !== "wss-1.26")) {
+    test(`accepts the complete ${name} config, with its paths under the prefix`, async () => {
+      const dir = await writeOut(await renderVariant(name));
+      const r = await nginxTest(dir);
+      expect(r.stderr).toContain("test is successful");
+    });
+  }
+
+  test("rejects the 1.26 variant only for its http2 directive, new in 1.25.1", async () => {
+    const rendered = await renderVariant("wss-1.26");
+    const dir = await writeOut(rendered);
+    const refused = await nginxTest(dir);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('unknown directive "http2"');
+    const conf = join(dir, "nginx.conf");
+    const text = await readFile(conf, "utf8");
+    expect(text).toContain(" ssl;\n");
+    expect(text).not.toContain("ssl http2");
+    await writeFile(conf, text.replace(/^\s*http2 on;\n/m, ""));
+    expect((await nginxTest(dir)).stderr).toContain("test is successful");
+  });
+
+  test("runs the complete config without root", async () => {
+    const dir = await writeOut(await renderVariant("ws-options"));
+    await chownTree(dir, 65534, 65534);
+    const r = await nginxTest(dir, "nginx.conf", "nobody");
+    expect(r.stderr).toContain("test is successful");
+  });
+
+  test("two generated site files load side by side in one existing nginx", async () => {
+    const dir = await scratchDir();
+    for (const sub of ["conf.d", "logs", "temp"]) await mkdir(join(dir, sub));
+    for (const domain of [DOMAIN, "staging.example.com"]) {
+      const site = await nginxSite({ ...VARIANTS["wss-ocsp"](), domain, "access-log": join(dir, "logs", `${domain}.log`) }, {});
+      await writeFile(join(dir, "conf.d", `${domain}.conf`), renderNginx(site).stdout);
+    }
+    await writeFile(join(dir, "nginx.conf"), [
+      "pid logs/nginx.pid;", "events {}",
+      "http {", "    client_body_temp_path temp/client_body;", "    proxy_temp_path temp/proxy;",
+      "    fastcgi_temp_path temp/fastcgi;", "    uwsgi_temp_path temp/uwsgi;", "    scgi_temp_path temp/scgi;",
+      "    include conf.d/*.conf;", "}", "",
+    ].join("\n"));
+    const r = await nginxTest(dir);
+    expect(r.stderr).toContain("test is successful");
+  });
+});
+
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await chown(dir, uid, gid);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(path, uid, gid);
+    else await chown(path, uid, gid);
+  }
+}
