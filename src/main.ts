@@ -15,7 +15,8 @@ import type { Broker } from "./core/ports/broker.ts";
 import { MemoryBroker } from "./broker/memory.ts";
 import { memoryStores } from "./store/memory.ts";
 import type { Stores } from "./core/ports/store.ts";
-import { load, type RuntimeModule } from "./runtime/runtime.ts";
+import { load } from "./runtime/load.ts";
+import type { RuntimeModule } from "./runtime/runtime.ts";
 import { promMetrics } from "./ops/metrics.ts";
 
 const runtimeModule: RuntimeModule = await load();

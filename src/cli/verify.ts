@@ -2,7 +2,7 @@
 import { duplexError } from "../core/errors.ts";
 import { type CommandDoc, flag, flags, type Values } from "./flags.ts";
 import type { Rendered } from "./deploy/render.ts";
-import { load } from "../runtime/runtime.ts";
+import { load } from "../runtime/load.ts";
 import { table, targetOf, verify } from "../ops/verify.ts";
 
 export const VERIFY_FLAGS = flags(

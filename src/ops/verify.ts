@@ -5,7 +5,8 @@
  */
 import { mintToken } from "../http/auth.ts";
 import { duplexError } from "../core/errors.ts";
-import { openProbe, type Probe, type SocketFactory } from "./probe.ts";
+import type { SocketFactory } from "../runtime/runtime.ts";
+import { openProbe, type Probe } from "./probe.ts";
 
 export interface Target {
   /** ws[s]://host[:port][/ws] */

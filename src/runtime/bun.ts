@@ -7,8 +7,8 @@
 import type { ServerWebSocket } from "bun";
 import { upgradeWebSocket, websocket } from "hono/bun";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import type { SocketFactory } from "../ops/probe.ts";
-import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
+import { honoEvents } from "./hono-events.ts";
+import type { Runtime, RuntimeOptions, SocketFactory } from "./runtime.ts";
 
 type Raw = ServerWebSocket<unknown>;
 

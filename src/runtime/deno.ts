@@ -6,8 +6,8 @@
  */
 import { upgradeWebSocket } from "hono/deno";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import type { SocketFactory } from "../ops/probe.ts";
-import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
+import { honoEvents } from "./hono-events.ts";
+import type { Runtime, RuntimeOptions, SocketFactory } from "./runtime.ts";
 
 // deno-lint-ignore no-explicit-any
 const Deno = (globalThis as any).Deno;

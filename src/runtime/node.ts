@@ -9,8 +9,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket as WsClient, WebSocketServer, type WebSocket } from "ws";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import type { SocketFactory } from "../ops/probe.ts";
-import type { Runtime, RuntimeOptions } from "./runtime.ts";
+import type { Runtime, RuntimeOptions, SocketFactory } from "./runtime.ts";
 
 export const env = (): Record<string, string | undefined> => process.env;
 export const exit = (code: number): never => process.exit(code);

@@ -1,13 +1,13 @@
 /**
  * What a node needs from the runtime it runs on. Each of bun.ts, deno.ts and node.ts
  * implements it; nothing outside src/runtime/ may touch Bun, Deno or node: APIs for
- * serving. `load()` picks the one for the runtime we are on.
+ * serving. `load()` in load.ts picks the one for the runtime we are on.
  */
 import type { Hono } from "hono";
-import type { WSEvents } from "hono/ws";
-import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { Upgrade } from "../http/app.ts";
-import type { SocketFactory } from "../ops/probe.ts";
+
+/** Makes a WebSocket; lets a runtime add headers or TLS options the standard one lacks. */
+export type SocketFactory = (url: string) => WebSocket;
 
 export interface RuntimeOptions {
   maxPayload: number;
@@ -35,31 +35,4 @@ export interface RuntimeModule {
   /** Client sockets for tools (verify); `insecure` accepts any TLS certificate. */
   clientSocket(options: { insecure: boolean }): SocketFactory;
   create(options: RuntimeOptions): Runtime;
-}
-
-export function load(): Promise<RuntimeModule> {
-  const g = globalThis as { Bun?: unknown; Deno?: unknown };
-  if (g.Bun) return import("./bun.ts");
-  if (g.Deno) return import("./deno.ts");
-  return import("./node.ts");
-}
-
-/**
- * Hono's WebSocket events wired to the hub through a seam built from the raw socket.
- * State is keyed by the raw socket, since Bun makes a new WSContext for every event.
- */
-export function honoEvents<Raw extends object>(
-  sockets: WeakMap<Raw, SocketEvents>,
-  seam: (raw: Raw) => SocketSeam,
-  open: (seam: SocketSeam) => SocketEvents,
-): WSEvents {
-  return {
-    onOpen: (_e, ws) => { const raw = ws.raw as Raw; sockets.set(raw, open(seam(raw))); },
-    onMessage: (e, ws) => {
-      const events = sockets.get(ws.raw as Raw);
-      if (typeof e.data === "string") events?.text(e.data);
-      else events?.binary();
-    },
-    onClose: (e, ws) => sockets.get(ws.raw as Raw)?.closed(e.code, e.reason),
-  };
 }
