@@ -5,7 +5,7 @@
  * link.ts.
  */
 import { DuplexError, duplexError, type ErrorCode } from "../core/errors.ts";
-import { isId, type ServerFrame } from "../core/protocol.ts";
+import { handledAll, isId, type ServerFrame } from "../core/protocol.ts";
 import type { Conversation, StoredMessage } from "../core/ports/store.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Emitter, failure } from "./events.ts";
@@ -215,6 +215,10 @@ export class DuplexClient extends Emitter<ClientEvents> {
         return this.emit("read", { conv: f.conv, seq: f.seq, user: f.user, device: f.device });
       case "error":
         return this.#refused(f.code, f.message, f.id);
+      case "pong": // the link counted it as a sign of life when it arrived
+        return;
+      default:
+        return handledAll(f);
     }
   }
 

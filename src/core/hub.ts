@@ -9,7 +9,7 @@ import { asDuplexError, type DuplexError, duplexError } from "./errors.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
-import { type ClientFrame, encode, errorFrame, FrameError, parseClientFrame } from "./protocol.ts";
+import { type ClientFrame, encode, errorFrame, FrameError, handledAll, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
 import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
 
@@ -212,6 +212,8 @@ export class Hub {
         await this.#o.broker.publish({ type: "read", conv: frame.conv, user, device, seq });
         return;
       }
+      default:
+        return handledAll(frame);
     }
   }
 

@@ -86,6 +86,13 @@ export function parseClientFrame(text: string): ClientFrame {
   }
 }
 
+/**
+ * Closes a switch over frame types: a type added to ClientFrame or ServerFrame and not
+ * handled before it makes this call a compile error. At run time it does nothing, so a
+ * client ignores a frame type that a newer server sends.
+ */
+export function handledAll(_frame: never): void {}
+
 export function errorFrame(err: DuplexError, id?: string): ServerFrame {
   const frame: ServerFrame = { type: "error", code: err.code, message: err.message };
   const replyId = id ?? (err instanceof FrameError ? err.id : undefined);

@@ -32,6 +32,7 @@ var MAX_ID = 128;
 function isId(v) {
   return typeof v === "string" && v.length > 0 && v.length <= MAX_ID;
 }
+function handledAll(_frame) {}
 
 // src/client/backoff.ts
 var DEFAULT_BACKOFF = { baseMs: 500, capMs: 30000, factor: 2 };
@@ -793,6 +794,10 @@ class DuplexClient extends Emitter {
         return this.emit("read", { conv: f.conv, seq: f.seq, user: f.user, device: f.device });
       case "error":
         return this.#refused(f.code, f.message, f.id);
+      case "pong":
+        return;
+      default:
+        return handledAll(f);
     }
   }
   #acked(ack) {
