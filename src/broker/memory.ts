@@ -6,7 +6,7 @@
  */
 import { duplexError } from "../core/errors.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../core/ports/broker.ts";
-import { shardOf } from "./rabbitmq/topology.ts";
+import { shardOf } from "./shard.ts";
 
 interface Pending {
   request: SendRequest;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { shardOf } from "../../src/broker/rabbitmq/topology.ts";
+import { shardOf } from "../../src/broker/shard.ts";
 import type { ServerFrame } from "../../src/core/protocol.ts";
 import { dropNamespace } from "../cleanup.ts";
 import { api, connect, type NodeProc, type RuntimeName, startNode, type TestClient, testNamespace } from "../harness.ts";

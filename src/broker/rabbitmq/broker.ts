@@ -20,7 +20,8 @@ import { PendingSubmits, unavailable } from "../pending.ts";
 import { ShardConsumer } from "./shard-consumer.ts";
 import { shardWork } from "./shard-work.ts";
 import { checkOptions, type RabbitmqBrokerOptions } from "./options.ts";
-import { names, nodeQueue, shardOf, topology } from "./topology.ts";
+import { shardOf } from "../shard.ts";
+import { names, nodeQueue, topology } from "./topology.ts";
 import { type Bye, type Hello, parseRequest, type Refusal } from "./wire.ts";
 
 export type { RabbitmqBrokerOptions };

@@ -6,7 +6,7 @@
  * hashing: every node computes the same owner from the same view, and when a node joins
  * or leaves only the shards it wins or held change hands.
  */
-import { fnv1a } from "./topology.ts";
+import { fnv1a } from "../shard.ts";
 
 /** murmur3's finaliser: spreads FNV-1a's weak low bits over the whole word. */
 function mix(h: number): number {
