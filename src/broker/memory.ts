@@ -4,22 +4,18 @@
  * every sequenced message is fanned out to delivery. RabbitMQ replaces the queues, not
  * the shape.
  */
-import { duplexError } from "../core/errors.ts";
+import { asDuplexError, duplexError } from "../core/errors.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../core/ports/broker.ts";
+import { PendingSubmits } from "./pending.ts";
 import { shardOf } from "./shard.ts";
-
-interface Pending {
-  request: SendRequest;
-  resolve(s: Sequenced): void;
-  reject(err: unknown): void;
-}
 
 /** Largest batch one shard hands to the store at once. */
 const BATCH = 64;
 
 export class MemoryBroker implements Broker {
   #handlers: BrokerHandlers | null = null;
-  #queues: Pending[][];
+  #queues: SendRequest[][];
+  #pending = new PendingSubmits();
   #busy: boolean[];
   #shards: number;
 
@@ -36,8 +32,8 @@ export class MemoryBroker implements Broker {
   submit(request: SendRequest): Promise<Sequenced> {
     if (!this.#handlers) return Promise.reject(duplexError("unavailable", "the broker is not running"));
     const shard = shardOf(request.message.conv, this.#shards);
-    return new Promise((resolve, reject) => {
-      this.#queues[shard].push({ request, resolve, reject });
+    return this.#pending.wait(request.ref, request.origin, () => {
+      this.#queues[shard].push(request);
       if (!this.#busy[shard]) void this.#drain(shard);
     });
   }
@@ -55,9 +51,8 @@ export class MemoryBroker implements Broker {
 
   async close(): Promise<void> {
     this.#handlers = null;
-    for (const queue of this.#queues) {
-      for (const p of queue.splice(0)) p.reject(duplexError("unavailable", "the broker is shutting down"));
-    }
+    for (const queue of this.#queues) queue.splice(0);
+    this.#pending.failAll("the broker is shutting down");
   }
 
   /** One shard: take what is queued, sequence it as one batch, fan it out, repeat. */
@@ -68,14 +63,15 @@ export class MemoryBroker implements Broker {
       const handlers = this.#handlers;
       const batch = queue.splice(0, BATCH);
       try {
-        const appended = await handlers.sequence(batch.map((p) => p.request.message));
-        batch.forEach((p, i) => {
-          const item: Sequenced = { ...appended[i], origin: p.request.origin, ref: p.request.ref };
+        const appended = await handlers.sequence(batch.map((r) => r.message));
+        batch.forEach((r, i) => {
+          const item: Sequenced = { ...appended[i], origin: r.origin, ref: r.ref };
           handlers.deliver(item);
-          p.resolve(item);
+          this.#pending.settle(r.ref, item);
         });
       } catch (err) {
-        for (const p of batch) p.reject(err);
+        const failure = asDuplexError(err);
+        for (const r of batch) this.#pending.settle(r.ref, failure);
       }
     }
     this.#busy[shard] = false;

@@ -97,13 +97,12 @@ class RabbitmqBroker implements Broker {
 
   submit(request: SendRequest): Promise<Sequenced> {
     const { ref } = request;
-    if (this.#pending.has(ref)) return Promise.reject(duplexError("bad_request", `submit: ref "${ref}" is already waiting for its result`));
     if (!this.#ready) return Promise.reject(unavailable("RabbitMQ is not connected"));
-    const outcome = this.#pending.wait(ref, request.origin);
     const shard = shardOf(request.message.conv, this.#o.shards);
-    this.#publish(this.#names.ingress, String(shard), "send", request, { persistent: true, mandatory: true })
-      .catch((err) => this.#pending.settle(ref, err));
-    return outcome;
+    return this.#pending.wait(ref, request.origin, () => {
+      this.#publish(this.#names.ingress, String(shard), "send", request, { persistent: true, mandatory: true })
+        .catch((err) => this.#pending.settle(ref, err));
+    });
   }
 
   async publish(event: ControlEvent): Promise<void> {
