@@ -7,7 +7,7 @@ import { names } from "../../src/broker/rabbitmq/topology.ts";
 import { DuplexError } from "../../src/core/errors.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
-import { Brokers } from "../../src/broker/rabbitmq/urls.ts";
+import { AmqpUrls } from "../../src/broker/rabbitmq/urls.ts";
 import { startNode } from "../harness.ts";
 import { amqpUrl, redisUrl } from "../services.ts";
 import { dropKeys } from "../store/redis-fixtures.ts";
@@ -147,7 +147,7 @@ describe("several brokers in AMQP_URL", () => {
   });
 
   test("reads every field of the broker in use, and moves on in a ring", () => {
-    const b = new Brokers("amqp://u:p%40ss@a.example:5673/v%2Fh?heartbeat=9, amqps://b.example", 5);
+    const b = new AmqpUrls("amqp://u:p%40ss@a.example:5673/v%2Fh?heartbeat=9, amqps://b.example", 5);
     const t = b.target();
     expect([t.protocol, t.hostname, t.port, t.username, t.password, t.vhost, t.heartbeat]).toEqual(["amqp", "a.example", 5673, "u", "p@ss", "v/h", 9]);
     b.next();

@@ -12,7 +12,7 @@
 import { connect } from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, RecoveringChannelModel } from "amqplib";
 import { DuplexError } from "../../core/errors.ts";
-import { Brokers } from "./urls.ts";
+import { AmqpUrls } from "./urls.ts";
 import { errorFields, type Logger } from "../../core/log.ts";
 
 /** A host that drops packets instead of refusing must not stall a connect for minutes. */
@@ -36,7 +36,7 @@ export interface LinkOptions {
 }
 
 export class AmqpLink {
-  #brokers: Brokers;
+  #brokers: AmqpUrls;
   #o: LinkOptions;
   #conn: RecoveringChannelModel | null = null;
   /** The connection while it is up. */
@@ -53,7 +53,7 @@ export class AmqpLink {
 
   constructor(options: LinkOptions) {
     this.#o = options;
-    this.#brokers = new Brokers(options.url, options.heartbeatSeconds);
+    this.#brokers = new AmqpUrls(options.url, options.heartbeatSeconds);
   }
 
   /** Every broker this link may use, passwords masked. */

@@ -1,6 +1,6 @@
 /** What a RabbitMQ broker is built from, checked before anything connects. */
 import { SETTINGS } from "../../core/config.ts";
-import { Brokers } from "./urls.ts";
+import { AmqpUrls } from "./urls.ts";
 import { duplexError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import type { QueueType } from "./topology.ts";
@@ -24,7 +24,7 @@ export function checkOptions(url: string, o: RabbitmqBrokerOptions): void {
     throw duplexError("bad_request", `rabbitmqBroker: ${what}`);
   };
   if (typeof url !== "string") bad("AMQP_URL must be a string of amqp:// or amqps:// URLs");
-  new Brokers(url, 5);
+  new AmqpUrls(url, 5);
   // The same rules as the environment: the config table throws naming the variable.
   if (typeof o.namespace !== "string" || o.namespace === "") bad("namespace (DUPLEX_NAMESPACE) must be a non-empty string");
   SETTINGS.namespace.parse(o.namespace);

@@ -9,7 +9,7 @@ import type { Options } from "amqplib";
 import { maskUrl } from "../../core/config.ts";
 import { duplexError } from "../../core/errors.ts";
 
-export class Brokers {
+export class AmqpUrls {
   readonly #urls: URL[];
   readonly #heartbeat: number;
   #at = 0;
