@@ -14,7 +14,7 @@ import { CLOSE } from "./core/socket.ts";
 import type { Broker } from "./core/ports/broker.ts";
 import { MemoryBroker } from "./broker/memory.ts";
 import { memoryStores } from "./store/memory.ts";
-import type { Stores } from "./core/ports/store.ts";
+import type { Appended, NewMessage, Stores } from "./core/ports/store.ts";
 import { load } from "./runtime/load.ts";
 import type { RuntimeModule } from "./runtime/runtime.ts";
 import { promMetrics } from "./ops/metrics.ts";
@@ -66,7 +66,7 @@ log.info("listening", { url, runtime: runtime.name });
 // Serving before the broker is up lets /healthz say "not ready" while it connects (with
 // backoff); a broker that refuses this node for good (say, a shard count that differs from
 // the cluster's) ends the process with its reason.
-broker.start(hub.handlers()).then(
+broker.start({ sequence, ...hub.handlers() }).then(
   () => log.info("broker ready", { owned: broker.status().owned.length }),
   (err) => {
     console.error(`duplex: ${err instanceof Error ? err.message : String(err)}`);
@@ -97,6 +97,13 @@ runtime.onShutdownSignal(async (signal) => {
   }
   runtimeModule.exit(0);
 });
+
+/** The broker sequences by appending to the store directly; new messages are counted. */
+async function sequence(messages: NewMessage[]): Promise<Appended[]> {
+  const appended = await stores.messages.append(messages);
+  metrics.sequenced(appended.filter((a) => !a.duplicate).length);
+  return appended;
+}
 
 async function connectStores(c: Config, l: Logger): Promise<Stores> {
   if (!c.redisUrl) return memoryStores({ historyLimit: c.historyLimit });

@@ -58,14 +58,9 @@ export class Hub {
     return this.#bySession.size;
   }
 
-  /** The callbacks the broker calls on this node. */
-  handlers(): BrokerHandlers {
+  /** What the broker calls on this node; it sequences through the store, not through the hub. */
+  handlers(): Pick<BrokerHandlers, "deliver" | "control"> {
     return {
-      sequence: async (messages) => {
-        const appended = await this.#o.stores.messages.append(messages);
-        this.#m.sequenced(appended.filter((a) => !a.duplicate).length);
-        return appended;
-      },
       deliver: (item) => this.#fanout.deliver(item),
       control: (event) => this.#control(event),
     };

@@ -10,6 +10,7 @@ export interface HubMetrics {
   frameIn(type: string): void;
   frameOut(type: string, count?: number): void;
   refused(code: ErrorCode): void;
+  /** Messages the broker stored on this node (counted where src/main.ts hands it the store). */
   sequenced(count: number): void;
   /** `send` received → `ack` written, in ms. */
   ack(ms: number): void;

@@ -32,7 +32,7 @@ function setup(options: { broker?: Broker; rate?: number; maxMessageBytes?: numb
     nodeId: "n1", heartbeatMs: 25_000, rate: options.rate ?? 100, maxMessageBytes: options.maxMessageBytes ?? 4096,
     maxBufferedBytes: 1 << 20, stores, broker, log, metrics: options.metrics,
   });
-  const ready = broker.start(hub.handlers());
+  const ready = broker.start({ sequence: (messages) => stores.messages.append(messages), ...hub.handlers() });
   const device = (user: string, name: string): Device => {
     const frames: Record<string, any>[] = [];
     const closes: [number, string][] = [];

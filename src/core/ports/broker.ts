@@ -1,9 +1,11 @@
 /**
  * The broker moves `send`s to the one place that sequences their conversation and moves
- * sequenced messages to every node. `memory.ts` does it in the process (one node);
- * `rabbitmq.ts` across a cluster. Both pass the suite in test/broker/.
+ * sequenced messages to every node. src/broker/memory.ts does it in the process (one node);
+ * src/broker/redis.ts and src/broker/rabbitmq/ across a cluster. All pass the suite in
+ * test/broker/.
  *
- * A broker calls back into the hub through BrokerHandlers; it never imports the hub.
+ * A broker stores through `sequence` (the store's append) and calls back into the hub
+ * through `deliver` and `control`; it imports neither. src/main.ts wires them.
  */
 import type { Appended, NewMessage } from "./store.ts";
 
@@ -30,7 +32,7 @@ export type ControlEvent =
 
 export interface BrokerHandlers {
   /**
-   * Sequences and stores a batch of one shard (MessageStore.append). Called on the node
+   * Sequences and stores a batch of one shard: MessageStore.append itself. Called on the node
    * that owns the shard, never concurrently for one shard, in submission order. Redelivery
    * after a failover may repeat requests, so it must be idempotent (it is: append is).
    */
