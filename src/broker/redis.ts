@@ -6,7 +6,7 @@
  * `${namespace}:fanout`, that every node (itself included) delivers from. Control events
  * travel on the same channel.
  *
- * What this gives up against rabbitmq.ts:
+ * What this gives up against rabbitmq/:
  * - Order across nodes: two nodes writing one conversation at once may publish seq 8
  *   before seq 7. Per-conversation order at delivery is the hub's job (it fills a gap
  *   from the store before emitting what follows). One node's own submissions are

@@ -13,7 +13,7 @@
  * (`INFO cluster`), and when cluster mode is on the link becomes a node-redis cluster
  * client seeded with that URL, with the same options on every member's connection. Each
  * command and script is then routed by its first key (every script's keys share one hash
- * slot: redis-keys.ts); `ready()` means every master is connected (and the pub/sub
+ * slot: src/store/redis/keys.ts); `ready()` means every master is connected (and the pub/sub
  * connection, once there is one), as by default a cluster missing a master refuses
  * commands anyway.
  */

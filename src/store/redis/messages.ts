@@ -1,5 +1,5 @@
 /**
- * Conversations, sequencing and history in Redis (key layout: redis-keys.ts). One script
+ * Conversations, sequencing and history in Redis (key layout: keys.ts). One script
  * call per conversation does, for each message in order: look up the idempotency record,
  * or take the next seq, store the message, write the record and trim the history. The
  * calls for a batch are sent together, so `append` costs one round trip however many

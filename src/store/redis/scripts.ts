@@ -1,7 +1,7 @@
 /**
  * The Lua scripts behind every multi-key change. node-redis sends each as EVALSHA and falls
  * back to EVAL (which caches it again) on NOSCRIPT, e.g. after a Redis restart. Each script
- * takes only keys of one hash tag (redis-keys.ts), so it runs unchanged on Redis Cluster.
+ * takes only keys of one hash tag (keys.ts), so it runs unchanged on Redis Cluster.
  *
  * Session expiry uses Redis's clock (TIME, PEXPIRE), never a node's: nodes with skewed
  * clocks still agree on which session and which node has lapsed.

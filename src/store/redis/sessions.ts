@@ -1,5 +1,5 @@
 /**
- * Sessions in Redis (key layout: redis-keys.ts). The record of a session is a hash that
+ * Sessions in Redis (key layout: keys.ts). The record of a session is a hash that
  * Redis expires by itself (PEXPIRE), so an expired session is never read back even if no
  * node ever sweeps, and a crashed cluster leaves nothing behind. Around it:
  * - the per-user set of devices, cleaned lazily when a read finds a record gone;

@@ -1,7 +1,7 @@
 /**
  * The stores of a cluster: sessions, sequences and history in Redis, shared by every node
  * (docs/07-sessions.md). The key layout and its Redis Cluster hash tags are in
- * redis-keys.ts, the Lua scripts in redis-scripts.ts, the connection's failure behaviour
+ * keys.ts, the Lua scripts in scripts.ts, the connection's failure behaviour
  * in src/redis/connection.ts.
  *
  * Redis Cluster: every script takes keys of one slot and every other command one key, so
