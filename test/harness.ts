@@ -4,20 +4,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect as tcp } from "node:net";
-import { resolve } from "node:path";
 import { mintToken } from "../src/http/auth.ts";
 import { openProbe, type Probe } from "../src/ops/probe.ts";
+import { listeningPort, NODE_COMMANDS, ROOT, type RuntimeName, untilReady } from "./nodes.ts";
 
-export type RuntimeName = "bun" | "deno" | "node";
-export const RUNTIMES: RuntimeName[] = ["bun", "deno", "node"];
-export const ROOT = resolve(import.meta.dir, "..");
-const BIN = resolve(ROOT, "node_modules/.bin");
-
-const COMMANDS: Record<RuntimeName, string[]> = {
-  bun: [`${BIN}/bun`, "run", "src/main.ts"],
-  deno: [`${BIN}/deno`, "run", "-A", "src/main.ts"],
-  node: [`${BIN}/tsx`, "src/main.ts"],
-};
+export { ROOT, type RuntimeName, RUNTIMES } from "./nodes.ts";
 
 export interface NodeProc {
   runtime: RuntimeName;
@@ -61,7 +52,7 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
   const runtime = options.runtime ?? "bun";
   const secret = options.env?.DUPLEX_JWT_SECRET ?? `secret-${crypto.randomUUID()}`;
   const nodeId = options.env?.NODE_ID ?? `${runtime}-${crypto.randomUUID().slice(0, 6)}`;
-  const [cmd, ...args] = COMMANDS[runtime];
+  const [cmd, ...args] = NODE_COMMANDS[runtime];
   const env: Record<string, string | undefined> = { ...process.env, PORT: "0", DUPLEX_JWT_SECRET: secret, NODE_ID: nodeId, LOG_LEVEL: "info", ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === "") delete env[k];
   // Its own process group: tsx runs the node as a child, and a signal must reach both.
@@ -73,20 +64,17 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
     const timer = setTimeout(() => fail(new Error(`${runtime} node did not start in time:\n${out}`)), options.timeoutMs ?? 30_000);
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      const m = out.match(/"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/);
-      if (m) { clearTimeout(timer); ok(Number(m[1])); }
+      const listening = listeningPort(out);
+      if (listening !== undefined) { clearTimeout(timer); ok(listening); }
     };
     child.stdout!.on("data", onData);
     child.stderr!.on("data", (chunk: Buffer) => { out += chunk.toString(); });
     void exited.then((code) => { clearTimeout(timer); fail(new Error(`${runtime} node exited with ${code}:\n${out}`)); });
   });
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let exitCode: number | null | undefined;
   void exited.then((code) => { exitCode = code; });
-  while (options.waitReady !== false && (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status !== 200) {
-    if (exitCode !== undefined) throw new Error(`${runtime} node exited with ${exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`${runtime} node never became ready:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
+  if (options.waitReady !== false) {
+    await untilReady(port, { timeoutMs: options.timeoutMs ?? 30_000, exited: () => exitCode, context: () => `${runtime} node:\n${out}` });
   }
   return {
     runtime, port, nodeId, secret, pid: child.pid!,
