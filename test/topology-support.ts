@@ -9,7 +9,7 @@ import { type Nginx, scratchDir, selfSigned, startNginx } from "./cli/deploy/sup
 import { dropNamespace } from "./cleanup.ts";
 import { type NodeProc, type RuntimeName, startNode, testNamespace } from "./harness.ts";
 import { amqpUrl, redisUrl } from "./services.ts";
-import { dropKeys } from "./store/redis-fixtures.ts";
+import { dropKeys } from "./store/redis/fixtures.ts";
 
 export interface Topology {
   name: string;

@@ -10,7 +10,7 @@ import type { ServerFrame } from "../../src/core/protocol.ts";
 import { dropNamespace } from "../cleanup.ts";
 import { api, connect, type NodeProc, type RuntimeName, startNode, type TestClient, testNamespace } from "../harness.ts";
 import { amqpUrl, redisUrl } from "../services.ts";
-import { waitFor } from "./rabbitmq-fixture.ts";
+import { waitFor } from "./rabbitmq/fixture.ts";
 
 setDefaultTimeout(120_000);
 const SHARDS = 16;

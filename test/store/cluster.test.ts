@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { api, connect, type NodeProc, startNode, type TestClient, testNamespace } from "../harness.ts";
-import { dropKeys, listKeys, readHash, REDIS_URL } from "./redis-fixtures.ts";
+import { dropKeys, listKeys, readHash, REDIS_URL } from "./redis/fixtures.ts";
 
 const HEARTBEAT_MS = 1000;
 const namespace = testNamespace();

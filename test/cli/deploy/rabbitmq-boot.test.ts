@@ -7,7 +7,7 @@ import amqp from "amqplib";
 import { topology } from "../../../src/broker/rabbitmq/topology.ts";
 import { rabbitmqConf, renderRabbitmq } from "../../../src/cli/deploy/rabbitmq.ts";
 import { writeRendered } from "../../../src/cli/deploy/render.ts";
-import { type OwnRabbit, startRabbit } from "../../broker/own-rabbitmq.ts";
+import { type OwnRabbit, startRabbit } from "../../broker/rabbitmq/own-rabbitmq.ts";
 import { testNamespace } from "../../harness.ts";
 import { cleanUpAfterAll, scratchDir } from "./support.ts";
 

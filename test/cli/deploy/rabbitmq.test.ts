@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { topology } from "../../../src/broker/rabbitmq/topology.ts";
 import { rabbitmqConf, renderRabbitmq } from "../../../src/cli/deploy/rabbitmq.ts";
 import { startNode, testNamespace } from "../../harness.ts";
-import { dropKeys } from "../../store/redis-fixtures.ts";
+import { dropKeys } from "../../store/redis/fixtures.ts";
 import { amqpUrl, redisUrl } from "../../services.ts";
 import { cleanUpAfterAll, expectGolden, run, writeOut } from "./support.ts";
 

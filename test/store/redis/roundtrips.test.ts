@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import type { Broker } from "../../src/core/ports/broker.ts";
-import { redisBroker } from "../../src/broker/redis.ts";
-import type { NewMessage, Stores } from "../../src/core/ports/store.ts";
-import { redisStores } from "../../src/store/redis/stores.ts";
-import { dropKeys, REDIS_URL, testNamespace } from "./redis-fixtures.ts";
+import type { Broker } from "../../../src/core/ports/broker.ts";
+import { redisBroker } from "../../../src/broker/redis.ts";
+import type { NewMessage, Stores } from "../../../src/core/ports/store.ts";
+import { redisStores } from "../../../src/store/redis/stores.ts";
+import { dropKeys, REDIS_URL, testNamespace } from "./fixtures.ts";
 
 /** A TCP proxy to Redis that counts request bursts. */
 async function countingProxy(target: URL): Promise<{ url: string; flights(): number; server: Server }> {

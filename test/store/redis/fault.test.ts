@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect as tcp, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { NewMessage } from "../../src/core/ports/store.ts";
-import { redisStores } from "../../src/store/redis/stores.ts";
-import { api, connect, startNode } from "../harness.ts";
+import type { NewMessage } from "../../../src/core/ports/store.ts";
+import { redisStores } from "../../../src/store/redis/stores.ts";
+import { api, connect, startNode } from "../../harness.ts";
 
 /** Everything a test started, ended even when it fails. */
 const cleanups: (() => unknown)[] = [];

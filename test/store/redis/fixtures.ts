@@ -3,14 +3,14 @@
  * flushed: every run writes under a namespace of its own) and the cleanup of a namespace.
  */
 import { createClient } from "redis";
-import { redisUrl } from "../services.ts";
+import { redisUrl } from "../../services.ts";
 
 export const REDIS_URL = await redisUrl();
 
 const newClient = () => createClient({ url: REDIS_URL });
 type Client = ReturnType<typeof newClient>;
 
-export { testNamespace } from "../harness.ts";
+export { testNamespace } from "../../harness.ts";
 
 /** Calls `each` with every page of keys matching `pattern` (SCAN). */
 async function scan(pattern: string, each: (client: Client, keys: string[]) => Promise<void>): Promise<void> {

@@ -7,7 +7,7 @@
  * dies first.
  */
 import { join } from "node:path";
-import { freePort, run, scratchDir, startProcess, waitForPort } from "../cli/deploy/support.ts";
+import { freePort, run, scratchDir, startProcess, waitForPort } from "../../cli/deploy/support.ts";
 
 export interface ClusterMember {
   port: number;

@@ -1,24 +1,24 @@
 /**
  * The Redis store and broker on a real Redis Cluster of the test's own (three masters, see
- * redis-cluster-fixture.ts), given only one member's URL, as a node is: the store and
+ * cluster-fixture.ts), given only one member's URL, as a node is: the store and
  * broker contracts, every script's keys in one slot, a node serving on it, and the
  * connection's behaviour when a master stops and comes back.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createClient } from "redis";
-import { redisBroker } from "../../src/broker/redis.ts";
-import type { SessionRecord } from "../../src/core/ports/store.ts";
-import { redisStores } from "../../src/store/redis/stores.ts";
-import { connectRedis, type RedisLink } from "../../src/redis/connection.ts";
-import { redisKeys } from "../../src/store/redis/keys.ts";
-import { RedisMessageStore } from "../../src/store/redis/messages.ts";
-import { SCRIPTS } from "../../src/store/redis/scripts.ts";
-import { RedisSessionStore } from "../../src/store/redis/sessions.ts";
-import { brokerSuite } from "../broker/broker.suite.ts";
-import { cleanUpAfterAll } from "../cli/deploy/support.ts";
-import { api, connect, type NodeProc, startNode, type TestClient, testNamespace } from "../harness.ts";
-import { type RedisCluster, startRedisCluster } from "./redis-cluster-fixture.ts";
-import { redisStoreSuites } from "./redis-suites.ts";
+import { redisBroker } from "../../../src/broker/redis.ts";
+import type { SessionRecord } from "../../../src/core/ports/store.ts";
+import { redisStores } from "../../../src/store/redis/stores.ts";
+import { connectRedis, type RedisLink } from "../../../src/redis/connection.ts";
+import { redisKeys } from "../../../src/store/redis/keys.ts";
+import { RedisMessageStore } from "../../../src/store/redis/messages.ts";
+import { SCRIPTS } from "../../../src/store/redis/scripts.ts";
+import { RedisSessionStore } from "../../../src/store/redis/sessions.ts";
+import { brokerSuite } from "../../broker/broker.suite.ts";
+import { cleanUpAfterAll } from "../../cli/deploy/support.ts";
+import { api, connect, type NodeProc, startNode, type TestClient, testNamespace } from "../../harness.ts";
+import { type RedisCluster, startRedisCluster } from "./cluster-fixture.ts";
+import { redisStoreSuites } from "./suites.ts";
 
 cleanUpAfterAll();
 let cluster: RedisCluster;

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { redisStores } from "../../src/store/redis/stores.ts";
-import { dropKeys, listKeys, REDIS_URL, testNamespace } from "./redis-fixtures.ts";
-import { redisStoreSuites } from "./redis-suites.ts";
+import { redisStores } from "../../../src/store/redis/stores.ts";
+import { dropKeys, listKeys, REDIS_URL, testNamespace } from "./fixtures.ts";
+import { redisStoreSuites } from "./suites.ts";
 
 const base = testNamespace();
 

@@ -1,17 +1,17 @@
 /** Starting a RabbitMQ broker: bad options, a disagreeing cluster, an unreachable broker. */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect } from "amqplib";
-import { rabbitmqBroker } from "../../src/broker/rabbitmq/broker.ts";
-import type { RabbitmqBrokerOptions } from "../../src/broker/rabbitmq/options.ts";
-import { names } from "../../src/broker/rabbitmq/topology.ts";
-import { DuplexError } from "../../src/core/errors.ts";
-import { createLogger } from "../../src/core/log.ts";
-import { MemoryMessageStore } from "../../src/store/memory.ts";
-import { AmqpUrls } from "../../src/broker/rabbitmq/urls.ts";
-import { startNode } from "../harness.ts";
-import { amqpUrl, redisUrl } from "../services.ts";
-import { dropKeys } from "../store/redis-fixtures.ts";
-import { AMQP_URL, deleteNamespace, testNamespace, testNode } from "./rabbitmq-fixture.ts";
+import { rabbitmqBroker } from "../../../src/broker/rabbitmq/broker.ts";
+import type { RabbitmqBrokerOptions } from "../../../src/broker/rabbitmq/options.ts";
+import { names } from "../../../src/broker/rabbitmq/topology.ts";
+import { DuplexError } from "../../../src/core/errors.ts";
+import { createLogger } from "../../../src/core/log.ts";
+import { MemoryMessageStore } from "../../../src/store/memory.ts";
+import { AmqpUrls } from "../../../src/broker/rabbitmq/urls.ts";
+import { startNode } from "../../harness.ts";
+import { amqpUrl, redisUrl } from "../../services.ts";
+import { dropKeys } from "../../store/redis/fixtures.ts";
+import { AMQP_URL, deleteNamespace, testNamespace, testNode } from "./fixture.ts";
 
 setDefaultTimeout(30_000);
 const teardown: (() => Promise<void>)[] = [];

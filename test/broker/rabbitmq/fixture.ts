@@ -3,17 +3,17 @@
  * backed by one shared MemoryMessageStore: several nodes sharing a store, in one process.
  */
 import { connect } from "amqplib";
-import type { BrokerHandlers, ControlEvent, Sequenced } from "../../src/core/ports/broker.ts";
-import { rabbitmqBroker } from "../../src/broker/rabbitmq/broker.ts";
-import type { RabbitmqBrokerOptions } from "../../src/broker/rabbitmq/options.ts";
-import { names, topology } from "../../src/broker/rabbitmq/topology.ts";
-import { createLogger } from "../../src/core/log.ts";
-import type { MessageStore, NewMessage } from "../../src/core/ports/store.ts";
-import { amqpUrl } from "../services.ts";
+import type { BrokerHandlers, ControlEvent, Sequenced } from "../../../src/core/ports/broker.ts";
+import { rabbitmqBroker } from "../../../src/broker/rabbitmq/broker.ts";
+import type { RabbitmqBrokerOptions } from "../../../src/broker/rabbitmq/options.ts";
+import { names, topology } from "../../../src/broker/rabbitmq/topology.ts";
+import { createLogger } from "../../../src/core/log.ts";
+import type { MessageStore, NewMessage } from "../../../src/core/ports/store.ts";
+import { amqpUrl } from "../../services.ts";
 
 export const AMQP_URL = await amqpUrl();
 
-export { testNamespace } from "../harness.ts";
+export { testNamespace } from "../../harness.ts";
 
 export interface TestNode {
   id: string;

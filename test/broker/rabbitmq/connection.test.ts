@@ -3,10 +3,10 @@
  */
 import { expect, test } from "bun:test";
 import type { ChannelModel } from "amqplib";
-import { AmqpLink } from "../../src/broker/rabbitmq/connection.ts";
-import { createLogger } from "../../src/core/log.ts";
-import { amqpUrl } from "../services.ts";
-import { testNamespace, waitFor } from "./rabbitmq-fixture.ts";
+import { AmqpLink } from "../../../src/broker/rabbitmq/connection.ts";
+import { createLogger } from "../../../src/core/log.ts";
+import { amqpUrl } from "../../services.ts";
+import { testNamespace, waitFor } from "./fixture.ts";
 
 test("a setup that the broker answers by closing the connection is retried, not fatal to the process", async () => {
   const exchange = `${testNamespace()}.probe`;

@@ -3,15 +3,15 @@
  * files; see /work/shared/notes/second-rabbitmq-node.md): the shared one is never touched.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import type { Sequenced } from "../../src/core/ports/broker.ts";
-import { DuplexError } from "../../src/core/errors.ts";
-import { MemoryMessageStore } from "../../src/store/memory.ts";
-import { cleanUpAfterAll } from "../cli/deploy/support.ts";
-import { api, connect, startNode } from "../harness.ts";
-import { redisUrl } from "../services.ts";
-import { dropKeys } from "../store/redis-fixtures.ts";
+import type { Sequenced } from "../../../src/core/ports/broker.ts";
+import { DuplexError } from "../../../src/core/errors.ts";
+import { MemoryMessageStore } from "../../../src/store/memory.ts";
+import { cleanUpAfterAll } from "../../cli/deploy/support.ts";
+import { api, connect, startNode } from "../../harness.ts";
+import { redisUrl } from "../../services.ts";
+import { dropKeys } from "../../store/redis/fixtures.ts";
 import { type OwnRabbit, startRabbit } from "./own-rabbitmq.ts";
-import { deleteNamespace, testNamespace, testNode, waitFor } from "./rabbitmq-fixture.ts";
+import { deleteNamespace, testNamespace, testNode, waitFor } from "./fixture.ts";
 
 setDefaultTimeout(60_000);
 cleanUpAfterAll();

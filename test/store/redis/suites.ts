@@ -4,9 +4,9 @@
  * beforeAll can be used. Every fixture gets a namespace of its own under `base`, so no
  * test sees another's nodes or sessions.
  */
-import { redisStores } from "../../src/store/redis/stores.ts";
-import { messageStoreSuite } from "./message-store.suite.ts";
-import { sessionStoreSuite } from "./session-store.suite.ts";
+import { redisStores } from "../../../src/store/redis/stores.ts";
+import { messageStoreSuite } from "../message-store.suite.ts";
+import { sessionStoreSuite } from "../session-store.suite.ts";
 
 export function redisStoreSuites(name: string, url: () => string, base: string): void {
   let fixtures = 0;

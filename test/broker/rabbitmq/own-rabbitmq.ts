@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { freePort, type Result, run, scratchDir, waitForPort } from "../cli/deploy/support.ts";
+import { freePort, type Result, run, scratchDir, waitForPort } from "../../cli/deploy/support.ts";
 
 export interface OwnRabbit {
   /** name@localhost */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Membership, ownedBy, ownerOf } from "../../src/broker/rabbitmq/ownership.ts";
+import { Membership, ownedBy, ownerOf } from "../../../src/broker/rabbitmq/ownership.ts";
 
 const SHARDS = 64;
 const shards = Array.from({ length: SHARDS }, (_, s) => s);

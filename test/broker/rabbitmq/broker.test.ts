@@ -5,19 +5,19 @@
  */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect } from "amqplib";
-import type { Sequenced } from "../../src/core/ports/broker.ts";
-import { ownerOf } from "../../src/broker/rabbitmq/ownership.ts";
-import { rabbitmqBroker } from "../../src/broker/rabbitmq/broker.ts";
-import type { RabbitmqBrokerOptions } from "../../src/broker/rabbitmq/options.ts";
-import { names } from "../../src/broker/rabbitmq/topology.ts";
-import { shardOf } from "../../src/broker/shard.ts";
-import { DuplexError, duplexError } from "../../src/core/errors.ts";
-import { createLogger } from "../../src/core/log.ts";
-import { MemoryMessageStore } from "../../src/store/memory.ts";
-import { brokerSuite } from "./broker.suite.ts";
+import type { Sequenced } from "../../../src/core/ports/broker.ts";
+import { ownerOf } from "../../../src/broker/rabbitmq/ownership.ts";
+import { rabbitmqBroker } from "../../../src/broker/rabbitmq/broker.ts";
+import type { RabbitmqBrokerOptions } from "../../../src/broker/rabbitmq/options.ts";
+import { names } from "../../../src/broker/rabbitmq/topology.ts";
+import { shardOf } from "../../../src/broker/shard.ts";
+import { DuplexError, duplexError } from "../../../src/core/errors.ts";
+import { createLogger } from "../../../src/core/log.ts";
+import { MemoryMessageStore } from "../../../src/store/memory.ts";
+import { brokerSuite } from "../broker.suite.ts";
 import {
   AMQP_URL, deleteNamespace, deliveredSeqs, type TestNode, testNamespace, testNode, waitFor,
-} from "./rabbitmq-fixture.ts";
+} from "./fixture.ts";
 
 setDefaultTimeout(60_000);
 
