@@ -17,11 +17,12 @@ import { type Node, type SourceFile, SyntaxKind } from "typescript/unstable/ast"
 import { ROOT } from "./harness.ts";
 
 /**
- * What each folder of src/ may import besides itself. `packages`: npm packages too (a folder
- * without it imports only files of this repository). The entry points src/main.ts and
- * src/cli.ts compose everything and may import anything; nothing imports them.
+ * What each folder of src/ may import besides itself. `packages`: which npm packages (`true`:
+ * any; a list: those and their subpaths; absent: none, only files of this repository). The
+ * entry points src/main.ts and src/cli.ts compose everything and may import anything;
+ * nothing imports them.
  */
-const LAYERS: Record<string, { imports: string[]; packages?: true }> = {
+const LAYERS: Record<string, { imports: string[]; packages?: true | string[] }> = {
   core: { imports: [] },
   client: { imports: ["core"] },
   http: { imports: ["core"], packages: true },
@@ -118,7 +119,11 @@ test("every folder of src/ imports only the folders its layer allows, and npm pa
     }
     if (isNodeModule(e)) continue; // the next test's business
     if (isPackage(e)) {
-      if (!layer.packages) offences.push(`${e.from} imports the package "${e.specifier}": src/${from}/ imports no npm package`);
+      const listed = layer.packages === true ? undefined : layer.packages ?? [];
+      if (listed && !listed.some((p) => e.specifier === p || e.specifier.startsWith(`${p}/`))) {
+        const which = listed.length > 0 ? `only ${listed.map((p) => `"${p}"`).join(", ")}` : "no npm package";
+        offences.push(`${e.from} imports the package "${e.specifier}": src/${from}/ imports ${which}`);
+      }
       continue;
     }
     const to = folderOf(e.to);
