@@ -29,6 +29,7 @@ try {
 const log = createLogger(config.logLevel, { node: config.nodeId });
 const runtime = runtimeModule.create({
   maxPayload: config.maxMessageBytes, heartbeatMs: config.heartbeatMs, maxBufferedBytes: config.maxBufferedBytes,
+  requestTimeoutMs: config.requestTimeoutMs,
 });
 
 /** What shutdown may take beyond the drain window: handing shards over, closing connections. */

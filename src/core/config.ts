@@ -129,6 +129,13 @@ export const SETTINGS = {
     doc: "longest a send waits to be sequenced before it is answered unavailable",
     guards: "sends hanging while the store or broker is down: the client resends with the same id",
   }),
+  requestTimeoutMs: int("DUPLEX_REQUEST_TIMEOUT_MS", 10_000, 255_000, 10000, {
+    doc: "longest a client may take to send one whole HTTP request, headers and body, counted from its first byte; " +
+      "then the connection is closed (Node answers 408 first). At least 10000: Bun reads headers under a fixed 10 s limit " +
+      "and counts bodies in whole seconds, closing up to 2 s late. Not applied on Deno: Deno.serve has no read deadline, " +
+      "so Deno nodes belong behind nginx (its client_header_timeout and client_body_timeout)",
+    guards: "slowloris: clients that send headers or a body slowly, or never finish, holding connections and descriptors",
+  }),
   drainMs: int("DUPLEX_DRAIN_MS", 0, 600_000, 5000, {
     doc: "on SIGTERM, sockets are closed (1001) spread over this window",
     guards: "reconnect storms: the clients of a stopping node do not all reconnect at once",

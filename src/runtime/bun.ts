@@ -36,6 +36,8 @@ export function create(options: RuntimeOptions): Runtime {
     async serve(app, port, host) {
       const server = Bun.serve({
         port, hostname: host, fetch: app.fetch,
+        // Bun counts whole seconds; it closes a request that is not complete by then.
+        idleTimeout: Math.ceil(options.requestTimeoutMs / 1000),
         websocket: {
           // Hono types its handler for its own socket type; Bun's is the same object.
           ...(websocket as object),

@@ -5,7 +5,7 @@
  * answers a refused upgrade with an empty body, and the contract promises a JSON one.
  */
 import { serve } from "@hono/node-server";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerOptions } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket as WsClient, WebSocketServer, type WebSocket } from "ws";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
@@ -52,7 +52,7 @@ export function create(options: RuntimeOptions): Runtime {
     },
     serve(app, port, host) {
       return new Promise((resolve) => {
-        const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
+        const server = serve({ fetch: app.fetch, port, hostname: host, serverOptions: requestBounds(options.requestTimeoutMs) }, (info) => {
           resolve({ port: info.port, stop: () => new Promise((done) => { wss.close(); server.close(() => done()); }) });
         });
         server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -74,6 +74,15 @@ export function create(options: RuntimeOptions): Runtime {
       for (const s of ["SIGTERM", "SIGINT"] as const) process.on(s, () => fn(s));
     },
   };
+}
+
+/**
+ * Node answers 408 and closes a request whose headers or body are not complete within the
+ * bound, counted from its first byte; it checks every connectionsCheckingInterval (30 s by
+ * default, which would let a slow client overstay by that much).
+ */
+function requestBounds(ms: number): ServerOptions {
+  return { headersTimeout: ms, requestTimeout: ms, connectionsCheckingInterval: Math.max(250, Math.floor(ms / 4)) };
 }
 
 function toRequest(req: IncomingMessage): Request {

@@ -13,6 +13,8 @@ export interface RuntimeOptions {
   maxPayload: number;
   heartbeatMs: number;
   maxBufferedBytes: number;
+  /** Longest a client may take to send a whole HTTP request, headers and body. */
+  requestTimeoutMs: number;
 }
 
 export interface Server {
