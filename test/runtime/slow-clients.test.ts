@@ -51,7 +51,7 @@ for (const runtime of RUNTIMES) {
       // Meanwhile everyone else is served.
       const served: number[] = [];
       const probe = setInterval(async () => served.push((await fetch(`${node.url}/healthz`)).status), 500);
-      const open = Object.fromEntries(await Promise.all(Object.entries(slow).map(async ([k, p]) => [k, await p])));
+      const open: Record<string, number> = Object.fromEntries(await Promise.all(Object.entries(slow).map(async ([k, p]) => [k, await p])));
       clearInterval(probe);
       console.log(`${runtime}: slow connections closed after`, open);
       for (const [what, ms] of Object.entries(open)) expect({ what, closedInTime: ms <= BOUND_MS + SLACK_MS }).toEqual({ what, closedInTime: true });
