@@ -15,7 +15,7 @@ import type { Broker } from "./broker/interface.ts";
 import { MemoryBroker } from "./broker/memory.ts";
 import { memoryStores } from "./store/memory.ts";
 import type { Stores } from "./store/interface.ts";
-import { load, type RuntimeModule } from "./runtime/runtime.ts";
+import { listenError, load, type RuntimeModule } from "./runtime/runtime.ts";
 import { promMetrics } from "./ops/metrics.ts";
 
 const runtimeModule: RuntimeModule = await load();
@@ -60,7 +60,10 @@ const app = createApp({
   },
   assets: { page: await asset("./web/index.html"), client: await asset("./web/client.js") },
 });
-const server = await runtime.serve(app, config.port, config.host);
+const server = await runtime.serve(app, config.port, config.host).catch((err) => {
+  console.error(`duplex: ${listenError(err, config.port, config.host).message}`);
+  return runtimeModule.exit(1);
+});
 const url = `http://${config.host}:${server.port}`;
 log.info("listening", { url, runtime: runtime.name });
 // Serving before the broker is up lets /healthz say "not ready" while it connects (with

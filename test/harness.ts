@@ -99,6 +99,18 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
   };
 }
 
+/** Runs src/main.ts to its exit, for nodes that must refuse to start; killed after `timeoutMs`. */
+export function runToExit(runtime: RuntimeName, env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, ...args] = COMMANDS[runtime];
+  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  live.add(child);
+  let [stdout, stderr] = ["", ""];
+  child.stdout!.on("data", (d: Buffer) => { stdout += d; });
+  child.stderr!.on("data", (d: Buffer) => { stderr += d; });
+  const timer = setTimeout(() => signal(child, "SIGKILL"), timeoutMs);
+  return new Promise((done) => child.on("exit", (code) => { clearTimeout(timer); live.delete(child); done({ code, stdout, stderr }); }));
+}
+
 export { mintToken };
 
 export type TestClient = Probe;

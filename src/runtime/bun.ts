@@ -6,6 +6,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import { upgradeWebSocket, websocket } from "hono/bun";
+import { lookup } from "node:dns/promises";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { SocketFactory } from "../ops/probe.ts";
 import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
@@ -21,6 +22,18 @@ export function clientSocket({ insecure }: { insecure: boolean }): SocketFactory
   return (url) => new WebSocket(url, (insecure ? { tls: { rejectUnauthorized: false } } : undefined) as never);
 }
 
+/**
+ * Bun reports a host name that does not resolve as EINVAL, or, with port 0, as the port
+ * being in use: a failed listen on a name that does not resolve is the name's fault.
+ */
+async function listening<T>(listen: () => T, host: string): Promise<T> {
+  try {
+    return listen();
+  } catch (err) {
+    throw await lookup(host).then(() => err, (notFound) => notFound);
+  }
+}
+
 export function create(options: RuntimeOptions): Runtime {
   const sockets = new WeakMap<Raw, SocketEvents>();
   const seam = (raw: Raw): SocketSeam => ({
@@ -34,7 +47,7 @@ export function create(options: RuntimeOptions): Runtime {
     name: "bun",
     upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open)),
     async serve(app, port, host) {
-      const server = Bun.serve({
+      const server = await listening(() => Bun.serve({
         port, hostname: host, fetch: app.fetch,
         // Bun counts whole seconds; it closes a request that is not complete by then.
         idleTimeout: Math.ceil(options.requestTimeoutMs / 1000),
@@ -47,7 +60,7 @@ export function create(options: RuntimeOptions): Runtime {
           backpressureLimit: options.maxBufferedBytes,
           pong: (raw: Raw) => sockets.get(raw)?.pong(),
         },
-      });
+      }), host);
       return { port: server.port as number, stop: () => server.stop() };
     },
     onShutdownSignal(fn) {

@@ -51,10 +51,11 @@ export function create(options: RuntimeOptions): Runtime {
       return new Response(null, { status: 200 });
     },
     serve(app, port, host) {
-      return new Promise((resolve) => {
+      return new Promise((resolve, reject) => {
         const server = serve({ fetch: app.fetch, port, hostname: host, serverOptions: requestBounds(options.requestTimeoutMs) }, (info) => {
           resolve({ port: info.port, stop: () => new Promise((done) => { wss.close(); server.close(() => done()); }) });
         });
+        server.once("error", reject);
         server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
           socket.on("error", () => socket.destroy());
           const upgradeEnv: UpgradeEnv = {};

@@ -39,6 +39,22 @@ export interface RuntimeModule {
   create(options: RuntimeOptions): Runtime;
 }
 
+/**
+ * Why a node could not listen, as one line naming the setting at fault (CONTRACT §1). The
+ * runtimes report the same causes under different names: Node and Bun use errno codes,
+ * Deno its own error classes and, for a name it cannot resolve, only a message.
+ */
+export function listenError(err: unknown, port: number, host: string): Error {
+  const e = err as { code?: string; name?: string; message?: string };
+  const cause = `${e.code ?? ""} ${e.name ?? ""} ${e.message ?? String(err)}`;
+  if (/EADDRINUSE|AddrInUse/.test(cause)) return new Error(`PORT ${port} is already in use (HOST ${host})`);
+  if (/EADDRNOTAVAIL|AddrNotAvailable|ENOTFOUND|EAI_|lookup address/.test(cause)) {
+    return new Error(`HOST "${host}" is not an address of this machine (PORT ${port})`);
+  }
+  if (/EACCES|PermissionDenied/.test(cause)) return new Error(`PORT ${port} needs privileges this process lacks (HOST ${host})`);
+  return new Error(`cannot listen on HOST "${host}" PORT ${port}: ${(e.message ?? String(err)).split("\n")[0]}`);
+}
+
 export function load(): Promise<RuntimeModule> {
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
   if (g.Bun) return import("./bun.ts");
