@@ -6,10 +6,10 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { mintToken, parseTtl } from "./core/auth.ts";
+import { MAX_TTL_S, mintToken, parseTtl } from "./core/auth.ts";
 import { SETTINGS } from "./core/config.ts";
 import { duplexError } from "./core/errors.ts";
-import { type CommandDoc, flag, flags, helpText, parseOptions, type Values } from "./config/flags.ts";
+import { type CommandDoc, flag, flags, helpText, joinValues, parseOptions, type Values } from "./config/flags.ts";
 import { NGINX_COMMAND, type NginxFlags, nginxSite, renderNginx } from "./config/nginx.ts";
 import { RABBITMQ_COMMAND, type RabbitmqFlags, rabbitmqConf, renderRabbitmq } from "./config/rabbitmq.ts";
 import { REDIS_COMMAND, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
@@ -28,7 +28,7 @@ export interface Command extends CommandDoc {
 const TOKEN_FLAGS = flags(
   flag({ name: "user", arg: "ID", required: true, values: "1-128 characters", doc: "the token's subject (sub)" }),
   flag({
-    name: "ttl", arg: "T", default: "1h", values: "90s, 15m, 1h, 7d or plain seconds, above 0",
+    name: "ttl", arg: "T", default: "1h", values: `90s, 15m, 1h, 7d or plain seconds, above 0, at most ${MAX_TTL_S / 86400}d`,
     doc: "lifetime", guards: "a leaked token being good for ever: exp is enforced",
   }),
 );
@@ -71,8 +71,9 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const command = COMMANDS[name];
   if (!command) return fail("duplex", `unknown command "${name}"; expected one of ${Object.keys(COMMANDS).join(", ")}`);
   try {
-    const options = { ...parseOptions(Object.values(command.flags)), help: { type: "boolean" as const } };
-    const { values } = parseArgs({ args, options, strict: true }) as { values: Flags };
+    const list = Object.values(command.flags);
+    const options = { ...parseOptions(list), help: { type: "boolean" as const } };
+    const { values } = parseArgs({ args: joinValues(list, args), options, strict: true }) as { values: Flags };
     if (values.help) {
       process.stdout.write(`${help(command)}\n`);
       return 0;

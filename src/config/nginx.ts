@@ -43,13 +43,15 @@ export const NGINX_FLAGS = flags(
     name: "nginx-version", arg: "X.Y[.Z]", default: "1.22", values: `${MIN_VERSION.slice(0, 2).join(".")} or newer`,
     doc: "target nginx: decides how HTTP/2 is switched on",
   }),
-  intFlag("limit-conn", "N", 1, 1_000_000, undefined, {
+  // nginx refuses a limit_conn above 65535.
+  intFlag("limit-conn", "N", 1, 65535, undefined, {
     doc: "at most N WebSockets per client address; no limit without it",
     guards: "one address holding every socket the nodes can serve; past it nginx answers 429",
   }),
   flag({
     name: "proxy-header", arg: "\"Name: value\"", multiple: true,
-    values: "a name of letters, digits and '-', not one the config sets; a printable ASCII value without quotes or backslashes",
+    values: "a name of letters, digits and '-', not one the config sets; a printable ASCII value without quotes or backslashes, " +
+      "where '$' starts an nginx variable (core or ssl module, or $http_*, $cookie_*, $arg_*)",
     doc: "extra request header for the nodes",
   }),
   flag({ name: "access-log", arg: "FILE", default: "/var/log/nginx/DOMAIN.access.log", doc: "access log of the site file" }),
@@ -173,7 +175,32 @@ function proxyHeader(raw: string): ProxyHeader {
   if (value === "" || !/^[\x20-\x7e]+$/.test(value) || /["\\]/.test(value)) {
     bad("--proxy-header", `value of ${name} must be printable ASCII without quotes or backslashes, got "${value}"`);
   }
+  // Inside the quotes nginx expands every "$name" or "${name}", and refuses to start on a name it does not know.
+  for (const m of value.matchAll(/\$(?:\{([A-Za-z0-9_]*)\}|([A-Za-z0-9_]*))/g)) {
+    const variable = m[1] ?? m[2];
+    if (!isNginxVariable(variable)) {
+      bad("--proxy-header", `value of ${name} may use "$" only for an nginx variable such as $request_id or $http_user_agent, got "${value}"`);
+    }
+  }
   return { name, value };
+}
+
+/**
+ * The nginx variables a --proxy-header may use: those of nginx's core HTTP module and of its
+ * ssl module (empty without TLS), and the families named after a header, cookie or argument.
+ */
+export const NGINX_VARIABLES = new Set([
+  "args", "binary_remote_addr", "connection", "connection_requests", "content_length", "content_type", "host",
+  "hostname", "https", "is_args", "msec", "nginx_version", "pid", "query_string", "remote_addr", "remote_port",
+  "remote_user", "request", "request_id", "request_length", "request_method", "request_time", "request_uri",
+  "scheme", "server_addr", "server_name", "server_port", "server_protocol", "time_iso8601", "time_local", "uri",
+  "ssl_cipher", "ssl_client_fingerprint", "ssl_client_s_dn", "ssl_client_verify", "ssl_protocol", "ssl_server_name",
+  "ssl_session_reused",
+]);
+const NGINX_VARIABLE_FAMILIES = /^(http|cookie|arg)_[a-z0-9_]+$/;
+
+function isNginxVariable(name: string): boolean {
+  return NGINX_VARIABLES.has(name) || NGINX_VARIABLE_FAMILIES.test(name);
 }
 
 function parseVersion(raw: string): number[] {

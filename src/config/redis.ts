@@ -25,7 +25,7 @@ export const REDIS_COMMAND: CommandDoc = {
   summary: "redis.conf for duplex",
   flags: REDIS_FLAGS,
   env: [{
-    env: "REDIS_PASSWORD", values: "16 or more printable characters, no spaces or quotes",
+    env: "REDIS_PASSWORD", values: "16 or more characters, no control characters (quotes, backslashes and spaces are escaped)",
     doc: "if set, written as requirepass (nodes then use redis://:PASSWORD@host:port)",
     guards: "anyone on the network using Redis: a --bind beyond loopback needs it",
   }],
@@ -38,6 +38,7 @@ export interface RedisConf {
   port: number;
   bind: string[];
   dir: string;
+  /** requirepass's argument, quoted and escaped. */
   password: string | null;
 }
 
@@ -50,8 +51,9 @@ export function redisConf(v: RedisFlags, env: Record<string, string | undefined>
   const bind = v.bind ?? [REDIS_FLAGS.bind.default];
   for (const ip of bind) if (!isIP(ip)) bad("--bind", `must be an IP address, got "${ip}"`);
   const password = env.REDIS_PASSWORD || null;
-  if (password !== null && !/^[\x21-\x7e]{16,}$/.test(password) || password?.includes('"')) {
-    bad("REDIS_PASSWORD", "must be at least 16 printable characters without spaces or quotes");
+  // Control characters (a newline, say) cannot travel in a redis:// URL's password either.
+  if (password !== null && (password.length < 16 || /[\x00-\x1f\x7f]/.test(password))) {
+    bad("REDIS_PASSWORD", "must be at least 16 characters, none of them a control character such as a newline");
   }
   const remote = bind.find((ip) => !LOOPBACK.test(ip));
   if (remote && password === null) {
@@ -62,8 +64,16 @@ export function redisConf(v: RedisFlags, env: Record<string, string | undefined>
     port: REDIS_FLAGS.port.parse(v.port),
     bind,
     dir: v.dir === undefined ? REDIS_FLAGS.dir.default : safePath("--dir", v.dir),
-    password,
+    password: password === null ? null : quoted(password),
   };
+}
+
+/**
+ * A value as redis.conf reads it back unchanged: in double quotes, where Redis takes a
+ * backslash as the start of an escape and a quote as the end of the value.
+ */
+function quoted(value: string): string {
+  return `"${value.replace(/[\\"]/g, "\\$&")}"`;
 }
 
 export function renderRedis(conf: RedisConf): Rendered {

@@ -35,12 +35,17 @@ export function bearer(header: string | undefined | null): string | null {
   return m ? m[1] : null;
 }
 
+/** The longest lifetime a minted token may have: a year, past which "exp" stops meaning anything. */
+export const MAX_TTL_S = 365 * 86400;
+
 /**
- * ttl such as "90s", "15m", "1h", "7d", or plain seconds.
+ * ttl such as "90s", "15m", "1h", "7d", or plain seconds, at most MAX_TTL_S.
  */
 export function parseTtl(raw: string): number {
   const m = raw.match(/^(\d+)([smhd]?)$/);
   if (!m) throw duplexError("bad_request", `--ttl must look like 90s, 15m, 1h or 7d, got "${raw}"`);
   const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "" | "s" | "m" | "h" | "d"];
-  return Number(m[1]) * unit;
+  const seconds = Number(m[1]) * unit;
+  if (seconds > MAX_TTL_S) throw duplexError("bad_request", `--ttl must be at most ${MAX_TTL_S / 86400}d, got "${raw}"`);
+  return seconds;
 }

@@ -28,13 +28,21 @@ const int = (env: string, min: number, max: number, fallback: number, about: Abo
   env, default: String(fallback), values: `${min} to ${max}`, ...about,
   parse(raw) {
     if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw duplexError("bad_request", `${env} must be an integer from ${min} to ${max}, got "${raw}"`);
-    }
-    return n;
+    return decimal(env, raw, min, max);
   },
 });
+
+/**
+ * A plain decimal integer from `min` to `max`: no exponent, hex, sign, spaces or leading
+ * zeros, which Number() would accept and other readers of the same value might not.
+ */
+export function decimal(name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!/^(0|-?[1-9][0-9]*)$/.test(raw) || n < min || n > max) {
+    throw duplexError("bad_request", `${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+}
 
 /** A string taken as given: `values` says what makes sense, since nothing here can check it. */
 const text = <D extends string | undefined>(env: string, fallback: D, values: string, about: About): Setting<string | D> => ({

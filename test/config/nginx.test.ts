@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chown, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { nginxSite, renderNginx } from "../../src/config/nginx.ts";
+import { NGINX_VARIABLES, nginxSite, renderNginx } from "../../src/config/nginx.ts";
 import { cleanUpAfterAll, expectGolden, nginxTest, run, scratchDir, selfSigned, writeOut } from "./support.ts";
 
 cleanUpAfterAll();
@@ -78,6 +78,18 @@ describe("nginx -t on nginx 1.22", () => {
     expect(text).toContain(" ssl;\n");
     expect(text).not.toContain("ssl http2");
     await writeFile(conf, text.replace(/^\s*http2 on;\n/m, ""));
+    expect((await nginxTest(dir)).stderr).toContain("test is successful");
+  });
+
+  test("accepts every nginx variable --proxy-header may use", async () => {
+    const value = [...NGINX_VARIABLES, "http_user_agent", "cookie_sid", "arg_device"]
+      .map((v, i) => (i % 2 ? `\${${v}}` : `$${v}`)).join(" ");
+    const dir = await writeOut(renderNginx(await nginxSite({ ...base, "proxy-header": [`X-Everything: ${value}`] }, {})));
+    expect((await nginxTest(dir)).stderr).toContain("test is successful");
+  });
+
+  test("accepts the largest --limit-conn, which is nginx's own limit", async () => {
+    const dir = await writeOut(renderNginx(await nginxSite({ ...base, "limit-conn": "65535" }, {})));
     expect((await nginxTest(dir)).stderr).toContain("test is successful");
   });
 
