@@ -85,6 +85,8 @@ const REFUSALS: [string, () => string[], Record<string, string>, string][] = [
   ["a flag at the end without its value", () => [...site, "--http-port"], {}, "--http-port needs a value (N)"],
   ["a redis port in exponent notation", () => ["redis-conf", "--port", "6.379e3"], {}, "--port must be an integer from 1 to 65535"],
   ["a token lifetime over a year", () => ["token", "--user", "u1", "--ttl", "100000000000000000000d"], { DUPLEX_JWT_SECRET: "s3cret" }, "--ttl must be at most 365d"],
+  ["a metrics allow entry that is a name", () => [...site, "--metrics-allow", "prometheus.internal"], {}, "--metrics-allow must be an IP address or network"],
+  ["a metrics allow network with a prefix too long", () => [...site, "--metrics-allow", "10.0.0.0/33"], {}, "--metrics-allow must be an IP address or network"],
   ["a malformed maxmemory", () => ["redis-conf", "--maxmemory", "lots"], {}, "--maxmemory must be a size"],
   ["a bind address that is not an IP", () => ["redis-conf", "--bind", "localhost"], {}, "--bind must be an IP address"],
   ["a remote bind without a password", () => ["redis-conf", "--bind", "10.0.0.5"], {}, "set REDIS_PASSWORD"],

@@ -54,6 +54,12 @@ export const NGINX_FLAGS = flags(
       "where '$' starts an nginx variable (core or ssl module, or $http_*, $cookie_*, $arg_*)",
     doc: "extra request header for the nodes",
   }),
+  flag({
+    name: "metrics-allow", arg: "CIDR", multiple: true, default: "127.0.0.1 and ::1",
+    values: "an IPv4 or IPv6 address or network such as 10.0.0.0/8",
+    doc: "addresses that may read /metrics through nginx; the rest get 403",
+    guards: "the nodes' metrics (users online, shard ownership, reconnects) being public; scrapers can also read each node's port directly",
+  }),
   flag({ name: "access-log", arg: "FILE", default: "/var/log/nginx/DOMAIN.access.log", doc: "access log of the site file" }),
   flag({
     name: "out", arg: "DIR",
@@ -95,6 +101,8 @@ export interface NginxSite {
   nginxVersion: string;
   tls: { cert: string; key: string; ocsp: { trustedCert: string; resolver: string } | null } | null;
   limitConn: number | null;
+  /** allow rules for /metrics, everything else denied. */
+  metricsAllow: string[];
   proxyHeaders: ProxyHeader[];
   accessLog: string;
 }
@@ -134,6 +142,7 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     nginxVersion,
     tls: await tls(v),
     limitConn: NGINX_FLAGS["limit-conn"].parse(v["limit-conn"]) ?? null,
+    metricsAllow: (v["metrics-allow"] ?? ["127.0.0.1", "::1"]).map(cidr),
     proxyHeaders: (v["proxy-header"] ?? []).map(proxyHeader),
     accessLog: v["access-log"] === undefined ? `/var/log/nginx/${domain}.access.log` : safePath("--access-log", v["access-log"]),
   };
@@ -201,6 +210,18 @@ const NGINX_VARIABLE_FAMILIES = /^(http|cookie|arg)_[a-z0-9_]+$/;
 
 function isNginxVariable(name: string): boolean {
   return NGINX_VARIABLES.has(name) || NGINX_VARIABLE_FAMILIES.test(name);
+}
+
+/** An address or network for nginx's `allow`: an IP address, optionally /prefix within its family's bits. */
+function cidr(raw: string): string {
+  const [ip, prefix, extra] = raw.split("/");
+  const family = isIP(ip);
+  const bits = family === 6 ? 128 : 32;
+  const prefixOk = prefix === undefined || (/^(0|[1-9][0-9]*)$/.test(prefix) && Number(prefix) <= bits);
+  if (!family || !prefixOk || extra !== undefined) {
+    bad("--metrics-allow", `must be an IP address or network such as 10.0.0.0/8 or fd00::/8, got "${raw}"`);
+  }
+  return raw.toLowerCase();
 }
 
 function parseVersion(raw: string): number[] {

@@ -24,7 +24,7 @@ const VARIANTS: Record<string, () => Record<string, unknown>> = {
   "ws-ip-hash": () => ({ ...base, lb: "ip_hash" }),
   "ws-options": () => ({
     ...base, path: "/chat", "heartbeat-ms": "10000", "limit-conn": "20", "http-port": "8000",
-    "proxy-header": ["X-Request-Id: $request_id"],
+    "proxy-header": ["X-Request-Id: $request_id"], "metrics-allow": ["10.0.0.0/8", "fd00::/8"],
   }),
   "wss-1.22": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key }),
   "wss-1.26": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key, "nginx-version": "1.26" }),
