@@ -34,11 +34,23 @@ async function listening<T>(listen: () => T, host: string): Promise<T> {
   }
 }
 
+/** How long a close frame may wait behind queued data: as long as `ws` (Node) waits for a closing peer. */
+const CLOSE_GRACE_MS = 30_000;
+
 export function create(options: RuntimeOptions): Runtime {
   const sockets = new WeakMap<Raw, SocketEvents>();
+  // Bun drops a socket a few seconds after close() even if data is still queued ahead of
+  // the close frame, so a slow reader would see 1006 instead of the code it was closed with.
+  // The close frame is sent once the queue has drained, or after CLOSE_GRACE_MS.
+  const closing = new WeakMap<Raw, () => void>();
+  const close = (raw: Raw, code: number, reason: string) => {
+    if (raw.getBufferedAmount() === 0 || closing.has(raw)) return raw.close(code, reason);
+    const timer = setTimeout(() => closing.get(raw)?.(), CLOSE_GRACE_MS);
+    closing.set(raw, () => { clearTimeout(timer); closing.delete(raw); raw.close(code, reason); });
+  };
   const seam = (raw: Raw): SocketSeam => ({
     send: (text) => raw.readyState !== 1 || raw.send(text) !== 0,
-    close: (code, reason) => raw.close(code, reason),
+    close: (code, reason) => close(raw, code, reason),
     ping: () => { if (raw.readyState === 1) raw.ping(); return true; },
     terminate: () => raw.terminate(),
     bufferedAmount: () => raw.getBufferedAmount(),
@@ -59,6 +71,7 @@ export function create(options: RuntimeOptions): Runtime {
           sendPings: false,
           backpressureLimit: options.maxBufferedBytes,
           pong: (raw: Raw) => sockets.get(raw)?.pong(),
+          drain: (raw: Raw) => { if (raw.getBufferedAmount() === 0) closing.get(raw)?.(); },
         },
       }), host);
       return { port: server.port as number, stop: () => server.stop() };
