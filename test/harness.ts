@@ -111,6 +111,39 @@ export function runToExit(runtime: RuntimeName, env: Record<string, string>, tim
   return new Promise((done) => child.on("exit", (code) => { clearTimeout(timer); live.delete(child); done({ code, stdout, stderr }); }));
 }
 
+/**
+ * The server's frames after a raw upgrade, scanned as they arrive; resolves with the close
+ * frame's code, or 1006 when the connection ends without one (RFC 6455 §7.1.5).
+ */
+export async function closeCodeOf(chunks: AsyncIterable<Uint8Array>): Promise<number> {
+  let buf = new Uint8Array(0);
+  let upgraded = false;
+  for await (const chunk of chunks) {
+    const next = new Uint8Array(buf.length + chunk.length);
+    next.set(buf);
+    next.set(chunk, buf.length);
+    buf = next;
+    if (!upgraded) {
+      const end = Buffer.from(buf).indexOf("\r\n\r\n");
+      if (end < 0) continue;
+      upgraded = true;
+      buf = buf.slice(end + 4);
+    }
+    // Whole frames only; the rest waits for more bytes.
+    for (;;) {
+      if (buf.length < 2) break;
+      const short = buf[1] & 0x7f;
+      const head = short === 126 ? 4 : short === 127 ? 10 : 2;
+      if (buf.length < head) break;
+      const len = short === 126 ? (buf[2] << 8) | buf[3] : short === 127 ? Number(new DataView(buf.buffer, buf.byteOffset + 2, 8).getBigUint64(0)) : short;
+      if (buf.length < head + len) break;
+      if ((buf[0] & 0x0f) === 8) return len >= 2 ? (buf[head] << 8) | buf[head + 1] : 1005;
+      buf = buf.slice(head + len);
+    }
+  }
+  return 1006;
+}
+
 export { mintToken };
 
 export type TestClient = Probe;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sign } from "hono/jwt";
 import { context, SCENARIOS, targetOf } from "../src/ops/verify.ts";
 import { redisStores } from "../src/store/redis.ts";
-import { api, connect, mintToken, type NodeProc, rawUpgrade, type RuntimeName, startNode } from "./harness.ts";
+import { api, closeCodeOf, connect, mintToken, type NodeProc, rawUpgrade, type RuntimeName, startNode } from "./harness.ts";
 
 export const SCENARIO_ENV = {
   DUPLEX_ENV: "production",
@@ -200,6 +200,12 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
         await sender.next("ack", (f) => f.id === `${round}-899`, 30_000).catch((e) => { throw new Error(`${e.message}\n${node.output().slice(-2000)}`); });
         sender.close();
       }
+      // It reads again only after the node gave up on it (later than Bun keeps a closed
+      // socket's queue on its own, about 4 s): the close frame, 1013, follows what was queued.
+      await Bun.sleep(5000);
+      const code = closeCodeOf(sock);
+      sock.resume();
+      expect(await code).toBe(1013);
       const presence = await api(node, u2, `/api/presence?users=${u2}`);
       expect(presence.body.users[u2].online).toBe(false);
       const after = await connect(node, { user: u1 });
