@@ -39,6 +39,10 @@ export const NGINX_FLAGS = flags(
     doc: "the nodes' ping interval; proxy read and send timeouts are three of them",
     guards: "proxy idle timeouts: nginx never cuts a live quiet socket, and the node, not nginx, decides a peer is dead",
   }),
+  settingFlag("request-timeout-ms", "N", SETTINGS.requestTimeoutMs, {
+    doc: "the nodes' request timeout; nginx gives a client as long for a request's headers and between two reads of its body",
+    guards: "slowloris: nginx cuts slow clients before they reach any node, Deno nodes included, which cannot do it themselves",
+  }),
   flag({
     name: "nginx-version", arg: "X.Y[.Z]", default: "1.22", values: `${MIN_VERSION.slice(0, 2).join(".")} or newer`,
     doc: "target nginx: decides how HTTP/2 is switched on",
@@ -97,6 +101,7 @@ export interface NginxSite {
   path: string;
   heartbeatMs: number;
   proxyTimeoutS: number;
+  requestTimeoutS: number;
   http2Directive: boolean;
   nginxVersion: string;
   tls: { cert: string; key: string; ocsp: { trustedCert: string; resolver: string } | null } | null;
@@ -138,6 +143,7 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     heartbeatMs,
     // Three ping intervals: the node closes a silent peer after two, so it always decides first.
     proxyTimeoutS: Math.ceil((3 * heartbeatMs) / 1000),
+    requestTimeoutS: Math.ceil(NGINX_FLAGS["request-timeout-ms"].parse(v["request-timeout-ms"], env) / 1000),
     http2Directive: compare(version, HTTP2_DIRECTIVE) >= 0,
     nginxVersion,
     tls: await tls(v),

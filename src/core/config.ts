@@ -141,7 +141,7 @@ export const SETTINGS = {
     doc: "longest a client may take to send one whole HTTP request, headers and body, counted from its first byte; " +
       "then the connection is closed (Node answers 408 first). At least 10000: Bun reads headers under a fixed 10 s limit " +
       "and counts bodies in whole seconds, closing up to 2 s late. Not applied on Deno: Deno.serve has no read deadline, " +
-      "so Deno nodes belong behind nginx (its client_header_timeout and client_body_timeout)",
+      "so Deno nodes belong behind the generated nginx, which applies it (duplex nginx --request-timeout-ms)",
     guards: "slowloris: clients that send headers or a body slowly, or never finish, holding connections and descriptors",
   }),
   drainMs: int("DUPLEX_DRAIN_MS", 0, 600_000, 5000, {

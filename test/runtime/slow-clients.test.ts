@@ -4,8 +4,11 @@
  * serving everyone else.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { cleanUpAfterAll, startNginx } from "../config/support.ts";
 import { connect as tcp, type Socket } from "node:net";
 import { mintToken, type NodeProc, RUNTIMES, startNode } from "../harness.ts";
+
+cleanUpAfterAll();
 
 const BOUND_MS = 10_000;
 /** Bun rounds the bound up to whole seconds and checks it on a coarse timer, about 2 s late. */
@@ -60,3 +63,24 @@ for (const runtime of RUNTIMES) {
     }, 40_000);
   });
 }
+
+describe("slow clients in front of a Deno node behind the generated nginx", () => {
+  test("nginx cuts slow headers within --request-timeout-ms, and the node keeps serving", async () => {
+    const node = await startNode({ runtime: "deno", env: { DUPLEX_REQUEST_TIMEOUT_MS: String(BOUND_MS) } });
+    const nginx = await startNginx({ domain: "chat.example.test", upstream: [`127.0.0.1:${node.port}`], "request-timeout-ms": String(BOUND_MS) });
+    try {
+      const slow = {
+        "says nothing": openFor(nginx.httpPort, () => {}),
+        "stops inside the headers": openFor(nginx.httpPort, (s) => s.write("GET /healthz HTTP/1.1\r\nHost: x\r\n")),
+        "trickles its headers": openFor(nginx.httpPort, (s) => trickle(s, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${"a".repeat(100)}`)),
+      };
+      const open: Record<string, number> = Object.fromEntries(await Promise.all(Object.entries(slow).map(async ([k, p]) => [k, await p])));
+      console.log("deno behind nginx: slow connections closed after", open);
+      for (const [what, ms] of Object.entries(open)) expect({ what, closedInTime: ms <= BOUND_MS + SLACK_MS }).toEqual({ what, closedInTime: true });
+      expect((await fetch(`http://127.0.0.1:${nginx.httpPort}/healthz`)).status).toBe(200);
+    } finally {
+      await nginx.stop();
+      await node.kill();
+    }
+  }, 40_000);
+});
