@@ -24,6 +24,12 @@ test("refuses each bad value with a message naming the variable", () => {
     [{ DUPLEX_QUEUE_TYPE: "stream" }, "DUPLEX_QUEUE_TYPE"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
     [{ AMQP_URL: "amqp://127.0.0.1" }, "AMQP_URL needs REDIS_URL"],
+    // Number() reads these as numbers; other readers of the same value might not.
+    [{ PORT: "1e3" }, "PORT"],
+    [{ PORT: "0x50" }, "PORT"],
+    [{ PORT: "08080" }, "PORT"],
+    [{ PORT: " 80" }, "PORT"],
+    [{ DUPLEX_REQUEST_TIMEOUT_MS: "9999" }, "DUPLEX_REQUEST_TIMEOUT_MS"],
   ];
   for (const [env, name] of bad) expect(() => loadConfig(env)).toThrow(name);
 });
