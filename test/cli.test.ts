@@ -87,6 +87,7 @@ const REFUSALS: [string, () => string[], Record<string, string>, string][] = [
   ["a token lifetime over a year", () => ["token", "--user", "u1", "--ttl", "100000000000000000000d"], { DUPLEX_JWT_SECRET: "s3cret" }, "--ttl must be at most 365d"],
   ["a metrics allow entry that is a name", () => [...site, "--metrics-allow", "prometheus.internal"], {}, "--metrics-allow must be an IP address or network"],
   ["a metrics allow network with a prefix too long", () => [...site, "--metrics-allow", "10.0.0.0/33"], {}, "--metrics-allow must be an IP address or network"],
+  ["a maxmemory Redis would wrap around", () => ["redis-conf", "--maxmemory", "99999999999999999999gb"], {}, "--maxmemory must be a size such as 512mb or 2gb, at most 1048576gb"],
   ["a malformed maxmemory", () => ["redis-conf", "--maxmemory", "lots"], {}, "--maxmemory must be a size"],
   ["a bind address that is not an IP", () => ["redis-conf", "--bind", "localhost"], {}, "--bind must be an IP address"],
   ["a remote bind without a password", () => ["redis-conf", "--bind", "10.0.0.5"], {}, "set REDIS_PASSWORD"],

@@ -6,9 +6,13 @@ import { isIP } from "node:net";
 import { type CommandDoc, flag, flags, intFlag, type Values } from "./flags.ts";
 import { bad, render, type Rendered, safePath } from "./render.ts";
 
+/** Bytes per unit as Redis reads them: "k" is 1000, "kb" 1024. */
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1e3, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 };
+const MAX_MEMORY = 1024 ** 5;
+
 export const REDIS_FLAGS = flags(
   flag({
-    name: "maxmemory", arg: "SIZE", default: "1gb", values: "a size such as 512mb or 2gb",
+    name: "maxmemory", arg: "SIZE", default: "1gb", values: `a size such as 512mb or 2gb, at most ${MAX_MEMORY / 1024 ** 3}gb`,
     doc: "memory limit", guards: "the machine running out of memory: at the limit writes fail, nothing is evicted",
   }),
   intFlag("port", "N", 1, 65535, 6379, { doc: "port to listen on" }),
@@ -46,8 +50,11 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1)$/;
 
 export function redisConf(v: RedisFlags, env: Record<string, string | undefined>): RedisConf {
   const maxmemory = (v.maxmemory ?? REDIS_FLAGS.maxmemory.default).toLowerCase();
-  const m = maxmemory.match(/^(\d+)(kb?|mb?|gb?)?$/);
-  if (!m || Number(m[1]) === 0) bad("--maxmemory", `must be a size such as 512mb or 2gb, got "${v.maxmemory}"`);
+  const m = maxmemory.match(/^([1-9][0-9]*)(kb?|mb?|gb?)?$/);
+  // Redis wraps a size past 64 bits around without a word, so the bound is checked here.
+  if (!m || Number(m[1]) * SIZE_UNITS[m[2] ?? ""] > MAX_MEMORY) {
+    bad("--maxmemory", `must be a size such as 512mb or 2gb, at most ${MAX_MEMORY / 1024 ** 3}gb, got "${v.maxmemory}"`);
+  }
   const bind = v.bind ?? [REDIS_FLAGS.bind.default];
   for (const ip of bind) if (!isIP(ip)) bad("--bind", `must be an IP address, got "${ip}"`);
   const password = env.REDIS_PASSWORD || null;
