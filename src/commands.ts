@@ -46,7 +46,11 @@ export const COMMANDS: Record<string, Command> = {
       const secret = SETTINGS.jwtSecret.parse(env[SETTINGS.jwtSecret.env]);
       if (!secret) throw duplexError("bad_request", "DUPLEX_JWT_SECRET is not set: tokens must be signed with the secret the nodes verify");
       if (v.user === undefined) throw duplexError("bad_request", "--user is required");
-      return { files: {}, stdout: `${await mintToken(v.user, secret, parseTtl(v.ttl ?? TOKEN_FLAGS.ttl.default))}\n` };
+      const asked = v.ttl ?? TOKEN_FLAGS.ttl.default;
+      const ttl = parseTtl(asked);
+      const max = SETTINGS.maxTokenTtl.parse(env[SETTINGS.maxTokenTtl.env]);
+      if (ttl > max) throw duplexError("bad_request", `--ttl ${asked} is longer than ${SETTINGS.maxTokenTtl.env} (${max} s): nodes would refuse the token`);
+      return { files: {}, stdout: `${await mintToken(v.user, secret, ttl)}\n` };
     },
   },
   verify: { ...VERIFY_COMMAND, run: runVerify },

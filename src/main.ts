@@ -51,6 +51,7 @@ const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);
 const app = createApp({
   hub, stores, config, secret, log,
   upgrade: runtime.upgrade,
+  peer: runtime.peer,
   draining: () => stopping,
   metrics: () => metrics.render(),
   health: () => {
@@ -132,7 +133,7 @@ async function asset(path: string): Promise<string> {
 
 /** The first minute: a token and URLs to paste. Printed for people, so not a log line. */
 async function printDevToken(base: string): Promise<void> {
-  const token = await mintToken("alice", secret, 24 * 3600);
+  const token = await mintToken("alice", secret, Math.min(24 * 3600, config.maxTokenTtl));
   const ws = base.replace(/^http/, "ws");
   console.error([
     "",

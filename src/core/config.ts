@@ -2,13 +2,21 @@
  * Every setting a node reads from its environment, in one table: the node, the CLI and
  * the reference docs all read it from here (CONTRACT §1).
  */
+import { parseTtl } from "./auth.ts";
+import { parseRange, type Range } from "./client-ip.ts";
 import { SLOW_GRACE_MS, SLOW_HARD_FACTOR } from "./connection.ts";
 import { duplexError } from "./errors.ts";
+import { MAX_ID, MAX_MEMBERS } from "./protocol.ts";
 
 type Env = Record<string, string | undefined>;
 
-/** An HTTP request body's floor, whatever DUPLEX_MAX_MESSAGE_BYTES: room for the largest valid member list. */
-export const MIN_BODY_BYTES = 256 * 1024;
+/**
+ * An HTTP request body's floor, whatever DUPLEX_MAX_MESSAGE_BYTES: room for the largest
+ * valid member list however a client writes it. One character takes at most 12 bytes of
+ * JSON (an astral one as two \uXXXX escapes); each member adds its quotes, a comma and a
+ * little whitespace (8 bytes), and the object around the list gets 1 KiB.
+ */
+export const MIN_BODY_BYTES = MAX_MEMBERS * (MAX_ID * 12 + 8) + 1024;
 
 export interface Setting<T> {
   env: string;
@@ -53,6 +61,38 @@ const oneOf = <const T extends string>(env: string, values: readonly T[], fallba
   },
 });
 
+/** A duration written like `duplex token --ttl` (90s, 15m, 1h, 7d), in seconds. */
+const duration = (env: string, maxDays: number, fallback: string, about: About): Setting<number> => ({
+  env, default: fallback, values: `90s, 15m, 1h, 7d or plain seconds; 1s to ${maxDays}d`, ...about,
+  parse(raw) {
+    const v = raw === undefined || raw === "" ? fallback : raw;
+    let seconds = NaN;
+    try {
+      seconds = parseTtl(v);
+    } catch {
+      // Reported below, naming the variable rather than the CLI flag.
+    }
+    if (!(seconds >= 1 && seconds <= maxDays * 86400)) {
+      throw duplexError("bad_request", `${env} must be a duration from 1s to ${maxDays}d such as 90s, 15m, 1h or 7d, got "${v}"`);
+    }
+    return seconds;
+  },
+});
+
+/** Address ranges, comma-separated, or "none". */
+const ranges = (env: string, fallback: string, about: About): Setting<Range[]> => ({
+  env, default: fallback, values: "IP addresses and CIDR ranges (10.0.0.0/8, ::1), comma-separated, or none", ...about,
+  parse(raw) {
+    const v = raw === undefined || raw.trim() === "" ? fallback : raw.trim();
+    if (v === "none") return [];
+    return v.split(",").map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+      const range = parseRange(entry);
+      if (!range) throw duplexError("bad_request", `${env} must list IP addresses or CIDR ranges, or be none; "${entry}" is neither`);
+      return range;
+    });
+  },
+});
+
 const NAME = { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, values: "1-64 letters, digits, '.', '_' or '-'" };
 
 /** A name that ends up inside Redis keys and RabbitMQ queue names; `fallback` makes one when unset. */
@@ -89,6 +129,15 @@ export const SETTINGS = {
     doc: "HS256 secret that verifies access tokens (unset: a random dev secret, printed with a dev token)",
     guards: "forged tokens: only holders of the secret can mint one",
   }),
+  maxTokenTtl: duration("DUPLEX_MAX_TOKEN_TTL", 365, "24h", {
+    doc: "longest an access token may still be valid when it is presented (exp minus now); a token without exp is refused",
+    guards: "a leaked token being good for ever: a token without exp, or expiring later than this, is refused with 401",
+  }),
+  trustedProxies: ranges("DUPLEX_TRUSTED_PROXIES", "127.0.0.0/8,::1", {
+    doc: "peers whose X-Real-IP (else X-Forwarded-For) names the client's address in the node's logs; " +
+      "from any other peer the connection's own address is logged. The default trusts a proxy on this machine",
+    guards: "forged client addresses: what other peers claim in those headers is ignored",
+  }),
   shards: int("DUPLEX_SHARDS", 1, 1024, 16, {
     doc: "number of ordered shard queues; every node of a cluster must agree",
     guards: "broker load: each shard is one queue and one consumer per node",
@@ -108,7 +157,8 @@ export const SETTINGS = {
     parse: (raw: string | undefined) => raw === undefined || raw.trim() === "" ? null : raw.split(",").map((o) => o.trim()).filter(Boolean),
   },
   maxMessageBytes: int("DUPLEX_MAX_MESSAGE_BYTES", 256, 16 * 1024 * 1024, 65536, {
-    doc: `largest accepted client message, in bytes; an HTTP request body may hold this or ${MIN_BODY_BYTES / 1024} KiB, whichever is larger`,
+    doc: `largest accepted client message, in bytes; an HTTP request body may hold this or ${MIN_BODY_BYTES} bytes ` +
+      `(${MAX_MEMBERS} members of ${MAX_ID} characters, each written as JSON escapes), whichever is larger`,
     guards: "memory and fairness per frame: one message cannot exhaust a node or hold up the frames behind it; " +
       "past it the socket is closed with 1009, an HTTP request answered 413 too_large",
   }),

@@ -4,7 +4,7 @@
  * own, so its liveness is the runtime's. Deno has no payload limit: the hub measures
  * every frame and closes with 1009. Deno may fire close twice; the hub ignores repeats.
  */
-import { upgradeWebSocket } from "hono/deno";
+import { getConnInfo, upgradeWebSocket } from "hono/deno";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { SocketFactory } from "../ops/probe.ts";
 import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
@@ -35,6 +35,7 @@ export function create(options: RuntimeOptions): Runtime {
   return {
     name: "deno",
     upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open), { idleTimeout }),
+    peer: (c) => getConnInfo(c).remote.address ?? null,
     serve(app, port, host) {
       return new Promise((resolve) => {
         const server = Deno.serve({

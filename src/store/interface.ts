@@ -84,6 +84,11 @@ export interface MessageStore {
    */
   conversationsOf(user: string, limit: number): Promise<Conversation[]>;
   /**
+   * For each of `others`, in order, whether it shares at least one conversation with `user`;
+   * `user` itself always counts as shared (presence: CONTRACT §2).
+   */
+  shareConversation(user: string, others: readonly string[]): Promise<boolean[]>;
+  /**
    * Sequences and stores messages in the given order, atomically per message: the next
    * `seq` of the conversation (1, 2, 3, … with no gaps), the message and the idempotency
    * record (conv + from.user + id → seq). A repeat of a stored (from.user, id) in the same

@@ -56,6 +56,19 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       expect(await listed(store, u("nobody"))).toEqual([]);
     });
 
+    test("users share a conversation once one has them both as members; a user always shares with themselves", async () => {
+      const [store, other] = await open();
+      const u = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
+      const [alice, bob, carol, dave] = [u("alice"), u("bob"), u("carol"), u("dave")];
+      for (let i = 0; i < 5; i++) await store.createConversation([alice, u("filler")]);
+      await store.createConversation([carol, bob]);
+      expect(await other.shareConversation(alice, [alice, bob, carol, dave])).toEqual([true, false, false, false]);
+      await store.createConversation([bob, alice, carol]);
+      expect(await other.shareConversation(alice, [bob, carol, dave, alice])).toEqual([true, true, false, true]);
+      expect(await other.shareConversation(dave, [alice, dave])).toEqual([false, true]);
+      expect(await store.shareConversation(bob, [])).toEqual([]);
+    });
+
     test("an empty or unknown conversation has lastSeq 0 and no history", async () => {
       const [store] = await open();
       const conv = await store.createConversation(["alice"]);
@@ -177,6 +190,29 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       const conv = await store.createConversation(["alice", "bob"]);
       await store.append([msg(conv.id, "x")]);
       expect(await store.conversation(conv.id)).toEqual(conv);
+    });
+
+    test("ids that are not well-formed Unicode are refused, naming the field, and nothing is stored", async () => {
+      const [store] = await open();
+      const refused = (field: string) => ({ code: "bad_request", message: expect.stringMatching(new RegExp(`${field}.*well-formed`)) });
+      await expect(store.createConversation(["alice", "\ud800victim"])).rejects.toMatchObject(refused("member"));
+      await expect(store.conversationsOf("\udbffvictim", 10)).rejects.toMatchObject(refused("user"));
+      const conv = await store.createConversation(["alice"]);
+      await expect(store.append([msg(conv.id, "\ud800m")])).rejects.toMatchObject(refused("id"));
+      await expect(store.append([msg(conv.id, "m", "\udbffalice")])).rejects.toMatchObject(refused("user"));
+      await expect(store.append([msg("\ud800c", "m")])).rejects.toMatchObject(refused("conv"));
+      await expect(store.markRead(conv.id, "\ud800alice", 1)).rejects.toMatchObject(refused("user"));
+      for (const call of [() => store.conversation("\ud800c"), () => store.range("\ud800c", 0, 10), () => store.lastSeq("\ud800c")]) {
+        await expect(call()).rejects.toMatchObject(refused("conv"));
+      }
+      expect(await store.lastSeq(conv.id)).toBe(0);
+    });
+
+    test("message ids that differ only in an astral character are two messages", async () => {
+      const [store] = await open();
+      const conv = await store.createConversation(["alice"]);
+      const [a, b] = await store.append([msg(conv.id, "😀".repeat(128)), msg(conv.id, `${"😀".repeat(127)}😁`)]);
+      expect([a.duplicate, b.duplicate, a.message.seq, b.message.seq]).toEqual([false, false, 1, 2]);
     });
   });
 }
