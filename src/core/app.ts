@@ -47,6 +47,8 @@ export function createApp(d: AppDeps): Hono {
     const e = err instanceof DuplexError ? err : duplexError("unavailable", "internal error; retry later");
     hub.refusedRequest(e);
     if (!(err instanceof DuplexError)) d.log.error("request failed", { path: c.req.path, ...errorFields(err) });
+    // The client is told to retry; the operator learns why, with the addresses involved.
+    else if (e.code === "unavailable") d.log.warn("request refused", { path: c.req.path, ...errorFields(err) });
     return c.json({ error: e.toJSON() }, e.status);
   });
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}` } }, 404));

@@ -258,7 +258,7 @@ export class Hub {
     const { session, user } = conn.record;
     const conv = frame && "conv" in frame ? frame.conv : undefined;
     // The node's trouble is the operator's business; a client's mistakes only when debugging.
-    this.#o.log[err.code === "unavailable" ? "warn" : "debug"]("frame refused", { session, user, conv, code: err.code, err: err.message });
+    this.#o.log[err.code === "unavailable" ? "warn" : "debug"]("frame refused", { session, user, conv, ...errorFields(err) });
     conn.send(errorFrame(err, frame?.id));
   }
 
