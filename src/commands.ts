@@ -41,6 +41,11 @@ export const COMMANDS: Record<string, Command> = {
     usage: "duplex token --user ID [--ttl 1h]",
     summary: `an access token signed with ${SETTINGS.jwtSecret.env}, the secret the nodes verify tokens with`,
     flags: TOKEN_FLAGS,
+    env: [{
+      env: SETTINGS.maxTokenTtl.env, values: SETTINGS.maxTokenTtl.values,
+      doc: `the longest --ttl accepted, the same bound the nodes enforce (unset: ${SETTINGS.maxTokenTtl.default})`,
+      guards: "minting tokens that every node would refuse",
+    }],
     run: async (flags, env) => {
       const v = flags as Values<typeof TOKEN_FLAGS>;
       const secret = SETTINGS.jwtSecret.parse(env[SETTINGS.jwtSecret.env]);
