@@ -83,7 +83,7 @@ export function createApp(d: AppDeps): Hono {
     if (!devTokens) throw duplexError("not_found", "dev tokens are off: DUPLEX_JWT_SECRET is set or DUPLEX_ENV=production");
     const body = await json(c);
     if (typeof body.user !== "string" || !isId(body.user)) throw duplexError("bad_request", `field "user" must be ${ID_RULE}`);
-    return c.json({ token: await mintToken(body.user, d.secret) });
+    return c.json({ token: await mintToken(body.user, d.secret, Math.min(3600, config.maxTokenTtl)) });
   });
 
   app.post("/api/conversations", async (c) => {
