@@ -1,7 +1,9 @@
 /**
  * The two stores a node keeps its shared state in. `memory.ts` holds them in the process
  * (one node); `redis.ts` in Redis (a cluster). Both pass the suites in test/store/.
- * Any method may reject with DuplexError("unavailable") when the backing store is down.
+ * Any method may reject with DuplexError("unavailable") when the backing store is down, and
+ * rejects with DuplexError("bad_request") a user, device, conversation or message id that is
+ * not an id (isId in core/protocol.ts; ids.ts), the same way in every store.
  */
 
 export interface SessionRecord {
