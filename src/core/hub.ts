@@ -119,7 +119,17 @@ export class Hub {
     return c;
   }
 
-  /** Members never change, so a conversation once read is cached for good. */
+  /**
+   * Deletes a conversation `user` is a member of (forbidden / not_found otherwise). Other
+   * nodes may hold it cached a while: sends there are refused not_found by the store.
+   */
+  async deleteConversation(conv: string, user: string): Promise<void> {
+    await this.member(conv, user);
+    await this.#o.stores.messages.deleteConversation(conv);
+    this.#convs.delete(conv);
+  }
+
+  /** Members never change, so a conversation once read is cached for good (until deleted here). */
   conversation(id: string): Promise<Conversation | null> {
     let p = this.#convs.get(id);
     if (!p) {
