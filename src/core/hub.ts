@@ -6,6 +6,7 @@ import type { Broker, BrokerHandlers, ControlEvent } from "../broker/interface.t
 import type { Conversation, SessionRecord, Stores } from "../store/interface.ts";
 import { Fanout } from "./fanout.ts";
 import { asDuplexError, type DuplexError, duplexError } from "./errors.ts";
+import { heartbeatFigures } from "./heartbeat-figures.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
@@ -165,7 +166,7 @@ export class Hub {
   }
 
   #ttl(): number {
-    return Math.ceil(this.heartbeatMs * 1.5);
+    return heartbeatFigures(this.heartbeatMs).sessionTtlMs;
   }
 
   #text(conn: Connection, data: string): void {
