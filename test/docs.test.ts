@@ -4,7 +4,7 @@
  * matches the ```text block right after it. docs/README.md states the conventions.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -243,6 +243,15 @@ describe("the docs test's own rules", () => {
       .toEqual([true, true, true, true]);
     expect(["node_modules/.bin/bun test", "npx tsx src/main.ts", "npm run cli -- token", "the `bun` runtime"].map(flags))
       .toEqual([false, false, false, false]);
+  });
+
+  test("docs/bin/wait-for gives up after its bound, in one line naming the URL", () => {
+    const started = Date.now();
+    const r = spawnSync(join(DOCS, "bin/wait-for"), ["http://127.0.0.1:1/healthz", "1"], { encoding: "utf8" });
+    expect({ status: r.status, stderr: r.stderr.trim().split("\n") }).toEqual({
+      status: 1, stderr: [expect.stringContaining("http://127.0.0.1:1/healthz did not answer 2xx or 3xx within 1 s (last: no answer)")],
+    });
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   test("every chapter of this tutorial has at least one runnable block", () => {
