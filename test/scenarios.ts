@@ -261,6 +261,19 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
         expect((await api(node, u1, `/api/conversations?limit=${limit}`)).body.error).toMatchObject({ code: "bad_request", message: expect.stringContaining('"limit"') });
       }
     });
+
+    test("HTTP API: a member deletes a conversation for everyone; others get 401, 403 or 404", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = await conversation(u1, u2);
+      const del = (user: string | null, id = conv) => api(node, user, `/api/conversations/${id}`, { method: "DELETE" });
+      expect((await del(null)).status).toBe(401);
+      expect((await del(uid("x"))).body.error.code).toBe("forbidden");
+      const done = await del(u2);
+      expect({ status: done.status, body: done.body }).toEqual({ status: 204, body: "" });
+      expect((await api(node, u1, `/api/conversations/${conv}/messages`)).status).toBe(404);
+      expect((await api(node, u1, "/api/conversations")).body.conversations).toEqual([]);
+      expect((await del(u1)).body.error.code).toBe("not_found");
+    });
   });
 
   describe(`lifecycle on ${runtime}`, () => {

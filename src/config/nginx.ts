@@ -4,6 +4,7 @@
  */
 import { isIP } from "node:net";
 import { SETTINGS } from "../core/config.ts";
+import { heartbeatFigures } from "../core/heartbeat-figures.ts";
 import { choiceFlag, type CommandDoc, flag, flags, intFlag, settingFlag, type Values } from "./flags.ts";
 import { bad, hostname, type HostPort, hostPort, pemFile, render, type Rendered, safePath } from "./render.ts";
 
@@ -89,6 +90,8 @@ export interface NginxSite {
   path: string;
   heartbeatMs: number;
   proxyTimeoutS: number;
+  /** The bound the generated comment quotes: a dead peer is gone within it, in ms. */
+  reapMs: number;
   http2Directive: boolean;
   nginxVersion: string;
   tls: { cert: string; key: string; ocsp: { trustedCert: string; resolver: string } | null } | null;
@@ -111,6 +114,7 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
   const httpsPort = NGINX_FLAGS["https-port"].parse(v["https-port"]);
   if (v.tls && httpPort === httpsPort) bad("--https-port", `must differ from --http-port (${httpPort})`);
   const heartbeatMs = NGINX_FLAGS["heartbeat-ms"].parse(v["heartbeat-ms"], env);
+  const beat = heartbeatFigures(heartbeatMs);
   const nginxVersion = v["nginx-version"] ?? NGINX_FLAGS["nginx-version"].default;
   const version = parseVersion(nginxVersion);
   const path = v.path ?? NGINX_FLAGS.path.default;
@@ -126,8 +130,9 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     httpsPort,
     path,
     heartbeatMs,
-    // Three ping intervals: the node closes a silent peer after two, so it always decides first.
-    proxyTimeoutS: Math.ceil((3 * heartbeatMs) / 1000),
+    // Three intervals: longer than any healthy silence, so the node always decides first.
+    proxyTimeoutS: beat.proxyTimeoutS,
+    reapMs: beat.reapMs,
     http2Directive: compare(version, HTTP2_DIRECTIVE) >= 0,
     nginxVersion,
     tls: await tls(v),

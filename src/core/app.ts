@@ -114,6 +114,11 @@ export function createApp(d: AppDeps): Hono {
     return c.json({ messages: await stores.messages.range(conv, after, limit) });
   });
 
+  app.delete("/api/conversations/:id", async (c) => {
+    await hub.deleteConversation(c.req.param("id"), await user(c));
+    return c.body(null, 204);
+  });
+
   app.get("/api/presence", async (c) => {
     const me = await user(c);
     const users = (c.req.query("users") ?? "").split(",").filter(Boolean);

@@ -7,6 +7,7 @@ import { parseRange, type Range } from "./client-ip.ts";
 import { SLOW_GRACE_MS, SLOW_HARD_FACTOR } from "./connection.ts";
 import { duplexError } from "./errors.ts";
 import { MAX_ID, MAX_MEMBERS } from "./protocol.ts";
+import { HEARTBEAT, MIN_HEARTBEAT_MS } from "./heartbeat-figures.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -166,9 +167,11 @@ export const SETTINGS = {
     doc: "frames per second a connection may send, sustained; bursts up to 5x",
     guards: "flooding: past it frames are answered rate_limited, and a client that keeps on is closed with 1008",
   }),
-  heartbeatMs: int("DUPLEX_HEARTBEAT_MS", 1000, 600_000, 25000, {
-    doc: "ping interval h; a silent peer is closed within two intervals. At least 1000 because Deno's idle timeout " +
-      "counts whole seconds (0.6 h rounded, at least 1 s): below 500 ms a dead Deno peer would outlive two intervals",
+  heartbeatMs: int("DUPLEX_HEARTBEAT_MS", MIN_HEARTBEAT_MS, 600_000, 25000, {
+    doc: `ping interval h; a dead peer is dropped within ${HEARTBEAT.reap} h on Bun and Node and ` +
+      `within Deno's idle timeout on Deno (${HEARTBEAT.denoIdle} h in whole seconds, at least 1 s), inside the contract's ` +
+      `two intervals. At least ${MIN_HEARTBEAT_MS} so that Deno's idle timeout stays within one interval; ` +
+      "below 500 ms its one-second floor would let a dead Deno peer outlive two",
     guards: "half-open TCP (a vanished peer's session lingering in presence) and proxy or NAT idle timeouts cutting quiet sockets",
   }),
   maxBufferedBytes: int("DUPLEX_MAX_BUFFERED_BYTES", 65536, 1 << 30, 4 * 1024 * 1024, {

@@ -114,6 +114,13 @@ export interface MessageStore {
    * Rejects not_found for an unknown conversation.
    */
   markRead(conv: string, user: string, seq: number): Promise<number>;
+  /**
+   * Deletes the conversation with its history, idempotency records and read marks, and
+   * takes it off every member's list; false when there was no such conversation. Afterwards
+   * it reads as unknown (null, [], seq 0; append and markRead reject not_found). Safe to
+   * repeat: a call that failed half way is completed by the next.
+   */
+  deleteConversation(id: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

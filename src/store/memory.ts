@@ -173,6 +173,18 @@ export class MemoryMessageStore implements MessageStore {
     return mark;
   }
 
+  async deleteConversation(id: string): Promise<boolean> {
+    const state = this.#convs.get(id);
+    if (!state) return false;
+    this.#convs.delete(id);
+    for (const user of state.conv.members) {
+      const ids = this.#byUser.get(user)!.filter((c) => c !== id);
+      if (ids.length > 0) this.#byUser.set(user, ids);
+      else this.#byUser.delete(user);
+    }
+    return true;
+  }
+
   async close(): Promise<void> {}
 
   #appendOne(m: NewMessage): Appended {

@@ -134,6 +134,22 @@ export class RedisMessageStore implements MessageStore {
     });
   }
 
+  /**
+   * The members' index entries go first, the conversation's own keys (one slot) last: a
+   * call that fails between the two leaves the conversation readable, with its members,
+   * so a repeat finishes the job; an emptied index key vanishes with its last entry.
+   */
+  deleteConversation(id: string): Promise<boolean> {
+    const k = this.#keys;
+    return this.#link.run(async (c) => {
+      const members = await c.hGet(k.conv(id), "members");
+      if (members === null) return false;
+      await Promise.all((JSON.parse(members) as string[]).map((user) => c.zRem(k.userConvs(user), id)));
+      await c.del([k.conv(id), k.log(id), k.ids(id), k.reads(id)]);
+      return true;
+    });
+  }
+
   async close(): Promise<void> {}
 }
 

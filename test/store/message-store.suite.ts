@@ -185,6 +185,27 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       await expect(store.markRead("no-such-conversation", "alice", 1)).rejects.toMatchObject({ code: "not_found" });
     });
 
+    test("a deleted conversation is gone for every member, with its history and read marks; others stay", async () => {
+      const [store, other] = await open();
+      const u = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
+      const [alice, bob] = [u("alice"), u("bob")];
+      const kept = await store.createConversation([alice]);
+      const gone = await store.createConversation([alice, bob]);
+      await store.append([msg(gone.id, "x", alice), msg(gone.id, "y", bob)]);
+      await store.markRead(gone.id, bob, 2);
+      expect(await other.deleteConversation(gone.id)).toBe(true);
+      expect(await store.conversation(gone.id)).toBeNull();
+      expect(await store.range(gone.id, 0, 10)).toEqual([]);
+      expect(await store.lastSeq(gone.id)).toBe(0);
+      expect((await store.conversationsOf(alice, 10)).map((c) => c.id)).toEqual([kept.id]);
+      expect(await store.conversationsOf(bob, 10)).toEqual([]);
+      await expect(store.append([msg(gone.id, "z", alice)])).rejects.toMatchObject({ code: "not_found" });
+      await expect(store.markRead(gone.id, bob, 3)).rejects.toMatchObject({ code: "not_found" });
+      expect(await store.deleteConversation(gone.id)).toBe(false);
+      expect(await store.deleteConversation("no-such-conversation")).toBe(false);
+      expect(await store.conversation(kept.id)).toEqual(kept);
+    });
+
     test("members never change as messages arrive", async () => {
       const [store] = await open();
       const conv = await store.createConversation(["alice", "bob"]);
