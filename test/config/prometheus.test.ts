@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { type PrometheusFlags, prometheusConf, renderPrometheus } from "../../src/config/prometheus.ts";
+import { api, type NodeProc, startNode } from "../harness.ts";
+import { cleanUpAfterAll, expectGolden, freePort, run, startProcess, writeOut } from "./support.ts";
+
+cleanUpAfterAll();
+
+const rendered = (flags: PrometheusFlags) => renderPrometheus(prometheusConf(flags));
+const TWO = { target: ["10.0.0.11:8080", "[fd00::12]:8080"] };
+
+test("the scrape config and the alert rules match their golden files", async () => {
+  const { files } = rendered(TWO);
+  await expectGolden("prometheus.yml", files["prometheus.yml"]);
+  await expectGolden("prometheus-duplex.rules.yml", files["duplex.rules.yml"]);
+});
+
+test("the flags set the job, the scrape interval and each alert's bound", () => {
+  const { files } = rendered({ ...TWO, job: "chat_eu", "scrape-interval": "5", "ack-p99-ms": "250", "refusals-per-s": "0", "slow-closes": "3" });
+  expect(files["prometheus.yml"]).toContain("  - job_name: chat_eu\n");
+  expect(files["prometheus.yml"]).toContain("  scrape_interval: 5s\n");
+  const rules = files["duplex.rules.yml"];
+  expect(rules).toContain('rate(duplex_ack_latency_seconds_bucket{job="chat_eu"}[5m]))) > 0.25\n');
+  expect(rules).toContain('(rate(duplex_errors_total{job="chat_eu"}[5m])) > 0\n');
+  expect(rules).toContain('(increase(duplex_slow_consumer_closes_total{job="chat_eu"}[10m])) > 3\n');
+});
+
+test("promtool accepts the scrape config and the rules", async () => {
+  const dir = await writeOut(rendered(TWO));
+  const config = await run("promtool", ["check", "config", join(dir, "prometheus.yml")]);
+  expect(config.stdout + config.stderr).toContain("SUCCESS: 1 rule files found");
+  expect(config.code).toBe(0);
+  const rules = await run("promtool", ["check", "rules", join(dir, "duplex.rules.yml")]);
+  expect(rules.stdout).toContain("SUCCESS: 10 rules found");
+  expect(rules.code).toBe(0);
+});
+
+describe("bad input is refused with one line naming the flag", () => {
+  const cases: [string, PrometheusFlags, string][] = [
+    ["no target", {}, "--target is required at least once"],
+    ["a target without a port", { target: ["10.0.0.11"] }, '--target must be host:port (such as 127.0.0.1:8080 or [::1]:8080), got "10.0.0.11"'],
+    ["the same target twice", { target: ["a.example:1", "a.example:1"] }, "--target lists a node twice"],
+    ["a job name that is not a label value we can quote safely", { ...TWO, job: 'x"y' }, `--job must be letters, digits and '_', not starting with a digit, got "x"y"`],
+    ["a p99 bound of 0", { ...TWO, "ack-p99-ms": "0" }, '--ack-p99-ms must be an integer from 1 to 600000, got "0"'],
+  ];
+  for (const [what, flags, message] of cases) {
+    test(what, () => expect(() => rendered(flags)).toThrow(message));
+  }
+
+  test("through the CLI: exit code 1 and the message on stderr", async () => {
+    const cli = await run("node_modules/.bin/bun", ["run", "src/cli.ts", "prometheus", "--target", "nope"]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toBe('duplex prometheus: --target must be host:port (such as 127.0.0.1:8080 or [::1]:8080), got "nope"\n');
+  });
+});
+
+interface Rule { name: string; query: string; health: string; type: string }
+interface Alert { labels: { alertname: string; code?: string; instance?: string }; state: string }
+
+describe("a real Prometheus loaded with the rendered config, scraping real nodes", () => {
+  let nodes: NodeProc[];
+  let prometheus: ReturnType<typeof startProcess>;
+  let base: string;
+  const query = async (q: string): Promise<unknown[]> => {
+    const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(q)}`);
+    const body = await res.json() as { status: string; data: { result: unknown[] } };
+    expect(body.status).toBe("success");
+    return body.data.result;
+  };
+  const rules = async (): Promise<Rule[]> => {
+    const body = await (await fetch(`${base}/api/v1/rules`)).json() as { data: { groups: { rules: Rule[] }[] } };
+    return body.data.groups.flatMap((g) => g.rules);
+  };
+  const alerts = async (): Promise<Alert[]> =>
+    ((await (await fetch(`${base}/api/v1/alerts`)).json()) as { data: { alerts: Alert[] } }).data.alerts;
+  const until = async <T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const got = await probe().catch(() => undefined);
+      if (got !== undefined) return got;
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms\n${prometheus.output().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+
+  beforeAll(async () => {
+    nodes = await Promise.all([startNode(), startNode()]);
+    // Zero refusals allowed, so one refusal makes DuplexRefusalsRising pending at once.
+    const dir = await writeOut(rendered({ target: nodes.map((n) => `127.0.0.1:${n.port}`), "scrape-interval": "1", "refusals-per-s": "0" }));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    prometheus = startProcess("prometheus", [
+      `--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`, "--storage.tsdb.retention.time=1h",
+    ]);
+    await until("Prometheus ready", async () => (await fetch(`${base}/-/ready`)).ok || undefined);
+    // A refusal, so the per-code counter has a series: a request without a token (401).
+    expect((await api(nodes[0], null, "/api/conversations", { body: { members: ["x"] } })).status).toBe(401);
+    await until("both nodes scraped", async () => (await query('up{job="duplex"} == 1')).length === 2 || undefined);
+  }, 60_000);
+  afterAll(async () => {
+    await prometheus?.stop();
+    await Promise.all((nodes ?? []).map((n) => n.kill()));
+  }, 20_000);
+
+  test("loads every rule, and each evaluates with health ok", async () => {
+    const loaded = await until("every rule evaluated", async () => {
+      const r = await rules();
+      return r.length === 10 && r.every((x) => x.health === "ok") ? r : undefined;
+    });
+    expect(loaded.map((r) => r.name)).toEqual([
+      "DuplexNodeDown", "DuplexNodeNotReady", "DuplexShardWithoutOwner", "DuplexBrokerDown", "DuplexStoreDown",
+      "DuplexBrokerReconnecting", "DuplexStoreReconnecting", "DuplexSendToAckSlow", "DuplexSlowConsumerCloses", "DuplexRefusalsRising",
+    ]);
+  }, 40_000);
+
+  test("every metric a rule reads has series from the nodes", async () => {
+    const names = new Set((await rules()).flatMap((r) => r.query.match(/\b(duplex_[a-z_]+|up)\b/g) ?? []));
+    expect(names.size).toBeGreaterThanOrEqual(9);
+    const empty: string[] = [];
+    for (const name of names) if ((await query(`${name}{job="duplex"}`)).length === 0) empty.push(name);
+    expect(empty).toEqual([]);
+  }, 30_000);
+
+  test("an alert fires from real data: a refusal, then a node that stops", async () => {
+    // rate() needs the counter to grow between two scrapes: keep refusing until it fires.
+    const refusals = await until("DuplexRefusalsRising pending", async () => {
+      await api(nodes[0], null, "/api/conversations", { body: { members: ["x"] } });
+      return (await alerts()).find((a) => a.labels.alertname === "DuplexRefusalsRising");
+    });
+    expect(refusals.labels.code).toBe("unauthorized");
+    await nodes[1].kill();
+    const down = await until("DuplexNodeDown pending", async () =>
+      (await alerts()).find((a) => a.labels.alertname === "DuplexNodeDown"));
+    expect(down.labels.instance).toBe(`127.0.0.1:${nodes[1].port}`);
+    expect(down.state).toBe("pending");
+  }, 60_000);
+});
