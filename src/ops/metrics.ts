@@ -96,6 +96,8 @@ export function metricCatalogue(): MetricDoc[] {
   });
   return registry.getMetricsAsArray().map((m) => {
     const own = (m as typeof m & { labelNames: string[] }).labelNames;
-    return { name: m.name, type: m.type, labels: m.type === "histogram" ? [...own, "le"] : own, help: m.help };
+    // Typed as a numeric enum, but at run time the name Prometheus uses: "counter", "gauge", "histogram".
+    const type = String(m.type);
+    return { name: m.name, type, labels: type === "histogram" ? [...own, "le"] : own, help: m.help };
   });
 }
