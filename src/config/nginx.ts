@@ -52,6 +52,10 @@ export const NGINX_FLAGS = flags(
     values: "a name of letters, digits and '-', not one the config sets; a printable ASCII value without quotes or backslashes",
     doc: "extra request header for the nodes",
   }),
+  intFlag("worker-connections", "N", 512, 1_000_000, 4096, {
+    doc: "connections per nginx worker (nginx.conf); worker_rlimit_nofile is set to twice this",
+    guards: "workers running out of connections or file descriptors: each WebSocket holds two connections in a worker",
+  }),
   flag({ name: "access-log", arg: "FILE", default: "/var/log/nginx/DOMAIN.access.log", doc: "access log of the site file" }),
   flag({
     name: "out", arg: "DIR",
@@ -95,6 +99,9 @@ export interface NginxSite {
   limitConn: number | null;
   proxyHeaders: ProxyHeader[];
   accessLog: string;
+  workerConnections: number;
+  /** File descriptors per worker: one per connection, with as many again for logs, listeners and temp files. */
+  workerRlimitNofile: number;
 }
 
 export async function nginxSite(v: NginxFlags, env: Record<string, string | undefined>): Promise<NginxSite> {
@@ -117,6 +124,7 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
   if (!/^\/[A-Za-z0-9._~\/-]*$/.test(path) || path === "/") {
     bad("--path", `must be an absolute URL path such as /ws (letters, digits, '.', '_', '~', '-', '/'), got "${path}"`);
   }
+  const workerConnections = NGINX_FLAGS["worker-connections"].parse(v["worker-connections"]);
   return {
     domain,
     id: `duplex_${domain.replace(/[.-]/g, "_")}`,
@@ -134,6 +142,8 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     limitConn: NGINX_FLAGS["limit-conn"].parse(v["limit-conn"]) ?? null,
     proxyHeaders: (v["proxy-header"] ?? []).map(proxyHeader),
     accessLog: v["access-log"] === undefined ? `/var/log/nginx/${domain}.access.log` : safePath("--access-log", v["access-log"]),
+    workerConnections,
+    workerRlimitNofile: 2 * workerConnections,
   };
 }
 

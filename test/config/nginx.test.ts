@@ -24,7 +24,7 @@ const VARIANTS: Record<string, () => Record<string, unknown>> = {
   "ws-ip-hash": () => ({ ...base, lb: "ip_hash" }),
   "ws-options": () => ({
     ...base, path: "/chat", "heartbeat-ms": "10000", "limit-conn": "20", "http-port": "8000",
-    "proxy-header": ["X-Request-Id: $request_id"],
+    "proxy-header": ["X-Request-Id: $request_id"], "worker-connections": "16384",
   }),
   "wss-1.22": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key }),
   "wss-1.26": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key, "nginx-version": "1.26" }),
@@ -52,6 +52,14 @@ describe("nginx golden files", () => {
     const r = await renderVariant("ws");
     expect(r.stdout).toBe(r.files[`conf.d/${DOMAIN}.conf`]);
   });
+});
+
+test("worker_rlimit_nofile is derived from --worker-connections: twice it, since each WebSocket holds two connections", async () => {
+  const conf = (await renderVariant("ws-options")).files["nginx.conf"];
+  expect(conf).toContain("\nworker_rlimit_nofile 32768;\n");
+  expect(conf).toContain("\n    worker_connections 16384;\n");
+  expect(conf).toContain("at most\n# 16384 / 2 = 8192 WebSockets, and nginx that many per core.");
+  await expect(nginxSite({ ...base, "worker-connections": "100" }, {})).rejects.toThrow('--worker-connections must be an integer from 512 to 1000000, got "100"');
 });
 
 describe("nginx -t on nginx 1.22", () => {
