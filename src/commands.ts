@@ -15,6 +15,7 @@ import { RABBITMQ_COMMAND, type RabbitmqFlags, rabbitmqConf, renderRabbitmq } fr
 import { PROMETHEUS_COMMAND, type PrometheusFlags, prometheusConf, renderPrometheus } from "./config/prometheus.ts";
 import { REDIS_COMMAND, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
 import { type Rendered, writeRendered } from "./config/render.ts";
+import { renderSystemd, SYSTEMD_COMMAND, type SystemdFlags, systemdUnit } from "./config/systemd.ts";
 import { runVerify, VERIFY_COMMAND } from "./ops/verify-command.ts";
 import { FRAMES_COMMAND, runFrames } from "./tools/frames-command.ts";
 
@@ -39,6 +40,7 @@ export const COMMANDS: Record<string, Command> = {
   "redis-conf": { ...REDIS_COMMAND, run: async (v, env) => renderRedis(redisConf(v as RedisFlags, env)) },
   rabbitmq: { ...RABBITMQ_COMMAND, run: async (v, env) => renderRabbitmq(rabbitmqConf(v as RabbitmqFlags, env)) },
   prometheus: { ...PROMETHEUS_COMMAND, run: async (v) => renderPrometheus(prometheusConf(v as PrometheusFlags)) },
+  systemd: { ...SYSTEMD_COMMAND, run: async (v, env) => renderSystemd(systemdUnit(v as SystemdFlags, env)) },
   token: {
     usage: "duplex token --user ID [--ttl 1h]",
     summary: `an access token signed with ${SETTINGS.jwtSecret.env}, the secret the nodes verify tokens with`,
