@@ -38,7 +38,8 @@ const broker = await createBroker(config, log);
 const metrics = promMetrics({ node: config.nodeId, runtime: runtime.name }, {
   connections: () => hub.connections,
   ready: () => broker.status().ready && stores.ready() && !stopping,
-  shards: () => config.shards,
+  // The Redis broker sequences in Redis itself and owns no shards: none can lack an owner.
+  shards: () => (config.redisUrl && !config.amqpUrl ? 0 : config.shards),
   ownedShards: () => broker.status().owned.length,
   brokerUp: () => broker.status().ready,
   storeUp: () => stores.ready(),

@@ -10,7 +10,7 @@ export interface NodeGauges {
   connections(): number;
   /** What /readyz answers: store and broker connected, not draining. */
   ready(): boolean;
-  /** DUPLEX_SHARDS: with duplex_shards_owned summed over the cluster, shows a shard nobody sequences. */
+  /** Shards that need an owner; against duplex_shards_owned summed over the cluster, shows a shard nobody sequences. */
   shards(): number;
   ownedShards(): number;
   brokerUp(): boolean;
@@ -41,7 +41,7 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   };
   new Gauge({ name: "duplex_connections", help: "Open WebSocket connections (one session each)", registers, collect() { this.set(gauges.connections()); } });
   new Gauge({ name: "duplex_ready", help: "1 while /readyz answers 200: store and broker connected, not draining", registers, collect() { this.set(gauges.ready() ? 1 : 0); } });
-  new Gauge({ name: "duplex_shards", help: "Shard queues of the cluster (DUPLEX_SHARDS)", registers, collect() { this.set(gauges.shards()); } });
+  new Gauge({ name: "duplex_shards", help: "Shards that need an owner: DUPLEX_SHARDS, or 0 with the Redis broker, which has none", registers, collect() { this.set(gauges.shards()); } });
   new Gauge({ name: "duplex_shards_owned", help: "Shards this node sequences", registers, collect() { this.set(gauges.ownedShards()); } });
   new Gauge({ name: "duplex_broker_up", help: "1 while the broker is connected", registers, collect() { this.set(gauges.brokerUp() ? 1 : 0); } });
   new Gauge({ name: "duplex_store_up", help: "1 while the store is connected", registers, collect() { this.set(gauges.storeUp() ? 1 : 0); } });
