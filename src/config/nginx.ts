@@ -25,6 +25,11 @@ export const NGINX_FLAGS = flags(
   }),
   flag({ name: "cert", arg: "FILE", values: "a readable PEM certificate chain", doc: "the site's certificate, with --tls" }),
   flag({ name: "key", arg: "FILE", values: "a readable PEM private key", doc: "its private key, with --tls" }),
+  flag({
+    name: "acme-root", arg: "DIR", values: "an absolute path without spaces or quotes",
+    doc: "serve /.well-known/acme-challenge/ from DIR over plain HTTP, for certbot --webroot (issuing and renewing without stopping nginx)",
+    guards: "renewals that need port 80 free, and so a restart that drops every WebSocket",
+  }),
   flag({ name: "ocsp", doc: "staple OCSP responses, with --trusted-cert and --resolver (only if your CA still runs OCSP)" }),
   flag({ name: "trusted-cert", arg: "FILE", values: "a readable PEM certificate chain", doc: "the issuer chain that verifies OCSP responses, with --ocsp" }),
   flag({ name: "resolver", arg: "IP", values: "an IPv4 or IPv6 address", doc: "a DNS resolver nginx reaches the OCSP responder through, with --ocsp" }),
@@ -99,6 +104,8 @@ export interface NginxSite {
   limitConn: number | null;
   proxyHeaders: ProxyHeader[];
   accessLog: string;
+  /** Where certbot --webroot writes its HTTP-01 challenges; null: not served. */
+  acmeRoot: string | null;
   workerConnections: number;
   /** File descriptors per worker: one per connection, with as many again for logs, listeners and temp files. */
   workerRlimitNofile: number;
@@ -142,6 +149,7 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     limitConn: NGINX_FLAGS["limit-conn"].parse(v["limit-conn"]) ?? null,
     proxyHeaders: (v["proxy-header"] ?? []).map(proxyHeader),
     accessLog: v["access-log"] === undefined ? `/var/log/nginx/${domain}.access.log` : safePath("--access-log", v["access-log"]),
+    acmeRoot: v["acme-root"] === undefined ? null : safePath("--acme-root", v["acme-root"]),
     workerConnections,
     workerRlimitNofile: 2 * workerConnections,
   };
