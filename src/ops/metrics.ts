@@ -54,7 +54,7 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   const disconnects = new Counter({ name: "duplex_disconnects_total", help: "Closed connections by close code", labelNames: ["code"], registers });
   const framesIn = new Counter({ name: "duplex_frames_in_total", help: "Client frames by type", labelNames: ["type"], registers });
   const framesOut = new Counter({ name: "duplex_frames_out_total", help: "Server frames by type", labelNames: ["type"], registers });
-  const errors = new Counter({ name: "duplex_errors_total", help: "Refused frames by error code", labelNames: ["code"], registers });
+  const errors = new Counter({ name: "duplex_errors_total", help: "Refusals by error code: error frames and HTTP error answers", labelNames: ["code"], registers });
   const sequenced = new Counter({ name: "duplex_messages_sequenced_total", help: "Messages stored by this node's shards", registers });
   const slow = new Counter({ name: "duplex_slow_consumer_closes_total", help: "Connections closed for not reading", registers });
   const ack = new Histogram({ name: "duplex_ack_latency_seconds", help: "send received to ack written", buckets: LATENCY_BUCKETS, registers });
