@@ -35,6 +35,58 @@ test("promtool accepts the scrape config and the rules", async () => {
   expect(rules.code).toBe(0);
 });
 
+/** One alert's unit test for `promtool test rules`: series, when to look, and the alert expected then. */
+interface AlertCase { alert: string; series: Record<string, string>; at: string; labels: Record<string, string>; summary: string }
+const N1 = 'job="duplex",instance="a:1",node="n1",runtime="bun"';
+const N2 = 'job="duplex",instance="b:1",node="n2",runtime="bun"';
+const node1 = { job: "duplex", instance: "a:1", node: "n1", runtime: "bun" };
+const ALERTS: AlertCase[] = [
+  { alert: "DuplexNodeDown", series: { 'up{job="duplex",instance="a:1"}': "0x40" }, at: "2m", labels: { severity: "critical", job: "duplex", instance: "a:1" }, summary: "duplex node a:1 is not answering scrapes" },
+  { alert: "DuplexNodeNotReady", series: { [`duplex_ready{${N1}}`]: "0x40" }, at: "3m", labels: { severity: "critical", ...node1 }, summary: "duplex node n1 has been not ready for 2 minutes" },
+  {
+    alert: "DuplexShardWithoutOwner",
+    series: { [`duplex_shards{${N1}}`]: "16x40", [`duplex_shards_owned{${N1}}`]: "10x40", [`duplex_shards{${N2}}`]: "16x40", [`duplex_shards_owned{${N2}}`]: "4x40" },
+    at: "2m", labels: { severity: "critical", job: "duplex" }, summary: "2 shards of duplex have no node sequencing them",
+  },
+  { alert: "DuplexBrokerDown", series: { [`duplex_broker_up{${N1}}`]: "0x40" }, at: "1m", labels: { severity: "critical", ...node1 }, summary: "duplex node n1 has lost its broker: its sends are answered unavailable" },
+  { alert: "DuplexStoreDown", series: { [`duplex_store_up{${N1}}`]: "0x40" }, at: "1m", labels: { severity: "critical", ...node1 }, summary: "duplex node n1 has lost Redis: it refuses new connections and sends" },
+  { alert: "DuplexBrokerReconnecting", series: { [`duplex_broker_reconnects_total{${N1}}`]: "0x20 1 2 3 4 5x40" }, at: "9m", labels: { severity: "warning", ...node1 }, summary: "duplex node n1 reconnected to its broker 5 times in 15 minutes" },
+  { alert: "DuplexStoreReconnecting", series: { [`duplex_store_reconnects_total{${N1}}`]: "0x20 1 2 3 4 5x40" }, at: "9m", labels: { severity: "warning", ...node1 }, summary: "duplex node n1 reconnected to Redis 5 times in 15 minutes" },
+  {
+    alert: "DuplexSendToAckSlow",
+    series: {
+      [`duplex_ack_latency_seconds_bucket{${N1},le="0.5"}`]: "0+0x40", [`duplex_ack_latency_seconds_bucket{${N1},le="1"}`]: "0+10x40",
+      [`duplex_ack_latency_seconds_bucket{${N1},le="+Inf"}`]: "0+10x40",
+    },
+    at: "10m", labels: { severity: "warning", job: "duplex" }, summary: "p99 from send to ack is 995ms, over the bound of 0.5s",
+  },
+  { alert: "DuplexSlowConsumerCloses", series: { [`duplex_slow_consumer_closes_total{${N1}}`]: "0+1x40" }, at: "10m", labels: { severity: "warning", job: "duplex" }, summary: "40 connections closed in 10 minutes for not reading what they were sent" },
+  { alert: "DuplexRefusalsRising", series: { [`duplex_errors_total{${N1},code="unauthorized"}`]: "0+150x40" }, at: "10m", labels: { severity: "warning", job: "duplex", code: "unauthorized" }, summary: "10 refusals per second with code unauthorized" },
+];
+
+test("promtool test rules: each alert fires on the data it is meant for, and stays quiet on a healthy node", async () => {
+  const dir = await writeOut(rendered(TWO));
+  const input = (series: Record<string, string>) => Object.entries(series).map(([s, values]) => ({ series: s, values }));
+  const healthy = Object.fromEntries(ALERTS.flatMap((a) => Object.keys(a.series)).map((s) => [s, s.startsWith("up{") || /_(up|ready)\{/.test(s) ? "1x40" : /duplex_shards(_owned)?\{/.test(s) ? "8x40" : "0x40"]));
+  const tests = {
+    rule_files: ["duplex.rules.yml"],
+    evaluation_interval: "15s",
+    tests: [
+      ...ALERTS.map((a) => ({
+        interval: "15s", input_series: input(a.series),
+        alert_rule_test: [{ eval_time: a.at, alertname: a.alert, exp_alerts: [{ exp_labels: a.labels, exp_annotations: { summary: a.summary } }] }],
+      })),
+      { interval: "15s", input_series: input(healthy), alert_rule_test: ALERTS.map((a) => ({ eval_time: "10m", alertname: a.alert, exp_alerts: [] })) },
+    ],
+  };
+  // JSON is YAML: promtool reads it as is.
+  await Bun.write(join(dir, "tests.yml"), JSON.stringify(tests, null, 2));
+  const r = await run("promtool", ["test", "rules", join(dir, "tests.yml")]);
+  expect(r.stdout + r.stderr).toContain("SUCCESS");
+  expect(r.code).toBe(0);
+  expect(ALERTS.map((a) => a.alert).sort()).toEqual([...(rendered(TWO).files["duplex.rules.yml"].matchAll(/alert: (\w+)/g))].map((m) => m[1]).sort());
+});
+
 describe("bad input is refused with one line naming the flag", () => {
   const cases: [string, PrometheusFlags, string][] = [
     ["no target", {}, "--target is required at least once"],
