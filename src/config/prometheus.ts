@@ -30,13 +30,13 @@ export const PROMETHEUS_FLAGS = flags(
   }),
   flag({
     name: "out", arg: "DIR",
-    doc: "write DIR/prometheus.yml and DIR/duplex.rules.yml (run prometheus --config.file=DIR/prometheus.yml); without it, print the rules",
+    doc: "write DIR/prometheus.yml, DIR/duplex.rules.yml (run prometheus --config.file=DIR/prometheus.yml) and a Grafana dashboard, DIR/duplex-dashboard.json; without it, print the rules",
   }),
 );
 
 export const PROMETHEUS_COMMAND: CommandDoc = {
   usage: "duplex prometheus --target HOST:PORT [--target ...] [options]",
-  summary: "Prometheus scrape config and alert rules for duplex nodes",
+  summary: "Prometheus scrape config and alert rules for duplex nodes, and a Grafana dashboard",
   flags: PROMETHEUS_FLAGS,
   notes: ["Check the output with promtool check config DIR/prometheus.yml (it checks the rules file too)."],
 };
@@ -44,6 +44,7 @@ export const PROMETHEUS_COMMAND: CommandDoc = {
 export type PrometheusFlags = Values<typeof PROMETHEUS_FLAGS>;
 
 export const RULES_FILE = "duplex.rules.yml";
+export const DASHBOARD_FILE = "duplex-dashboard.json";
 
 export interface PrometheusConf {
   targets: HostPort[];
@@ -75,5 +76,10 @@ export function prometheusConf(v: PrometheusFlags): PrometheusConf {
 
 export function renderPrometheus(conf: PrometheusConf): Rendered {
   const rules = render("prometheus/duplex.rules.yml.eta", conf);
-  return { files: { "prometheus.yml": render("prometheus/prometheus.yml.eta", conf), [RULES_FILE]: rules }, stdout: rules };
+  const files = {
+    "prometheus.yml": render("prometheus/prometheus.yml.eta", conf),
+    [RULES_FILE]: rules,
+    [DASHBOARD_FILE]: render(`prometheus/${DASHBOARD_FILE}.eta`, conf),
+  };
+  return { files, stdout: rules };
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { type PrometheusFlags, prometheusConf, renderPrometheus } from "../../src/config/prometheus.ts";
-import { api, type NodeProc, startNode } from "../harness.ts";
+import { api, connect, type NodeProc, startNode } from "../harness.ts";
 import { cleanUpAfterAll, expectGolden, freePort, run, startProcess, writeOut } from "./support.ts";
 
 cleanUpAfterAll();
@@ -13,6 +13,18 @@ test("the scrape config and the alert rules match their golden files", async () 
   const { files } = rendered(TWO);
   await expectGolden("prometheus.yml", files["prometheus.yml"]);
   await expectGolden("prometheus-duplex.rules.yml", files["duplex.rules.yml"]);
+  await expectGolden("prometheus-duplex-dashboard.json", files["duplex-dashboard.json"]);
+});
+
+interface Panel { id: number; title: string; gridPos: { x: number; y: number; w: number; h: number }; targets: { refId: string; expr: string }[] }
+const dashboard = (flags: PrometheusFlags) => JSON.parse(rendered(flags).files["duplex-dashboard.json"]) as { uid: string; panels: Panel[] };
+
+test("the Grafana dashboard is JSON with distinct panel ids and places, every query scoped to the job", () => {
+  const d = dashboard({ ...TWO, job: "chat_eu" });
+  expect(d.uid).toBe("duplex-chat-eu");
+  expect(new Set(d.panels.map((p) => p.id)).size).toBe(d.panels.length);
+  expect(new Set(d.panels.map((p) => `${p.gridPos.x},${p.gridPos.y}`)).size).toBe(d.panels.length);
+  for (const t of d.panels.flatMap((p) => p.targets)) expect(t.expr).toContain('{job="chat_eu"}');
 });
 
 test("the flags set the job, the scrape interval and each alert's bound", () => {
@@ -173,6 +185,20 @@ describe("a real Prometheus loaded with the rendered config, scraping real nodes
     for (const name of names) if ((await query(`${name}{job="duplex"}`)).length === 0) empty.push(name);
     expect(empty).toEqual([]);
   }, 30_000);
+
+  test("every query of the Grafana dashboard is valid PromQL and has data from the nodes", async () => {
+    // Traffic, so the per-type and per-code series exist: a socket that pings and closes.
+    const client = await connect(nodes[0], { user: "grafana-check" });
+    client.send({ type: "ping" });
+    await client.next("pong");
+    client.close();
+    const targets = dashboard({ target: ["a:1"] }).panels.flatMap((p) => p.targets.map((t) => ({ panel: p.title, ...t })));
+    expect(targets.length).toBeGreaterThanOrEqual(20);
+    for (const t of targets) {
+      const expr = t.expr.replaceAll("$__rate_interval", "1m");
+      await until(`data for "${t.panel}" ${t.refId}: ${expr}`, async () => ((await query(expr)).length > 0 ? true : undefined), 15_000);
+    }
+  }, 60_000);
 
   test("an alert fires from real data: a refusal, then a node that stops", async () => {
     // rate() needs the counter to grow between two scrapes: keep refusing until it fires.
