@@ -27,7 +27,7 @@ interface Maker {
 
 const MAKERS: Maker[] = [
   { pattern: /(?<![\w$#.])duplexError\(/g, code: 0, message: 1 },
-  { pattern: /\bnew FrameError\(/g, code: 0, message: 1 },
+  { pattern: /\bnew (?:FrameError|DuplexError)\(/g, code: 0, message: 1 },
   // The CLI's bad(option, problem) and the local bad(message) helpers all throw bad_request.
   { pattern: /(?<![\w$#.])bad\(/g, message: "all", kind: () => "bad_request" },
   // The broker's unavailable(message): "broker unavailable: <message>".
@@ -36,6 +36,8 @@ const MAKERS: Maker[] = [
   { pattern: /(?<![\w$#.])fail\(/g, message: 1, kind: () => "" },
   { pattern: /\bnew Error\(/g, message: 0, kind: () => "" },
   { pattern: /\blog\.(warn|error)\(/g, message: 0, kind: (m) => `log ${m[1]}` },
+  // Lines a node prints before its log exists (start-up), as `duplex: <message>`.
+  { pattern: /\bconsole\.error\(/g, message: 0, kind: () => "" },
 ];
 
 /** Source folders whose lines an operator or user of the node and CLI can meet (not the client library or the page). */
@@ -195,8 +197,9 @@ function valueOf(arg: string): { text: string; literal: boolean } | null {
         j = end + 1;
       } else text += a[j++];
     }
-    // Only placeholders and punctuation (`${option} ${problem}`): a message passed through.
-    return { text, literal: /[A-Za-z]/.test(text.replace(/<[^<>\s]+>/g, "")) };
+    // Only placeholders and punctuation (`${option} ${problem}`), perhaps after the "duplex: "
+    // or "duplex <command>: " every printed line starts with: a message passed through.
+    return { text, literal: /[A-Za-z]/.test(text.replace(/<[^<>\s]+>/g, "").replace(/^duplex(?: \S+)?: /, "")) };
   }
   if (/^[\w$#.]+$/.test(a)) return { text: placeholder(a), literal: false };
   return null;

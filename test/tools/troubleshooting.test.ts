@@ -21,6 +21,9 @@ describe("reading error lines from source", () => {
       'throw duplexError("unauthorized", expired ? "the token has expired" : "the token is invalid");',
       "const wrap = (m: string) => duplexError(\"bad_request\", `${m}`);",
       'if (!ok) check(false, "acks do not carry seq 1..n");',
+      "console.error(`duplex: ${err.message}`);",
+      "console.error(`duplex: port ${port} is taken`);",
+      'throw new DuplexError("unavailable", "gone");',
     ].join("\n");
     expect(linesOf(src)).toEqual([
       { message: '--x must be <min> to <max>, got "<raw>"', kind: "bad_request" },
@@ -31,6 +34,8 @@ describe("reading error lines from source", () => {
       { message: "the token has expired", kind: "unauthorized" },
       { message: "the token is invalid", kind: "unauthorized" },
       { message: "acks do not carry seq 1..n", kind: "" },
+      { message: "duplex: port <port> is taken", kind: "" },
+      { message: "gone", kind: "unavailable" },
     ]);
   });
 
