@@ -1,9 +1,9 @@
 /**
- * What each error line means and what to do about it. The table in
- * docs/14-troubleshooting.md is generated from the explanations (explain-node.ts,
- * explain-cli.ts) and from every error line
- * the code can print (src/tools/error-lines.ts); a test fails when a line has no
- * explanation or an explanation matches no line, so the table cannot fall behind the code.
+ * What each error line means and what to do about it. The tables of
+ * docs/14-troubleshooting.md are generated from the explanations (explain-node.ts,
+ * explain-cli.ts) and from every error line the code can print (error-lines.ts); a test
+ * fails when a line has no explanation or an explanation matches no line, so the tables
+ * cannot fall behind the code.
  */
 import { type ErrorLine, errorLines } from "./error-lines.ts";
 import { CLI_EXPLANATIONS } from "./explain-cli.ts";
