@@ -12,8 +12,10 @@ import { duplexError } from "./core/errors.ts";
 import { type CommandDoc, flag, flags, helpText, parseOptions, type Values } from "./config/flags.ts";
 import { NGINX_COMMAND, type NginxFlags, nginxSite, renderNginx } from "./config/nginx.ts";
 import { RABBITMQ_COMMAND, type RabbitmqFlags, rabbitmqConf, renderRabbitmq } from "./config/rabbitmq.ts";
+import { PROMETHEUS_COMMAND, type PrometheusFlags, prometheusConf, renderPrometheus } from "./config/prometheus.ts";
 import { REDIS_COMMAND, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
 import { type Rendered, writeRendered } from "./config/render.ts";
+import { renderSystemd, SYSTEMD_COMMAND, type SystemdFlags, systemdUnit } from "./config/systemd.ts";
 import { runVerify, VERIFY_COMMAND } from "./ops/verify-command.ts";
 import { FRAMES_COMMAND, runFrames } from "./tools/frames-command.ts";
 
@@ -37,6 +39,8 @@ export const COMMANDS: Record<string, Command> = {
   nginx: { ...NGINX_COMMAND, run: async (v, env) => renderNginx(await nginxSite(v as NginxFlags, env)) },
   "redis-conf": { ...REDIS_COMMAND, run: async (v, env) => renderRedis(redisConf(v as RedisFlags, env)) },
   rabbitmq: { ...RABBITMQ_COMMAND, run: async (v, env) => renderRabbitmq(rabbitmqConf(v as RabbitmqFlags, env)) },
+  prometheus: { ...PROMETHEUS_COMMAND, run: async (v) => renderPrometheus(prometheusConf(v as PrometheusFlags)) },
+  systemd: { ...SYSTEMD_COMMAND, run: async (v, env) => renderSystemd(systemdUnit(v as SystemdFlags, env)) },
   token: {
     usage: "duplex token --user ID [--ttl 1h]",
     summary: `an access token signed with ${SETTINGS.jwtSecret.env}, the secret the nodes verify tokens with`,

@@ -19,6 +19,12 @@ type Env = Record<string, string | undefined>;
  */
 export const MIN_BODY_BYTES = MAX_MEMBERS * (MAX_ID * 12 + 8) + 1024;
 
+/**
+ * What shutdown may take beyond DUPLEX_DRAIN_MS (handing shards over, closing the store and
+ * broker) before a stopping node exits 1 anyway; a supervisor's stop timeout must exceed both.
+ */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
 export interface Setting<T> {
   env: string;
   /** Shown in the reference; `undefined` means "unset" and is explained in `doc`. */
