@@ -14,7 +14,7 @@ export const CLI_EXPLANATIONS: Explanation[] = [
     fix: "duplex <command> --help lists the command's flags and their values.",
   },
   {
-    area: "cli", match: ["DUPLEX_JWT_SECRET is not set: tokens must be signed", "--user is required", "--ttl must look like", "user must be 1 to 128 characters", "ttl must be a positive number"],
+    area: "cli", match: ["DUPLEX_JWT_SECRET is not set: tokens must be signed", "--user is required", "--ttl must look like", "user must be 1 to 128 characters", "ttl must be a positive number", "--ttl <asked> is longer than <env>"],
     cause: "duplex token needs the nodes' secret in DUPLEX_JWT_SECRET, a --user and a valid --ttl.",
     fix: "DUPLEX_JWT_SECRET=... duplex token --user alice --ttl 1h",
   },
@@ -95,6 +95,11 @@ export const CLI_EXPLANATIONS: Explanation[] = [
     area: "verify", match: ["synced answered", "sync replayed", "history answered", "read frame was", "a read mark reached the wrong device"],
     cause: "Replay or read marks do not match what was stored: usually nodes with different stores, or a DUPLEX_HISTORY_LIMIT under 30.",
     fix: "Same Redis and namespace on every node; DUPLEX_HISTORY_LIMIT of at least 30 during verify.",
+  },
+  {
+    area: "verify", match: ["a non-member's DELETE answered", "DELETE /api/conversations/<id> answered", "deleted conversations are still listed"],
+    cause: "verify could not delete the conversations it made (or a non-member could): the nodes run a version without DELETE /api/conversations/:id, or something in front answers for them.",
+    fix: "Upgrade every node; until then verify's test conversations stay behind, and can be removed by deleting them as one of their members.",
   },
   {
     area: "verify", match: ["the old session closed with"],

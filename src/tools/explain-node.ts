@@ -16,7 +16,7 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     fix: "Set REDIS_URL on every node that has AMQP_URL.",
   },
   {
-    area: "start", match: ["<env> must be an integer from", "<env> must be one of", "<env> must be <values>"],
+    area: "start", match: ["<env> must be an integer from", "<env> must be one of", "<env> must be <values>", "<env> must be a duration from", "<env> must list IP addresses or CIDR ranges"],
     cause: "A setting holds a value outside what it accepts; the message names the variable and the value.",
     fix: `Correct the variable; every setting's bounds are in ${SETTINGS_DOC}.`,
   },
@@ -72,9 +72,14 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     fix: "Fetch a fresh token from your auth service before reconnecting; check the clocks of the issuer and the nodes (NTP).",
   },
   {
-    area: "http", match: ["the access token names no valid user"],
-    cause: "The token verifies, but its sub is missing or not a string of 1 to 128 characters.",
+    area: "http", match: ["the access token names no valid user", "the access token's user (sub) must be <ID_RULE>"],
+    cause: "The token verifies, but its sub is missing, or is not 1 to 128 characters of well-formed Unicode.",
     fix: "Issue tokens with sub set to the user id.",
+  },
+  {
+    area: "http", match: ["the access token has no expiry (exp)", "the access token expires (exp) more than <maxTtlSeconds> s from now"],
+    cause: "The token has no exp, or its exp lies further ahead than DUPLEX_MAX_TOKEN_TTL allows: a leaked token must not stay valid for ever.",
+    fix: "Issue short-lived tokens with exp (duplex token --ttl does); raise DUPLEX_MAX_TOKEN_TTL on every node only if your issuer needs longer.",
   },
   {
     area: "http", match: ["origin <origin> is not allowed", "the Origin header is not a valid origin"],
@@ -92,14 +97,25 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     fix: "Behind nginx, use the generated config (it forwards Upgrade and Connection); for other proxies, enable WebSocket pass-through.",
   },
   {
-    area: "http", match: ["query \"device\" must be", "field \"user\" must be a string", "field \"members\" must be", "every entry of \"members\"", "query \"users\" must list", "query \"<name>\" must be an integer", "the request body is not valid JSON", "the request body must be a JSON object"],
+    area: "http", match: ["query \"device\" must be", "field \"user\" must be a string", "field \"members\" must be", "every entry of \"members\"", "query \"users\" must list", "query \"<name>\" must be an integer", "the request body is not valid JSON", "the request body must be a JSON object",
+      "field \"user\" must be <ID_RULE>", "the conversation id in the path must be <ID_RULE>", "user must be <ID_RULE>", "<field> must be <ID_RULE>"],
     cause: "A request parameter or JSON body does not have the shape CONTRACT.md §2 gives it; the message names the field.",
     fix: "Fix the client's request; the limits (1 to 1000 members, ids of 1 to 128 characters, limit 1 to 1000) are in CONTRACT.md.",
   },
   {
     area: "http", match: ["request body over <maxBody> bytes"],
-    cause: "An HTTP body larger than DUPLEX_MAX_MESSAGE_BYTES or 256 KiB, whichever is larger (413 too_large).",
+    cause: "An HTTP body larger than DUPLEX_MAX_MESSAGE_BYTES or the largest valid member list (1,545,024 bytes), whichever is larger (413 too_large).",
     fix: "Send less; raise DUPLEX_MAX_MESSAGE_BYTES only if messages legitimately need it.",
+  },
+  {
+    area: "http", match: ["presence is shown for yourself and the users you share a conversation with"],
+    cause: "GET /api/presence named a user who shares no conversation with the caller (403 forbidden): presence is not a directory of every user.",
+    fix: "Ask only for users you share a conversation with; create the conversation first.",
+  },
+  {
+    area: "http", match: ["request refused"],
+    cause: "The node's log line for an HTTP request it refused as unavailable; its cause field names the Redis or broker failure the client is not shown.",
+    fix: "Read the cause field, then see the backends rows below.",
   },
   {
     area: "http", match: ["dev tokens are off"],
@@ -139,7 +155,8 @@ export const NODE_EXPLANATIONS: Explanation[] = [
   },
   // Store and broker while running.
   {
-    area: "backends", match: ["Redis at <masked> is unreachable", "Redis at <masked> did not answer within", "Redis at <masked> failed", "the message store or broker is unavailable"],
+    area: "backends", match: ["Redis at <masked> is unreachable", "Redis at <masked> did not answer within", "Redis at <masked> failed", "the message store or broker is unavailable",
+      "Redis <what>; retry later", "Redis at <masked> (<label>): <detail>"],
     cause: "Redis is down, unreachable or too slow; the request or frame is answered unavailable and the node reconnects in the background (DuplexStoreDown alert).",
     fix: "Restore Redis; clients resend with the same id and nothing is stored twice. Check redis-cli INFO for memory (maxmemory with noeviction refuses writes when full).",
   },
