@@ -5,7 +5,7 @@
  * it is off and the hub's heartbeat pings through ServerWebSocket.ping().
  */
 import type { ServerWebSocket } from "bun";
-import { upgradeWebSocket, websocket } from "hono/bun";
+import { getConnInfo, upgradeWebSocket, websocket } from "hono/bun";
 import { lookup } from "node:dns/promises";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { SocketFactory } from "../ops/probe.ts";
@@ -58,6 +58,7 @@ export function create(options: RuntimeOptions): Runtime {
   return {
     name: "bun",
     upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open)),
+    peer: (c) => getConnInfo(c).remote.address ?? null,
     async serve(app, port, host) {
       const server = await listening(() => Bun.serve({
         port, hostname: host, fetch: app.fetch,
