@@ -21,14 +21,9 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     fix: `Correct the variable; every setting's bounds are in ${SETTINGS_DOC}.`,
   },
   {
-    area: "start", match: ["PORT <port> is already in use", "PORT <port> needs privileges"],
-    cause: "Another process (often another node, or a node that has not finished stopping) listens on PORT at HOST, or the port is below 1024 and the process may not bind it.",
-    fix: "Pick a free PORT (ss -ltnp shows who holds one), stop the other process, or grant the capability (CAP_NET_BIND_SERVICE) for a port below 1024.",
-  },
-  {
-    area: "start", match: ["HOST \"<host>\" is not an address of this machine", "cannot listen on HOST"],
-    cause: "HOST names an address no interface of this machine has, or a name that does not resolve, so there is nothing to bind.",
-    fix: "Set HOST to an address of this machine (ip addr lists them): 127.0.0.1 for local use, 0.0.0.0 or the private address behind a proxy.",
+    area: "start", match: ["PORT <port> is already in use", "PORT <port> needs privileges", "HOST \"<host>\" is not an address of this machine", "cannot listen on HOST"],
+    cause: "The node cannot listen: another process (often a node still stopping) holds PORT at HOST, the port is below 1024 and the process may not bind it, or HOST is no address of this machine (or does not resolve).",
+    fix: "Pick a free PORT (ss -ltnp shows who holds one) or stop the other process; grant CAP_NET_BIND_SERVICE for a port below 1024; set HOST to an address ip addr lists (127.0.0.1 locally, 0.0.0.0 or the private address behind a proxy).",
   },
   {
     area: "start", match: ["AMQP_URL holds", "AMQP_URL must list", "AMQP_URL names no broker", "AMQP_URL must be a string"],
