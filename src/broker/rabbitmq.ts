@@ -13,6 +13,7 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import { type DuplexError, duplexError } from "../core/errors.ts";
 import { createLogger, errorFields, type Logger, unreadableFields } from "../core/log.ts";
+import { serialise } from "../core/protocol.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
 import { AmqpLink, atMost } from "./amqp-connection.ts";
 import { Membership, ownedBy } from "./ownership.ts";
@@ -79,6 +80,7 @@ class RabbitmqBroker implements Broker {
       sequence: (messages) => this.#handlers!.sequence(messages),
       fanOut: (type, body) => this.#publish(this.#names.fanout, "", type, body),
       stopping: () => this.#closing,
+      deadLettered: (report) => this.#call("deadLettered", () => this.#handlers?.deadLettered?.(report)),
       log: this.#log,
     });
     this.#consumers = Array.from({ length: this.#o.shards }, (_, s) => new ShardConsumer(s, {
@@ -321,10 +323,16 @@ class RabbitmqBroker implements Broker {
   #publish(exchange: string, key: string, type: string, body: unknown, options: Options.Publish = {}): Promise<void> {
     const channel = this.#publisher;
     if (!channel) return Promise.reject(unavailable("RabbitMQ is not connected"));
+    let content: Buffer;
+    try {
+      // A body that cannot be serialised fails for good, not as RabbitMQ being away.
+      content = Buffer.from(serialise(body, `a ${type} message`));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       const fail = (err: unknown) => reject(unavailable(`RabbitMQ did not confirm a publish to ${exchange}`, err));
       try {
-        const content = Buffer.from(JSON.stringify(body));
         channel.publish(exchange, key, content, { ...options, type, contentType: "application/json" }, (err) => (err ? fail(err) : resolve()));
       } catch (err) {
         fail(err);

@@ -2,14 +2,16 @@
  * What a shard's active consumer does with one batch: sequence and store it through the
  * hub, fan the results out with publisher confirms, and only then let the batch be acked.
  * A failure that may pass (the store or broker "unavailable") is retried with backoff for
- * as long as the batch is still this node's; a store refusal of one message (any other
- * DuplexError) goes back to its origin and does not hold up the shard.
+ * as long as the batch is still this node's. A poison message (src/broker/poison.ts: one
+ * that fails for good, or is no `send` at all) goes back to its origin as a refusal and is
+ * handed back to be dead-lettered, so it does not hold up the shard.
  */
 import type { ConsumeMessage } from "amqplib";
-import { DuplexError } from "../core/errors.ts";
+import { DuplexError, duplexError } from "../core/errors.ts";
 import { errorFields, type Logger } from "../core/log.ts";
-import type { SendRequest, Sequenced } from "./interface.ts";
+import type { PoisonReport, SendRequest, Sequenced } from "./interface.ts";
 import type { Appended, NewMessage } from "../store/interface.ts";
+import { poisonReport, publishEach, sequenceEach } from "./poison.ts";
 import type { ShardWork } from "./shard-consumer.ts";
 import { parseRequest, type Refusal } from "./wire.ts";
 
@@ -21,24 +23,12 @@ export interface ShardWorkOptions {
   fanOut(type: "sequenced" | "refused", body: unknown): Promise<void>;
   /** The broker is closing: give up retrying (the batch is requeued). */
   stopping(): boolean;
+  /** A poison message is about to be dead-lettered. */
+  deadLettered(report: PoisonReport): void;
   log: Logger;
 }
 
 export function shardWork(o: ShardWorkOptions): ShardWork {
-  /** A store error other than "unavailable" is about one message: refuse that one alone. */
-  async function sequence(requests: SendRequest[]): Promise<(Sequenced | Refusal)[]> {
-    try {
-      const appended = await o.sequence(requests.map((r) => r.message));
-      return appended.map((a, i) => ({ ...a, origin: requests[i].origin, ref: requests[i].ref }));
-    } catch (err) {
-      if (!(err instanceof DuplexError) || err.code === "unavailable") throw err;
-      if (requests.length === 1) return [{ origin: requests[0].origin, ref: requests[0].ref, error: err.toJSON() }];
-      const results: (Sequenced | Refusal)[] = [];
-      for (const r of requests) results.push(...(await sequence([r])));
-      return results;
-    }
-  }
-
   async function retry<T>(step: () => Promise<T>, current: () => boolean): Promise<T> {
     for (let wait = 100; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
       try {
@@ -52,31 +42,44 @@ export function shardWork(o: ShardWorkOptions): ShardWork {
     }
   }
 
-  return async (batch: ConsumeMessage[], current: () => boolean): Promise<void> => {
+  return async (batch: ConsumeMessage[], current: () => boolean, shard: number): Promise<ConsumeMessage[]> => {
+    const dead: ConsumeMessage[] = [];
     const requests: SendRequest[] = [];
-    const redelivered: boolean[] = [];
+    const sources: ConsumeMessage[] = [];
     for (const m of batch) {
       const request = parseRequest(m.content);
-      if (!request) {
-        o.log.warn("dropped an unreadable message from a shard queue", { shard: m.fields.routingKey });
+      if (request) {
+        requests.push(request);
+        sources.push(m);
         continue;
       }
-      requests.push(request);
-      redelivered.push(m.fields.redelivered);
+      dead.push(m);
+      o.deadLettered({ shard, code: "bad_request", error: `a message of ${m.content.length} bytes on the shard queue is no send request` });
     }
-    if (requests.length === 0) return;
-    const results = await retry(() => sequence(requests), current);
+    if (requests.length === 0) return dead;
+    const results = await retry(() => sequenceEach(o.sequence, requests.map((r) => r.message)), current);
     const items: Sequenced[] = [];
+    const sourceOf = new Map<Sequenced, number>();
     const refusals: Refusal[] = [];
+    const refuse = (i: number, err: DuplexError) => {
+      refusals.push({ origin: requests[i].origin, ref: requests[i].ref, error: err.toJSON() });
+      dead.push(sources[i]);
+      o.deadLettered(poisonReport(requests[i], err, shard));
+    };
     results.forEach((r, i) => {
-      if ("error" in r) refusals.push(r);
+      if (r instanceof DuplexError) return refuse(i, r);
       // A redelivered message may have been stored by a node that died before fanning it
       // out: pass it on as new, and every hub drops a seq it has delivered already.
-      else items.push(redelivered[i] && r.duplicate ? { ...r, duplicate: false } : r);
+      const item = { ...r, origin: requests[i].origin, ref: requests[i].ref };
+      if (sources[i].fields.redelivered && r.duplicate) item.duplicate = false;
+      items.push(item);
+      sourceOf.set(item, i);
     });
-    await retry(() => Promise.all([
-      items.length > 0 ? o.fanOut("sequenced", items) : undefined,
-      ...refusals.map((r) => o.fanOut("refused", r)),
-    ]), current);
+    const unsent = await retry(() => publishEach((part) => o.fanOut("sequenced", part), items), current);
+    for (const { item, error } of unsent) {
+      refuse(sourceOf.get(item)!, duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
+    }
+    await retry(() => Promise.all(refusals.map((r) => o.fanOut("refused", r))), current);
+    return dead;
   };
 }

@@ -4,6 +4,7 @@
  */
 import { SLOW_GRACE_MS, SLOW_HARD_FACTOR } from "./connection.ts";
 import { duplexError } from "./errors.ts";
+import { DEFAULT_MAX_BODY_DEPTH } from "./protocol.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -111,6 +112,12 @@ export const SETTINGS = {
     doc: `largest accepted client message, in bytes; an HTTP request body may hold this or ${MIN_BODY_BYTES / 1024} KiB, whichever is larger`,
     guards: "memory and fairness per frame: one message cannot exhaust a node or hold up the frames behind it; " +
       "past it the socket is closed with 1009, an HTTP request answered 413 too_large",
+  }),
+  maxBodyDepth: int("DUPLEX_MAX_BODY_DEPTH", 2, 512, DEFAULT_MAX_BODY_DEPTH, {
+    doc: "deepest nesting of arrays and objects in a send's body (a scalar is 0 levels, [1] is 1), and in a JSON body of the HTTP API. " +
+      "At least 2: the API's own bodies hold an array in an object",
+    guards: "stack exhaustion: JSON.stringify recurses, and a small body nested a few thousand levels would crash the node that encodes it " +
+      "(Node, at about 5,000 levels). Past it the send is answered bad_request naming the field",
   }),
   rate: int("DUPLEX_RATE", 1, 1_000_000, 100, {
     doc: "frames per second a connection may send, sustained; bursts up to 5x",

@@ -51,6 +51,8 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   const errors = new Counter({ name: "duplex_errors_total", help: "Refused frames by error code", labelNames: ["code"], registers });
   const sequenced = new Counter({ name: "duplex_messages_sequenced_total", help: "Messages stored by this node's shards", registers });
   const slow = new Counter({ name: "duplex_slow_consumer_closes_total", help: "Connections closed for not reading", registers });
+  const unencodable = new Counter({ name: "duplex_unencodable_skipped_total", help: "Frames and stored messages skipped because they could not be encoded (nested past the runtime's stack)", registers });
+  const deadLettered = new Counter({ name: "duplex_messages_dead_lettered_total", help: "Messages this node refused for good and set aside (poison messages; RabbitMQ: moved to the dead-letter queue)", registers });
   const ack = new Histogram({ name: "duplex_ack_latency_seconds", help: "send received to ack written", buckets: LATENCY_BUCKETS, registers });
   const delivery = new Histogram({ name: "duplex_delivery_latency_seconds", help: "Sequenced to written to a local socket", buckets: LATENCY_BUCKETS, registers });
 
@@ -70,5 +72,7 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
     ack: (ms: number) => ack.observe(ms / 1000),
     delivered: (ms: number) => delivery.observe(Math.max(0, ms) / 1000),
     slowClosed: () => slow.inc(),
+    unencodable: () => unencodable.inc(),
+    deadLettered: () => deadLettered.inc(),
   };
 }
