@@ -65,7 +65,7 @@ export class RedisMessageStore implements MessageStore {
     });
   }
 
-  append(messages: readonly NewMessage[]): Promise<Appended[]> {
+  async append(messages: readonly NewMessage[]): Promise<Appended[]> {
     const k = this.#keys;
     const byConv = new Map<string, NewMessage[]>();
     for (const m of messages) {
