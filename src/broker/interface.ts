@@ -62,6 +62,8 @@ export interface BrokerHandlers {
    * brokers without a durable queue drop it from the pipeline once its sender is told.
    */
   deadLettered?(report: PoisonReport): void;
+  /** MessageStore.countDelivery: how a classic shard queue's owner bounds redeliveries. */
+  countDelivery?(ref: string): Promise<number>;
 }
 
 export interface BrokerStatus {

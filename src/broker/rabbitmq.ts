@@ -21,7 +21,7 @@ import { PendingSubmits, unavailable } from "./pending.ts";
 import { ShardConsumer } from "./shard-consumer.ts";
 import { shardWork } from "./shard-work.ts";
 import { checkOptions, type RabbitmqBrokerOptions } from "./rabbitmq-options.ts";
-import { names, nodeQueue, shardOf, topology } from "./topology.ts";
+import { DELIVERY_LIMIT, names, nodeQueue, shardOf, topology } from "./topology.ts";
 import { type Bye, type Hello, parseRequest, type Refusal } from "./wire.ts";
 
 export type { RabbitmqBrokerOptions };
@@ -63,7 +63,7 @@ class RabbitmqBroker implements Broker {
   #peerWaiters: (() => void)[] = [];
 
   constructor(url: string, options: RabbitmqBrokerOptions) {
-    this.#o = { queueType: "quorum", heartbeatSeconds: 5, ...options };
+    this.#o = { queueType: "quorum", heartbeatSeconds: 5, deliveryLimit: DELIVERY_LIMIT, ...options };
     const { namespace, nodeId, heartbeatSeconds } = this.#o;
     this.#names = names(namespace);
     this.#log = (options.log ?? createLogger("info")).child({ component: "rabbitmq" });
@@ -81,6 +81,9 @@ class RabbitmqBroker implements Broker {
       fanOut: (type, body) => this.#publish(this.#names.fanout, "", type, body),
       stopping: () => this.#closing,
       deadLettered: (report) => this.#call("deadLettered", () => this.#handlers?.deadLettered?.(report)),
+      // Quorum queues count deliveries and enforce x-delivery-limit themselves.
+      countDelivery: this.#o.queueType === "classic" ? (ref) => this.#handlers?.countDelivery?.(ref) ?? Promise.resolve(0) : null,
+      deliveryLimit: this.#o.deliveryLimit,
       log: this.#log,
     });
     this.#consumers = Array.from({ length: this.#o.shards }, (_, s) => new ShardConsumer(s, {

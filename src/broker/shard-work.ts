@@ -25,6 +25,13 @@ export interface ShardWorkOptions {
   stopping(): boolean;
   /** A poison message is about to be dead-lettered. */
   deadLettered(report: PoisonReport): void;
+  /**
+   * Counts a redelivery of a submit (MessageStore.countDelivery), for queues that count
+   * none themselves (classic); null where RabbitMQ enforces x-delivery-limit (quorum).
+   */
+  countDelivery: ((ref: string) => Promise<number>) | null;
+  /** Deliveries past the first a message may take before it is dead-lettered. */
+  deliveryLimit: number;
   log: Logger;
 }
 
@@ -44,30 +51,37 @@ export function shardWork(o: ShardWorkOptions): ShardWork {
 
   return async (batch: ConsumeMessage[], current: () => boolean, shard: number): Promise<ConsumeMessage[]> => {
     const dead: ConsumeMessage[] = [];
+    const refusals: Refusal[] = [];
+    const refuse = (request: SendRequest, source: ConsumeMessage, err: DuplexError) => {
+      refusals.push({ origin: request.origin, ref: request.ref, error: err.toJSON() });
+      dead.push(source);
+      o.deadLettered(poisonReport(request, err, shard));
+    };
+    const parsed = batch.map((m) => parseRequest(m.content));
+    const { countDelivery } = o;
+    const redeliveries = await retry(() => Promise.all(batch.map((m, i) => {
+      const request = parsed[i];
+      return countDelivery && request && m.fields.redelivered ? countDelivery(request.ref) : 0;
+    })), current);
     const requests: SendRequest[] = [];
     const sources: ConsumeMessage[] = [];
-    for (const m of batch) {
-      const request = parseRequest(m.content);
-      if (request) {
+    batch.forEach((m, i) => {
+      const request = parsed[i];
+      if (!request) {
+        dead.push(m);
+        o.deadLettered({ shard, code: "bad_request", error: `a message of ${m.content.length} bytes on the shard queue is no send request` });
+      } else if (redeliveries[i] > o.deliveryLimit) {
+        refuse(request, m, duplexError("unprocessable", `the message was delivered ${redeliveries[i] + 1} times without being settled; it is taken to bring its shard's owner down, and refused for good`));
+      } else {
         requests.push(request);
         sources.push(m);
-        continue;
       }
-      dead.push(m);
-      o.deadLettered({ shard, code: "bad_request", error: `a message of ${m.content.length} bytes on the shard queue is no send request` });
-    }
-    if (requests.length === 0) return dead;
-    const results = await retry(() => sequenceEach(o.sequence, requests.map((r) => r.message)), current);
+    });
+    const results = requests.length === 0 ? [] : await retry(() => sequenceEach(o.sequence, requests.map((r) => r.message)), current);
     const items: Sequenced[] = [];
     const sourceOf = new Map<Sequenced, number>();
-    const refusals: Refusal[] = [];
-    const refuse = (i: number, err: DuplexError) => {
-      refusals.push({ origin: requests[i].origin, ref: requests[i].ref, error: err.toJSON() });
-      dead.push(sources[i]);
-      o.deadLettered(poisonReport(requests[i], err, shard));
-    };
     results.forEach((r, i) => {
-      if (r instanceof DuplexError) return refuse(i, r);
+      if (r instanceof DuplexError) return refuse(requests[i], sources[i], r);
       // A redelivered message may have been stored by a node that died before fanning it
       // out: pass it on as new, and every hub drops a seq it has delivered already.
       const item = { ...r, origin: requests[i].origin, ref: requests[i].ref };
@@ -77,7 +91,8 @@ export function shardWork(o: ShardWorkOptions): ShardWork {
     });
     const unsent = await retry(() => publishEach((part) => o.fanOut("sequenced", part), items), current);
     for (const { item, error } of unsent) {
-      refuse(sourceOf.get(item)!, duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
+      const i = sourceOf.get(item)!;
+      refuse(requests[i], sources[i], duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
     }
     await retry(() => Promise.all(refusals.map((r) => o.fanOut("refused", r))), current);
     return dead;

@@ -8,6 +8,8 @@ export interface TopologyOptions {
   namespace: string;
   shards: number;
   queueType: QueueType;
+  /** x-delivery-limit of quorum shard queues; default DELIVERY_LIMIT. */
+  deliveryLimit?: number;
 }
 
 export interface ExchangeDef {
@@ -48,20 +50,22 @@ export const names = (namespace: string) => ({
 });
 
 /**
- * Deliveries of one message a quorum shard queue allows before it dead-letters the message
- * instead (x-delivery-limit). Every return counts: a node that died holding it, but also a
- * hand-off or a lost connection while it waited in a batch, so the bound leaves room for
- * those; a message that takes its owner down every time is set aside after this many.
+ * Returns of one message to its shard queue before it is dead-lettered instead of delivered
+ * again (x-delivery-limit on quorum queues; counted by the owner on classic ones). Every
+ * return counts: a node that died holding it, but also a hand-off or a lost connection
+ * while it waited in a batch, so the bound leaves room for those; a message that takes its
+ * owner down every time is set aside after this many, with whatever was returned with it
+ * as often (their senders, never acked, resend them).
  */
 export const DELIVERY_LIMIT = 20;
 
-export function topology({ namespace, shards, queueType }: TopologyOptions): Topology {
+export function topology({ namespace, shards, queueType, deliveryLimit = DELIVERY_LIMIT }: TopologyOptions): Topology {
   const n = names(namespace);
   const queues: QueueDef[] = [];
   const bindings: BindingDef[] = [];
-  // Classic queues count no deliveries (RabbitMQ 3.10): for them the app's own policy alone
-  // (src/broker/poison.ts) dead-letters.
-  const limit: QueueDef["arguments"] = queueType === "quorum" ? { "x-delivery-limit": DELIVERY_LIMIT } : {};
+  // Classic queues count no deliveries (RabbitMQ 3.10): their owner counts redeliveries in
+  // the store instead (src/broker/shard-work.ts), to the same limit.
+  const limit: QueueDef["arguments"] = queueType === "quorum" ? { "x-delivery-limit": deliveryLimit } : {};
   for (let i = 0; i < shards; i++) {
     queues.push({
       name: n.shard(i),

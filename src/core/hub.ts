@@ -75,6 +75,7 @@ export class Hub {
       },
       deliver: (item) => this.#fanout.deliver(item),
       control: (event) => this.#control(event),
+      countDelivery: (ref) => this.#o.stores.messages.countDelivery(ref),
       deadLettered: (poison) => {
         this.#m.deadLettered();
         this.#o.log.warn("message refused for good and set aside", { ...poison });

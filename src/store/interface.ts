@@ -107,6 +107,12 @@ export interface MessageStore {
    * Rejects not_found for an unknown conversation.
    */
   markRead(conv: string, user: string, seq: number): Promise<number>;
+  /**
+   * Counts one more delivery of the queued submit `ref` and returns the count so far: for
+   * shard queues that count none themselves (classic RabbitMQ queues), so a message that
+   * takes every owner down is still dead-lettered. A count lapses a day after its last one.
+   */
+  countDelivery(ref: string): Promise<number>;
   close(): Promise<void>;
 }
 

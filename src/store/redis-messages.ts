@@ -111,8 +111,18 @@ export class RedisMessageStore implements MessageStore {
     });
   }
 
+  countDelivery(ref: string): Promise<number> {
+    const key = this.#keys.deliveries(ref);
+    return this.#link.run(async (c) => {
+      const [count] = await Promise.all([c.incr(key), c.pExpire(key, DELIVERY_COUNT_TTL_MS)]);
+      return count;
+    });
+  }
+
   async close(): Promise<void> {}
 }
+
+const DELIVERY_COUNT_TTL_MS = 24 * 3600_000;
 
 /** A stored entry is the JSON text [seq, ts, payload], built by the append script. */
 function parse(conv: string, text: string): StoredMessage {

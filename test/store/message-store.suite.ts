@@ -56,6 +56,14 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       expect(await listed(store, u("nobody"))).toEqual([]);
     });
 
+    test("countDelivery counts each ref's deliveries on its own, across writers", async () => {
+      const [a, b] = await open();
+      const ref = `ref-${crypto.randomUUID()}`;
+      expect(await a.countDelivery(ref)).toBe(1);
+      expect(await b.countDelivery(ref)).toBe(2);
+      expect(await a.countDelivery(`${ref}-other`)).toBe(1);
+    });
+
     test("an empty or unknown conversation has lastSeq 0 and no history", async () => {
       const [store] = await open();
       const conv = await store.createConversation(["alice"]);
