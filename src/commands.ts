@@ -14,6 +14,7 @@ import { NGINX_COMMAND, type NginxFlags, nginxSite, renderNginx } from "./config
 import { RABBITMQ_COMMAND, type RabbitmqFlags, rabbitmqConf, renderRabbitmq } from "./config/rabbitmq.ts";
 import { REDIS_COMMAND, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
 import { type Rendered, writeRendered } from "./config/render.ts";
+import { DEAD_LETTERS_COMMAND, runDeadLetters } from "./ops/dead-letters.ts";
 import { runVerify, VERIFY_COMMAND } from "./ops/verify-command.ts";
 import { FRAMES_COMMAND, runFrames } from "./tools/frames-command.ts";
 
@@ -51,6 +52,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   verify: { ...VERIFY_COMMAND, run: runVerify },
   frames: { ...FRAMES_COMMAND, run: runFrames },
+  "dead-letters": { ...DEAD_LETTERS_COMMAND, run: runDeadLetters },
 };
 
 export const USAGE = [
