@@ -250,6 +250,8 @@ for (const queueType of ["quorum", "classic"] as const) {
     // Delivered once and redelivered deliveryLimit times; the next return sets it aside.
     expect(hung).toBe(3);
     expect(JSON.parse(letter.content.toString())).toEqual(killer);
+    const death = (letter.properties.headers?.["x-death"] as { reason: string }[])[0];
+    expect(death.reason).toBe(queueType === "quorum" ? "delivery_limit" : "rejected");
     // Quorum queues dead-letter it themselves; a classic queue's owner counts and reports.
     expect(reports).toMatchObject(queueType === "classic" ? [{ id: "killer", code: "unprocessable", shard: 0 }] : []);
     const sent = await send(n, conv.id, "after");
