@@ -93,6 +93,11 @@ export interface Broker {
   /** Sends a control event to every node, this one included. */
   publish(event: ControlEvent): Promise<void>;
   status(): BrokerStatus;
+  /**
+   * Messages waiting in the namespace's dead-letter queue, for /metrics; null while that
+   * cannot be asked. Only brokers that keep dead letters (RabbitMQ) have it.
+   */
+  deadLetters?(): Promise<number | null>;
   /** Stops consuming and hands owned shards over; pending submits reject "unavailable". */
   close(): Promise<void>;
 }

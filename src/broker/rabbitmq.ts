@@ -50,6 +50,8 @@ class RabbitmqBroker implements Broker {
   #handlers: BrokerHandlers | null = null;
   #started: { resolve(): void; reject(err: DuplexError): void } | null = null;
   #publisher: ConfirmChannel | null = null;
+  /** The connection while it is set up or up. */
+  #model: ChannelModel | null = null;
   /** Per shard, the owner key last acted on; null until this connection's consumers exist. */
   #owners: string[] | null = null;
   #incarnation = "";
@@ -122,6 +124,21 @@ class RabbitmqBroker implements Broker {
     };
   }
 
+  async deadLetters(): Promise<number | null> {
+    const model = this.#model;
+    if (!this.#ready || !model) return null;
+    try {
+      const probe = await this.#link.scratchChannel(model);
+      try {
+        return (await probe.checkQueue(this.#names.deadLetter)).messageCount;
+      } finally {
+        await this.#link.release(probe);
+      }
+    } catch {
+      return null;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
@@ -141,6 +158,7 @@ class RabbitmqBroker implements Broker {
   /** Runs on every new connection; the node takes traffic only once it has finished. */
   async #setup(model: ChannelModel): Promise<void> {
     this.#reset("the connection to RabbitMQ was rebuilt");
+    this.#model = model;
     const { nodeId, namespace } = this.#o;
     this.#incarnation = crypto.randomUUID().slice(0, 8);
     this.#membership.heard(nodeId, this.#incarnation);
@@ -230,6 +248,7 @@ class RabbitmqBroker implements Broker {
   #reset(why: string): void {
     this.#ready = false;
     this.#publisher = null;
+    this.#model = null;
     this.#owners = null;
     clearInterval(this.#timer);
     for (const c of this.#consumers) c.drop();

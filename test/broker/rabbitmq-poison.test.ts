@@ -90,6 +90,8 @@ describe("a poison message on a node over Redis and RabbitMQ (Node runtime)", ()
       await reader.next("msg", (f) => f.seq === 2);
       expect(reader.frames.filter((f) => f.type === "msg").map((f) => (f as { seq: number }).seq)).toEqual([1, 2]);
 
+      // Every node reports what waits there, whoever dead-lettered it.
+      await waitForMetric(node.url, "duplex_dead_letter_queue_messages", 2);
       const letters = await pollLetters(namespace, 2);
       const texts = letters.map((m) => m.content.toString());
       expect(texts).toContain("not a send");
@@ -190,6 +192,15 @@ async function storeRaw(namespace: string, conv: string, seq: number, payload: s
     await client.rPush(k.log(conv), `[${seq},${Date.now()},${payload}]`);
   } finally {
     client.destroy();
+  }
+}
+
+async function waitForMetric(url: string, name: string, value: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let seen = 0;
+  while ((seen = metric(await (await fetch(`${url}/metrics`)).text(), name)) !== value) {
+    if (Date.now() > deadline) throw new Error(`${name} stayed ${seen}, not ${value}`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
