@@ -63,7 +63,7 @@ describe("redis message store failures that no retry can pass", () => {
     }
   });
 
-  test("an error raised inside the append script is refused unprocessable; Redis in trouble stays unavailable", async () => {
+  test("an error raised inside the append script is refused unprocessable, every time; a Redis out of reach stays unavailable", async () => {
     const namespace = `${base}-script`;
     const stores = await redisStores(REDIS_URL, { namespace, historyLimit: 10 });
     const client = createClient({ url: REDIS_URL });
