@@ -41,16 +41,14 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   new Gauge({ name: "duplex_shards_owned", help: "Shards this node sequences", registers, collect() { this.set(gauges.ownedShards()); } });
   new Gauge({ name: "duplex_broker_up", help: "1 while the broker is connected", registers, collect() { this.set(gauges.brokerUp() ? 1 : 0); } });
   new Gauge({ name: "duplex_store_up", help: "1 while the store is connected", registers, collect() { this.set(gauges.storeUp() ? 1 : 0); } });
-  const { deadLetters } = gauges;
-  if (deadLetters) {
-    new Gauge({
-      name: "duplex_dead_letter_queue_messages", help: "Messages waiting in the namespace's dead-letter queue (RabbitMQ; the last count read while it is away)", registers,
-      async collect() {
-        const n = await deadLetters();
-        if (n !== null) this.set(n);
-      },
-    });
-  }
+  new Gauge({
+    name: "duplex_dead_letter_queue_messages", registers,
+    help: "Messages waiting in the namespace's dead-letter queue: 0 without RabbitMQ, the last count read while it is away",
+    async collect() {
+      const n = gauges.deadLetters ? await gauges.deadLetters() : 0;
+      if (n !== null) this.set(n);
+    },
+  });
   // Counted by the connections themselves; read at scrape time.
   const total = (name: string, help: string, read: () => number) =>
     new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
