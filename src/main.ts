@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { mintToken } from "./core/auth.ts";
 import { createApp } from "./core/app.ts";
-import { type Config, loadConfig, maskUrl } from "./core/config.ts";
+import { type Config, loadConfig, maskUrl, SHUTDOWN_GRACE_MS } from "./core/config.ts";
 import { DuplexError } from "./core/errors.ts";
 import { startHeartbeat } from "./core/heartbeat.ts";
 import { Hub } from "./core/hub.ts";
@@ -31,14 +31,15 @@ const runtime = runtimeModule.create({
   maxPayload: config.maxMessageBytes, heartbeatMs: config.heartbeatMs, maxBufferedBytes: config.maxBufferedBytes,
 });
 
-/** What shutdown may take beyond the drain window: handing shards over, closing connections. */
-const SHUTDOWN_GRACE_MS = 10_000;
 let stopping = false;
 const secret = config.jwtSecret ?? crypto.randomUUID() + crypto.randomUUID();
 const stores = await connectStores(config, log);
 const broker = await createBroker(config, log);
 const metrics = promMetrics({ node: config.nodeId, runtime: runtime.name }, {
   connections: () => hub.connections,
+  ready: () => broker.status().ready && stores.ready() && !stopping,
+  // The Redis broker sequences in Redis itself and owns no shards: none can lack an owner.
+  shards: () => (config.redisUrl && !config.amqpUrl ? 0 : config.shards),
   ownedShards: () => broker.status().owned.length,
   brokerUp: () => broker.status().ready,
   storeUp: () => stores.ready(),
@@ -52,6 +53,7 @@ const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);
 const app = createApp({
   hub, stores, config, secret, log,
   upgrade: runtime.upgrade,
+  peer: runtime.peer,
   draining: () => stopping,
   metrics: () => metrics.render(),
   health: () => {
@@ -133,7 +135,7 @@ async function asset(path: string): Promise<string> {
 
 /** The first minute: a token and URLs to paste. Printed for people, so not a log line. */
 async function printDevToken(base: string): Promise<void> {
-  const token = await mintToken("alice", secret, 24 * 3600);
+  const token = await mintToken("alice", secret, Math.min(24 * 3600, config.maxTokenTtl));
   const ws = base.replace(/^http/, "ws");
   console.error([
     "",

@@ -97,6 +97,8 @@ const REFUSALS: [string, () => string[], Record<string, string>, string][] = [
   ["a malformed --ttl", () => ["token", "--user", "u1", "--ttl", "1 hour"], { DUPLEX_JWT_SECRET: "s3cret" }, "--ttl must look like"],
   ["a zero --ttl", () => ["token", "--user", "u1", "--ttl", "0s"], { DUPLEX_JWT_SECRET: "s3cret" }, "ttl must be a positive"],
   ["a user id over 128 characters", () => ["token", "--user", "u".repeat(129)], { DUPLEX_JWT_SECRET: "s3cret" }, "user must be"],
+  ["a --ttl past DUPLEX_MAX_TOKEN_TTL", () => ["token", "--user", "u1", "--ttl", "2h"], { DUPLEX_JWT_SECRET: "s3cret", DUPLEX_MAX_TOKEN_TTL: "1h" }, "--ttl 2h is longer than DUPLEX_MAX_TOKEN_TTL (3600 s)"],
+  ["a bad DUPLEX_MAX_TOKEN_TTL", () => ["token", "--user", "u1"], { DUPLEX_JWT_SECRET: "s3cret", DUPLEX_MAX_TOKEN_TTL: "forever" }, "DUPLEX_MAX_TOKEN_TTL must be a duration"],
   ["an --out folder that cannot be created", () => ["redis-conf", "--out", "/proc/duplex-test"], {}, "/proc/duplex-test"],
 ];
 
@@ -130,7 +132,7 @@ describe("the CLI on every runtime", () => {
     test(`mints a token the nodes accept on ${runtime}`, async () => {
       const r = await cli(["token", "--user", "alice", "--ttl", "15m"], { DUPLEX_JWT_SECRET: "s3cret" }, runtime);
       expect(r.code).toBe(0);
-      expect(await verifyToken(r.stdout.trim(), "s3cret")).toBe("alice");
+      expect(await verifyToken(r.stdout.trim(), "s3cret", 3600)).toBe("alice");
       const payload = JSON.parse(atob(r.stdout.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
       expect(payload.exp - payload.iat).toBe(15 * 60);
     });

@@ -115,10 +115,13 @@ export async function connect(
   return openProbe(`${node.wsUrl}?${q}`, (url) => new WebSocket(url, { headers: who.headers } as unknown as string[]));
 }
 
-/** A raw HTTP upgrade request; the status line and body show what happened before any upgrade. */
-export function rawUpgrade(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+/**
+ * A raw HTTP upgrade request; the status line and body show what happened before any upgrade.
+ * `from` is the loopback address to connect from (any of 127.0.0.0/8 on Linux).
+ */
+export function rawUpgrade(port: number, path: string, headers: Record<string, string> = {}, from?: string): Promise<{ status: number; body: string }> {
   return new Promise((ok, fail) => {
-    const sock = tcp(port, "127.0.0.1");
+    const sock = tcp({ port, host: "127.0.0.1", localAddress: from });
     let data = "";
     const lines = [
       `GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Upgrade: websocket", "Connection: Upgrade",

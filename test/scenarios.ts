@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sign } from "hono/jwt";
 import { context, SCENARIOS, targetOf } from "../src/ops/verify.ts";
 import { redisStores } from "../src/store/redis.ts";
+import { edgeScenarios } from "./edge-scenarios.ts";
 import { api, connect, mintToken, type NodeProc, rawUpgrade, type RuntimeName, startNode } from "./harness.ts";
 
 export const SCENARIO_ENV = {
@@ -16,6 +17,8 @@ export const SCENARIO_ENV = {
   DUPLEX_MAX_MESSAGE_BYTES: "4096",
   DUPLEX_MAX_BUFFERED_BYTES: "65536",
   DUPLEX_DRAIN_MS: "500",
+  DUPLEX_TRUSTED_PROXIES: "127.0.0.2",
+  DUPLEX_MAX_TOKEN_TTL: "2h",
 };
 
 const uid = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
@@ -31,6 +34,8 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
       expect(res.status).toBe(201);
       return res.body.id as string;
     };
+
+    describe("hostile input at the edges", () => edgeScenarios(() => node));
 
     describe("the scenarios `duplex verify` runs against deployments", () => {
       for (const scenario of SCENARIOS) {
@@ -221,7 +226,7 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
         [{ members: [""] }, 400, "bad_request"],
         [{ members: [7] }, 400, "bad_request"],
         [{ members: Array.from({ length: 1001 }, (_, i) => `m${i}`) }, 400, "bad_request"],
-        [{ members: ["x".repeat(300 * 1024)] }, 413, "too_large"],
+        [{ members: ["x".repeat(1600 * 1024)] }, 413, "too_large"],
       ];
       for (const [body, status, code] of bad) {
         const res = await api(node, u1, "/api/conversations", { body });
@@ -255,6 +260,19 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
       for (const limit of ["0", "1001", "x"]) {
         expect((await api(node, u1, `/api/conversations?limit=${limit}`)).body.error).toMatchObject({ code: "bad_request", message: expect.stringContaining('"limit"') });
       }
+    });
+
+    test("HTTP API: a member deletes a conversation for everyone; others get 401, 403 or 404", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = await conversation(u1, u2);
+      const del = (user: string | null, id = conv) => api(node, user, `/api/conversations/${id}`, { method: "DELETE" });
+      expect((await del(null)).status).toBe(401);
+      expect((await del(uid("x"))).body.error.code).toBe("forbidden");
+      const done = await del(u2);
+      expect({ status: done.status, body: done.body }).toEqual({ status: 204, body: "" });
+      expect((await api(node, u1, `/api/conversations/${conv}/messages`)).status).toBe(404);
+      expect((await api(node, u1, "/api/conversations")).body.conversations).toEqual([]);
+      expect((await del(u1)).body.error.code).toBe("not_found");
     });
   });
 
@@ -303,7 +321,7 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
       const users = [uid("u"), uid("u")];
       const a = await connect(node, { user: users[0], device: "x" });
       const b = await connect(node, { user: users[1], device: "y" });
-      expect((await api(node, users[0], `/api/presence?users=${users.join(",")}`)).body.users[users[1]].online).toBe(true);
+      for (const user of users) expect((await api(node, user, `/api/presence?users=${user}`)).body.users[user].online).toBe(true);
       const code = await node.stop("SIGTERM");
       expect((await a.closed).code).toBe(1001);
       expect((await b.closed).code).toBe(1001);

@@ -4,6 +4,7 @@
  */
 import { isIP } from "node:net";
 import { SETTINGS } from "../core/config.ts";
+import { heartbeatFigures } from "../core/heartbeat-figures.ts";
 import { choiceFlag, type CommandDoc, flag, flags, intFlag, settingFlag, type Values } from "./flags.ts";
 import { bad, hostname, type HostPort, hostPort, pemFile, render, type Rendered, safePath } from "./render.ts";
 
@@ -25,6 +26,11 @@ export const NGINX_FLAGS = flags(
   }),
   flag({ name: "cert", arg: "FILE", values: "a readable PEM certificate chain", doc: "the site's certificate, with --tls" }),
   flag({ name: "key", arg: "FILE", values: "a readable PEM private key", doc: "its private key, with --tls" }),
+  flag({
+    name: "acme-root", arg: "DIR", values: "an absolute path without spaces or quotes",
+    doc: "serve /.well-known/acme-challenge/ from DIR over plain HTTP, for certbot --webroot (issuing and renewing without stopping nginx)",
+    guards: "renewals that need port 80 free, and so a restart that drops every WebSocket",
+  }),
   flag({ name: "ocsp", doc: "staple OCSP responses, with --trusted-cert and --resolver (only if your CA still runs OCSP)" }),
   flag({ name: "trusted-cert", arg: "FILE", values: "a readable PEM certificate chain", doc: "the issuer chain that verifies OCSP responses, with --ocsp" }),
   flag({ name: "resolver", arg: "IP", values: "an IPv4 or IPv6 address", doc: "a DNS resolver nginx reaches the OCSP responder through, with --ocsp" }),
@@ -51,6 +57,10 @@ export const NGINX_FLAGS = flags(
     name: "proxy-header", arg: "\"Name: value\"", multiple: true,
     values: "a name of letters, digits and '-', not one the config sets; a printable ASCII value without quotes or backslashes",
     doc: "extra request header for the nodes",
+  }),
+  intFlag("worker-connections", "N", 512, 1_000_000, 4096, {
+    doc: "connections per nginx worker (nginx.conf); worker_rlimit_nofile is set to twice this",
+    guards: "workers running out of connections or file descriptors: each WebSocket holds two connections in a worker",
   }),
   flag({ name: "access-log", arg: "FILE", default: "/var/log/nginx/DOMAIN.access.log", doc: "access log of the site file" }),
   flag({
@@ -89,12 +99,19 @@ export interface NginxSite {
   path: string;
   heartbeatMs: number;
   proxyTimeoutS: number;
+  /** The bound the generated comment quotes: a dead peer is gone within it, in ms. */
+  reapMs: number;
   http2Directive: boolean;
   nginxVersion: string;
   tls: { cert: string; key: string; ocsp: { trustedCert: string; resolver: string } | null } | null;
   limitConn: number | null;
   proxyHeaders: ProxyHeader[];
   accessLog: string;
+  /** Where certbot --webroot writes its HTTP-01 challenges; null: not served. */
+  acmeRoot: string | null;
+  workerConnections: number;
+  /** File descriptors per worker: one per connection, with as many again for logs, listeners and temp files. */
+  workerRlimitNofile: number;
 }
 
 export async function nginxSite(v: NginxFlags, env: Record<string, string | undefined>): Promise<NginxSite> {
@@ -111,12 +128,14 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
   const httpsPort = NGINX_FLAGS["https-port"].parse(v["https-port"]);
   if (v.tls && httpPort === httpsPort) bad("--https-port", `must differ from --http-port (${httpPort})`);
   const heartbeatMs = NGINX_FLAGS["heartbeat-ms"].parse(v["heartbeat-ms"], env);
+  const beat = heartbeatFigures(heartbeatMs);
   const nginxVersion = v["nginx-version"] ?? NGINX_FLAGS["nginx-version"].default;
   const version = parseVersion(nginxVersion);
   const path = v.path ?? NGINX_FLAGS.path.default;
   if (!/^\/[A-Za-z0-9._~\/-]*$/.test(path) || path === "/") {
     bad("--path", `must be an absolute URL path such as /ws (letters, digits, '.', '_', '~', '-', '/'), got "${path}"`);
   }
+  const workerConnections = NGINX_FLAGS["worker-connections"].parse(v["worker-connections"]);
   return {
     domain,
     id: `duplex_${domain.replace(/[.-]/g, "_")}`,
@@ -126,14 +145,18 @@ export async function nginxSite(v: NginxFlags, env: Record<string, string | unde
     httpsPort,
     path,
     heartbeatMs,
-    // Three ping intervals: the node closes a silent peer after two, so it always decides first.
-    proxyTimeoutS: Math.ceil((3 * heartbeatMs) / 1000),
+    // Three intervals: longer than any healthy silence, so the node always decides first.
+    proxyTimeoutS: beat.proxyTimeoutS,
+    reapMs: beat.reapMs,
     http2Directive: compare(version, HTTP2_DIRECTIVE) >= 0,
     nginxVersion,
     tls: await tls(v),
     limitConn: NGINX_FLAGS["limit-conn"].parse(v["limit-conn"]) ?? null,
     proxyHeaders: (v["proxy-header"] ?? []).map(proxyHeader),
     accessLog: v["access-log"] === undefined ? `/var/log/nginx/${domain}.access.log` : safePath("--access-log", v["access-log"]),
+    acmeRoot: v["acme-root"] === undefined ? null : safePath("--acme-root", v["acme-root"]),
+    workerConnections,
+    workerRlimitNofile: 2 * workerConnections,
   };
 }
 

@@ -6,6 +6,7 @@ import type { Broker, BrokerHandlers, ControlEvent } from "../broker/interface.t
 import type { Conversation, SessionRecord, Stores } from "../store/interface.ts";
 import { Fanout } from "./fanout.ts";
 import { asDuplexError, type DuplexError, duplexError } from "./errors.ts";
+import { heartbeatFigures } from "./heartbeat-figures.ts";
 import { errorFields, type Fields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
@@ -140,7 +141,17 @@ export class Hub {
     return c;
   }
 
-  /** Members never change, so a conversation once read is cached for good. */
+  /**
+   * Deletes a conversation `user` is a member of (forbidden / not_found otherwise). Other
+   * nodes may hold it cached a while: sends there are refused not_found by the store.
+   */
+  async deleteConversation(conv: string, user: string): Promise<void> {
+    await this.member(conv, user);
+    await this.#o.stores.messages.deleteConversation(conv);
+    this.#convs.delete(conv);
+  }
+
+  /** Members never change, so a conversation once read is cached for good (until deleted here). */
   conversation(id: string): Promise<Conversation | null> {
     let p = this.#convs.get(id);
     if (!p) {
@@ -176,7 +187,7 @@ export class Hub {
   }
 
   #ttl(): number {
-    return Math.ceil(this.heartbeatMs * 1.5);
+    return heartbeatFigures(this.heartbeatMs).sessionTtlMs;
   }
 
   #text(conn: Connection, data: string): void {
@@ -280,7 +291,7 @@ export class Hub {
     const { session, user } = conn.record;
     const conv = frame && "conv" in frame ? frame.conv : undefined;
     // The node's trouble is the operator's business; a client's mistakes only when debugging.
-    this.#o.log[err.code === "unavailable" || err.code === "unprocessable" ? "warn" : "debug"]("frame refused", { session, user, conv, code: err.code, err: err.message });
+    this.#o.log[err.code === "unavailable" || err.code === "unprocessable" ? "warn" : "debug"]("frame refused", { session, user, conv, ...errorFields(err) });
     conn.send(errorFrame(err, frame?.id));
   }
 

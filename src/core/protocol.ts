@@ -29,12 +29,26 @@ export class FrameError extends DuplexError {
   }
 }
 
-const MAX_ID = 128;
+/** The longest id, in characters (Unicode code points). */
+export const MAX_ID = 128;
+/** The most members a conversation may have (CONTRACT §2). */
+export const MAX_MEMBERS = 1000;
+/** What every id must be, as messages state it. */
+export const ID_RULE = `a string of 1 to ${MAX_ID} characters, well-formed Unicode (no lone surrogates)`;
 /** DUPLEX_MAX_BODY_DEPTH's default: JSON documents of applications rarely nest past a dozen levels. */
 export const DEFAULT_MAX_BODY_DEPTH = 32;
 
+/**
+ * The one rule for every id a client gives (user, device, conversation, message ids). A
+ * lone surrogate has no UTF-8 form: Redis would store every one of them as U+FFFD, so
+ * "\ud800x" and "\udbffx" would share keys. Length counts code points, so 128 emoji fit.
+ */
 export function isId(v: unknown): v is string {
-  return typeof v === "string" && v.length > 0 && v.length <= MAX_ID;
+  if (typeof v !== "string" || v.length === 0 || v.length > 2 * MAX_ID || !v.isWellFormed()) return false;
+  if (v.length <= MAX_ID) return true;
+  let chars = 0;
+  for (const _ of v) chars++;
+  return chars <= MAX_ID;
 }
 
 function seqLike(v: unknown): v is number {
@@ -81,25 +95,24 @@ export function parseClientFrame(text: string, maxBodyDepth = DEFAULT_MAX_BODY_D
   const need = (field: string, ok: boolean, what: string) => {
     if (!ok) throw bad(`field "${field}" must be ${what}`);
   };
-  const ID = "a non-empty string of at most 128 characters";
   const SEQ = "a non-negative integer";
   const optionalId = () => {
-    need("id", f.id === undefined || isId(f.id), ID);
+    need("id", f.id === undefined || isId(f.id), ID_RULE);
     return f.id as string | undefined;
   };
   switch (f.type) {
     case "send":
-      need("id", isId(f.id), ID);
-      need("conv", isId(f.conv), ID);
+      need("id", isId(f.id), ID_RULE);
+      need("conv", isId(f.conv), ID_RULE);
       need("body", "body" in f && f.body !== undefined, "present (any JSON value)");
       need("body", !nestsDeeperThan(f.body, maxBodyDepth), `nested at most ${maxBodyDepth} levels deep (DUPLEX_MAX_BODY_DEPTH)`);
       return { type: "send", id: f.id as string, conv: f.conv as string, body: f.body };
     case "sync":
-      need("conv", isId(f.conv), ID);
+      need("conv", isId(f.conv), ID_RULE);
       need("after", seqLike(f.after), SEQ);
       return { type: "sync", conv: f.conv as string, after: f.after as number, id: optionalId() };
     case "read":
-      need("conv", isId(f.conv), ID);
+      need("conv", isId(f.conv), ID_RULE);
       need("seq", seqLike(f.seq), SEQ);
       return { type: "read", conv: f.conv as string, seq: f.seq as number, id: optionalId() };
     case "ping":

@@ -8,6 +8,10 @@ import type { HubMetrics } from "../core/metrics.ts";
 
 export interface NodeGauges {
   connections(): number;
+  /** What /readyz answers: store and broker connected, not draining. */
+  ready(): boolean;
+  /** Shards that need an owner; against duplex_shards_owned summed over the cluster, shows a shard nobody sequences. */
+  shards(): number;
   ownedShards(): number;
   brokerUp(): boolean;
   storeUp(): boolean;
@@ -38,6 +42,8 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
     };
   };
   new Gauge({ name: "duplex_connections", help: "Open WebSocket connections (one session each)", registers, collect() { this.set(gauges.connections()); } });
+  new Gauge({ name: "duplex_ready", help: "1 while /readyz answers 200: store and broker connected, not draining", registers, collect() { this.set(gauges.ready() ? 1 : 0); } });
+  new Gauge({ name: "duplex_shards", help: "Shards that need an owner: DUPLEX_SHARDS, or 0 with the Redis broker, which has none", registers, collect() { this.set(gauges.shards()); } });
   new Gauge({ name: "duplex_shards_owned", help: "Shards this node sequences", registers, collect() { this.set(gauges.ownedShards()); } });
   new Gauge({ name: "duplex_broker_up", help: "1 while the broker is connected", registers, collect() { this.set(gauges.brokerUp() ? 1 : 0); } });
   new Gauge({ name: "duplex_store_up", help: "1 while the store is connected", registers, collect() { this.set(gauges.storeUp() ? 1 : 0); } });
@@ -58,7 +64,7 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   const disconnects = new Counter({ name: "duplex_disconnects_total", help: "Closed connections by close code", labelNames: ["code"], registers });
   const framesIn = new Counter({ name: "duplex_frames_in_total", help: "Client frames by type", labelNames: ["type"], registers });
   const framesOut = new Counter({ name: "duplex_frames_out_total", help: "Server frames by type", labelNames: ["type"], registers });
-  const errors = new Counter({ name: "duplex_errors_total", help: "Refused frames by error code", labelNames: ["code"], registers });
+  const errors = new Counter({ name: "duplex_errors_total", help: "Refusals by error code: error frames and HTTP error answers", labelNames: ["code"], registers });
   const sequenced = new Counter({ name: "duplex_messages_sequenced_total", help: "Messages stored by this node's shards", registers });
   const slow = new Counter({ name: "duplex_slow_consumer_closes_total", help: "Connections closed for not reading", registers });
   const unencodable = new Counter({ name: "duplex_unencodable_skipped_total", help: "Frames and stored messages skipped because they could not be encoded (nested past the runtime's stack)", registers });
@@ -85,4 +91,27 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
     unencodable: () => unencodable.inc(),
     deadLettered: () => deadLettered.inc(),
   };
+}
+
+export interface MetricDoc {
+  name: string;
+  type: string;
+  /** Its own labels; every metric also carries `node` and `runtime`. */
+  labels: string[];
+  help: string;
+}
+
+/** Every metric a node exposes, read from a registry built exactly as a node builds it. */
+export function metricCatalogue(): MetricDoc[] {
+  const none = () => 0;
+  const { registry } = promMetrics({ node: "", runtime: "" }, {
+    connections: none, ready: () => false, shards: none, ownedShards: none, brokerUp: () => false, storeUp: () => false,
+    brokerReconnects: none, storeReconnects: none,
+  });
+  return registry.getMetricsAsArray().map((m) => {
+    const own = (m as typeof m & { labelNames: string[] }).labelNames;
+    // Typed as a numeric enum, but at run time the name Prometheus uses: "counter", "gauge", "histogram".
+    const type = String(m.type);
+    return { name: m.name, type, labels: type === "histogram" ? [...own, "le"] : own, help: m.help };
+  });
 }

@@ -5,7 +5,7 @@
  * it is off and the hub's heartbeat pings through ServerWebSocket.ping().
  */
 import type { ServerWebSocket } from "bun";
-import { upgradeWebSocket, websocket } from "hono/bun";
+import { getConnInfo, upgradeWebSocket, websocket } from "hono/bun";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { SocketFactory } from "../ops/probe.ts";
 import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
@@ -33,6 +33,7 @@ export function create(options: RuntimeOptions): Runtime {
   return {
     name: "bun",
     upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open)),
+    peer: (c) => getConnInfo(c).remote.address ?? null,
     async serve(app, port, host) {
       const server = Bun.serve({
         port, hostname: host, fetch: app.fetch,

@@ -5,6 +5,7 @@
  * answers a refused upgrade with an empty body, and the contract promises a JSON one.
  */
 import { serve } from "@hono/node-server";
+import { getConnInfo } from "@hono/node-server/conninfo";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket as WsClient, WebSocketServer, type WebSocket } from "ws";
@@ -22,8 +23,13 @@ export function clientSocket({ insecure }: { insecure: boolean }): SocketFactory
 }
 
 type Open = (seam: SocketSeam) => SocketEvents;
-/** Set on the request's env by `upgrade`; the listener completes the handshake. */
+/**
+ * The env of an upgrade request: `incoming` as node-server sets it for other requests (so
+ * getConnInfo works on both); `accept` is set by `upgrade`, and the listener completes the
+ * handshake.
+ */
 interface UpgradeEnv {
+  incoming: IncomingMessage;
   accept?: Open;
 }
 
@@ -50,6 +56,7 @@ export function create(options: RuntimeOptions): Runtime {
       (c.env as UpgradeEnv).accept = open;
       return new Response(null, { status: 200 });
     },
+    peer: (c) => getConnInfo(c).remote.address ?? null,
     serve(app, port, host) {
       return new Promise((resolve) => {
         const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
@@ -57,7 +64,7 @@ export function create(options: RuntimeOptions): Runtime {
         });
         server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
           socket.on("error", () => socket.destroy());
-          const upgradeEnv: UpgradeEnv = {};
+          const upgradeEnv: UpgradeEnv = { incoming: req };
           let res: Response;
           try {
             res = await app.fetch(toRequest(req), upgradeEnv);

@@ -3,7 +3,7 @@
  * implements it; nothing outside src/runtime/ may touch Bun, Deno or node: APIs for
  * serving. `load()` picks the one for the runtime we are on.
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import type { WSEvents } from "hono/ws";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { Upgrade } from "../core/app.ts";
@@ -24,6 +24,8 @@ export interface Server {
 export interface Runtime {
   name: "bun" | "deno" | "node";
   upgrade: Upgrade;
+  /** The address of the request's TCP peer (a proxy, when there is one); null if unknown. */
+  peer(c: Context): string | null;
   serve(app: Hono, port: number, host: string): Promise<Server>;
   onShutdownSignal(fn: (signal: string) => void): void;
 }

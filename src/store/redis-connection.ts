@@ -88,22 +88,27 @@ export async function connectRedis<S extends RedisScripts = Record<never, never>
   return {
     ready,
     reconnects: () => reconnects,
-    /** Runs `op` if connected, bounded by `timeoutMs`; every failure becomes a DuplexError. */
+    /**
+     * Runs `op` if connected, bounded by `timeoutMs`; every failure becomes a DuplexError.
+     * Its message reaches clients, so it names no host or port; its cause, which the node
+     * logs, names the URL (password masked) and what went wrong.
+     */
     async run<T>(op: (c: typeof client) => Promise<T>): Promise<T> {
-      if (!ready()) throw duplexError("unavailable", `Redis at ${masked} is unreachable; retry later`);
+      const failed = (what: string, detail: string, cause?: unknown) =>
+        duplexError("unavailable", `Redis ${what}; retry later`, new Error(`Redis at ${masked} (${label}): ${detail}`, { cause }));
+      if (!ready()) throw failed("is unreachable", "not connected");
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(duplexError("unavailable", `Redis at ${masked} did not answer within ${timeoutMs} ms; retry later`)),
-          timeoutMs,
-        );
+        timer = setTimeout(() => reject(failed(`did not answer within ${timeoutMs} ms`, "no answer in time")), timeoutMs);
       });
       try {
         return await Promise.race([op(client), deadline]);
       } catch (err) {
         if (err instanceof DuplexError) throw err;
-        if (refusedForGood(err)) throw duplexError("unprocessable", `Redis at ${masked} refused it for good: ${reason(err)}`, err);
-        throw duplexError("unavailable", `Redis at ${masked} failed: ${reason(err)}; retry later`, err);
+        if (refusedForGood(err)) {
+          throw duplexError("unprocessable", `Redis refused it for good: ${reason(err)}`, new Error(`Redis at ${masked} (${label}): ${reason(err)}`, { cause: err }));
+        }
+        throw failed("failed", reason(err), err);
       } finally {
         clearTimeout(timer);
       }

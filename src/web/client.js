@@ -29,8 +29,16 @@ function duplexError(code, message, cause) {
 
 // src/core/protocol.ts
 var MAX_ID = 128;
+var ID_RULE = `a string of 1 to ${MAX_ID} characters, well-formed Unicode (no lone surrogates)`;
 function isId(v) {
-  return typeof v === "string" && v.length > 0 && v.length <= MAX_ID;
+  if (typeof v !== "string" || v.length === 0 || v.length > 2 * MAX_ID || !v.isWellFormed())
+    return false;
+  if (v.length <= MAX_ID)
+    return true;
+  let chars = 0;
+  for (const _ of v)
+    chars++;
+  return chars <= MAX_ID;
 }
 
 // src/client/backoff.ts
@@ -485,9 +493,8 @@ function resolveOptions(o) {
   if (typeof o.token !== "function" && (typeof o.token !== "string" || o.token === "")) {
     throw duplexError("bad_request", "token must be a non-empty string or a function returning a promise of one");
   }
-  if (o.device !== undefined && (typeof o.device !== "string" || o.device === "" || o.device.length > 128)) {
-    throw duplexError("bad_request", "device must be a non-empty string of at most 128 characters");
-  }
+  if (o.device !== undefined && !isId(o.device))
+    throw duplexError("bad_request", `device must be ${ID_RULE}`);
   const WebSocket = o.WebSocket ?? globalThis.WebSocket;
   if (!WebSocket)
     throw duplexError("bad_request", "this runtime has no global WebSocket (Node 20): pass options.WebSocket, e.g. WebSocket from the ws package");
@@ -644,7 +651,7 @@ function hole(t) {
 var PASSING = new Set(["unavailable", "rate_limited"]);
 var MAX_SYNCS = 8;
 var encoder = new TextEncoder;
-var badConv = () => duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
+var badConv = () => duplexError("bad_request", `conv must be ${ID_RULE}`);
 
 class DuplexClient extends Emitter {
   #o;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { DuplexError, ERROR_STATUS, asDuplexError, duplexError } from "../../src/core/errors.ts";
-import { encode, errorFrame, FrameError, nestsDeeperThan, parseClientFrame, serialise } from "../../src/core/protocol.ts";
+import { encode, errorFrame, FrameError, isId, nestsDeeperThan, parseClientFrame, serialise } from "../../src/core/protocol.ts";
 
 const refuse = (text: string) => {
   try {
@@ -95,6 +95,23 @@ describe("nesting and encoding", () => {
     expect(encode(frame)).toBeNull();
     expect(() => serialise(body, "the body")).toThrow(expect.objectContaining({ code: "unprocessable", message: expect.stringContaining("the body cannot be serialised") }));
     expect(encode({ type: "pong" })).toBe('{"type":"pong"}');
+  });
+});
+
+describe("isId", () => {
+  test("an id is 1 to 128 characters, counted as code points: 128 emoji or accented letters fit, 129 do not", () => {
+    for (const ok of ["a", "x".repeat(128), "😀".repeat(128), "é".repeat(128), "Ann Lee", "a}:b%"]) expect({ ok, is: isId(ok) }).toEqual({ ok, is: true });
+    for (const bad of ["", "x".repeat(129), "😀".repeat(129), 7, null, undefined]) expect({ bad, is: isId(bad) }).toEqual({ bad, is: false });
+  });
+
+  test("a string with a lone surrogate is no id, wherever the surrogate is", () => {
+    for (const bad of ["\ud800victim", "victim\udbff", "a\udc00b", "\udfff"]) expect({ bad, is: isId(bad) }).toEqual({ bad, is: false });
+  });
+
+  test("frames naming ids that are not well-formed are refused, naming the field", () => {
+    expect(refuse('{"type":"send","id":"\\ud800a","conv":"c","body":1}').message).toContain('field "id" must be a string of 1 to 128 characters, well-formed Unicode');
+    expect(refuse('{"type":"sync","conv":"\\udbffc","after":0}').message).toContain('field "conv"');
+    expect(refuse('{"type":"ping","id":"\\udc00"}').message).toContain('field "id"');
   });
 });
 
