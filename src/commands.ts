@@ -16,6 +16,7 @@ import { PROMETHEUS_COMMAND, type PrometheusFlags, prometheusConf, renderPrometh
 import { REDIS_COMMAND, type RedisFlags, redisConf, renderRedis } from "./config/redis.ts";
 import { type Rendered, writeRendered } from "./config/render.ts";
 import { renderSystemd, SYSTEMD_COMMAND, type SystemdFlags, systemdUnit } from "./config/systemd.ts";
+import { DEAD_LETTERS_COMMAND, runDeadLetters } from "./ops/dead-letters.ts";
 import { runVerify, VERIFY_COMMAND } from "./ops/verify-command.ts";
 import { FRAMES_COMMAND, runFrames } from "./tools/frames-command.ts";
 
@@ -64,6 +65,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   verify: { ...VERIFY_COMMAND, run: runVerify },
   frames: { ...FRAMES_COMMAND, run: runFrames },
+  "dead-letters": { ...DEAD_LETTERS_COMMAND, run: runDeadLetters },
 };
 
 export const USAGE = [

@@ -46,6 +46,7 @@ const metrics = promMetrics({ node: config.nodeId, runtime: runtime.name }, {
   storeUp: () => stores.ready(),
   brokerReconnects: () => broker.status().reconnects,
   storeReconnects: () => stores.reconnects(),
+  deadLetters: broker.deadLetters && (() => broker.deadLetters!()),
 });
 const hub = new Hub({ ...config, stores, broker, log, metrics });
 const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);

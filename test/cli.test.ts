@@ -159,7 +159,7 @@ describe("the CLI's --out", () => {
     const r = await cli(["rabbitmq", "--namespace", "acme", "--shards", "2", "--out", out]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`wrote ${out}/rabbitmq.conf\nwrote ${out}/definitions.json\n`);
-    expect(JSON.parse(await readFile(join(out, "definitions.json"), "utf8")).queues).toHaveLength(2);
+    expect(JSON.parse(await readFile(join(out, "definitions.json"), "utf8")).queues).toHaveLength(3); // two shards and the dead-letter queue
     expect(await readFile(join(out, "rabbitmq.conf"), "utf8")).toContain(`load_definitions = ${out}/definitions.json\n`);
   });
 

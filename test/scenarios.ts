@@ -282,6 +282,44 @@ export function protocolScenarios(runtime: RuntimeName, extraEnv: () => Record<s
     });
   });
 
+  describe(`hostile input on ${runtime}`, () => {
+    // Frames up to 1 MiB, so that a body nested 100,000 levels (200 KB) reaches the parser:
+    // JSON.stringify overflows Node's stack at about 5,000 levels and Bun's at about 50,000.
+    let node: NodeProc;
+    beforeAll(async () => { node = await startNode({ runtime, env: { ...SCENARIO_ENV, ...extraEnv(), DUPLEX_MAX_MESSAGE_BYTES: String(1 << 20) } }); });
+    afterAll(async () => { await node?.kill(); });
+    const deep = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
+
+    test("a send whose body nests past DUPLEX_MAX_BODY_DEPTH is refused bad_request; the node and every socket serve on", async () => {
+      const [u1, u2] = [uid("u"), uid("u")];
+      const conv = (await api(node, u1, "/api/conversations", { body: { members: [u2] } })).body.id as string;
+      const sender = await connect(node, { user: u1, device: "phone" });
+      const tablet = await connect(node, { user: u1, device: "tablet" });
+      const reader = await connect(node, { user: u2, device: "laptop" });
+      for (const levels of [100_000, 33]) {
+        sender.sendRaw(`{"type":"send","id":"deep-${levels}","conv":"${conv}","body":${deep(levels)}}`);
+        const err = await sender.next("error", (f) => f.id === `deep-${levels}`);
+        expect(err.code).toBe("bad_request");
+        expect(err.message).toContain('field "body"');
+        expect(err.message).toContain("DUPLEX_MAX_BODY_DEPTH");
+      }
+      const atLimit = JSON.parse(deep(32));
+      sender.send({ type: "send", id: "ok", conv, body: atLimit });
+      expect((await sender.next("ack")).seq).toBe(1);
+      for (const other of [tablet, reader]) expect((await other.next("msg")).body).toEqual(atLimit);
+      for (const ws of [sender, tablet, reader]) expect(ws.ws.readyState).toBe(WebSocket.OPEN);
+      expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
+      for (const ws of [sender, tablet, reader]) ws.close();
+    });
+
+    test("an HTTP body nested past DUPLEX_MAX_BODY_DEPTH is refused 400 bad_request", async () => {
+      const res = await api(node, uid("u"), "/api/conversations", { raw: `{"members":["${uid("u")}"],"extra":${deep(100_000)}}` });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("bad_request");
+      expect(res.body.error.message).toContain("DUPLEX_MAX_BODY_DEPTH");
+    });
+  });
+
   describe(`lifecycle on ${runtime}`, () => {
     test("SIGTERM closes every socket with 1001, drops its sessions and exits 0", async () => {
       const env: Record<string, string> = { ...SCENARIO_ENV, ...extraEnv() };

@@ -5,6 +5,7 @@
  *
  * A broker calls back into the hub through BrokerHandlers; it never imports the hub.
  */
+import type { ErrorCode } from "../core/errors.ts";
 import type { Appended, NewMessage } from "../store/interface.ts";
 
 export interface SendRequest {
@@ -19,6 +20,17 @@ export interface SendRequest {
 export interface Sequenced extends Appended {
   origin: string;
   ref: string;
+}
+
+/** A message refused for good (src/broker/poison.ts), as far as it could be read. */
+export interface PoisonReport {
+  conv?: string;
+  id?: string;
+  user?: string;
+  /** The shard queue it came from (RabbitMQ). */
+  shard?: number;
+  code: ErrorCode;
+  error: string;
 }
 
 /** Node-to-node events that are not messages. Every node hears every event. */
@@ -44,6 +56,14 @@ export interface BrokerHandlers {
   deliver(item: Sequenced): void;
   /** Called on every node for every control event (at-most-once: best effort). */
   control(event: ControlEvent): void;
+  /**
+   * A poison message (src/broker/poison.ts) was refused to its sender and set aside, on
+   * the node that found it: RabbitMQ's shard owner moves it to the dead-letter queue; the
+   * brokers without a durable queue drop it from the pipeline once its sender is told.
+   */
+  deadLettered?(report: PoisonReport): void;
+  /** MessageStore.countDelivery: how a classic shard queue's owner bounds redeliveries. */
+  countDelivery?(ref: string): Promise<number>;
 }
 
 export interface BrokerStatus {
@@ -73,6 +93,11 @@ export interface Broker {
   /** Sends a control event to every node, this one included. */
   publish(event: ControlEvent): Promise<void>;
   status(): BrokerStatus;
+  /**
+   * Messages waiting in the namespace's dead-letter queue, for /metrics; null while that
+   * cannot be asked. Only brokers that keep dead letters (RabbitMQ) have it.
+   */
+  deadLetters?(): Promise<number | null>;
   /** Stops consuming and hands owned shards over; pending submits reject "unavailable". */
   close(): Promise<void>;
 }

@@ -2,10 +2,12 @@
  * The in-process broker: the cluster design on one node. Conversations hash to shards;
  * each shard sequences strictly one batch after another, shards run concurrently, and
  * every sequenced message is fanned out to delivery. RabbitMQ replaces the queues, not
- * the shape.
+ * the shape. A poison message is refused to its sender and the shard goes on; nothing
+ * keeps it, as nothing here outlives the process and its sender still has it.
  */
-import { duplexError } from "../core/errors.ts";
+import { DuplexError, duplexError } from "../core/errors.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
+import { poisonReport, sequenceEach } from "./poison.ts";
 import { shardOf } from "./topology.ts";
 
 interface Pending {
@@ -68,9 +70,14 @@ export class MemoryBroker implements Broker {
       const handlers = this.#handlers;
       const batch = queue.splice(0, BATCH);
       try {
-        const appended = await handlers.sequence(batch.map((p) => p.request.message));
+        const results = await sequenceEach(handlers.sequence, batch.map((p) => p.request.message));
         batch.forEach((p, i) => {
-          const item: Sequenced = { ...appended[i], origin: p.request.origin, ref: p.request.ref };
+          const r = results[i];
+          if (r instanceof DuplexError) {
+            handlers.deadLettered?.(poisonReport(p.request, r));
+            return p.reject(r);
+          }
+          const item: Sequenced = { ...r, origin: p.request.origin, ref: p.request.ref };
           handlers.deliver(item);
           p.resolve(item);
         });

@@ -20,11 +20,16 @@
  *
  * Round trips per batch of submissions: one for the append (however many messages and
  * conversations the batch holds), one PUBLISH for the whole batch.
+ *
+ * A poison message (src/broker/poison.ts) is refused to its sender and the rest of its
+ * batch goes on. Nothing keeps it: no durable queue held it, and its sender still has it.
  */
-import { asDuplexError, duplexError } from "../core/errors.ts";
+import { asDuplexError, DuplexError, duplexError } from "../core/errors.ts";
 import { type Logger, unreadableFields } from "../core/log.ts";
+import { serialise } from "../core/protocol.ts";
 import { connectRedis, type RedisLink } from "../store/redis-connection.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
+import { poisonReport, publishEach, sequenceEach } from "./poison.ts";
 
 export interface RedisBrokerOptions {
   namespace: string;
@@ -110,7 +115,8 @@ class RedisBroker implements Broker {
   async publish(event: ControlEvent): Promise<void> {
     const pub = this.#pub;
     if (!this.#handlers || !pub) throw duplexError("unavailable", "the broker is not running");
-    await pub.run((c) => c.publish(this.#channel, JSON.stringify({ control: event } satisfies Envelope)));
+    const text = serialise({ control: event } satisfies Envelope, "a control event");
+    await pub.run((c) => c.publish(this.#channel, text));
   }
 
   status(): BrokerStatus {
@@ -134,11 +140,29 @@ class RedisBroker implements Broker {
       const pub = this.#pub;
       const batch = (this.#inflight = this.#queue.splice(0, BATCH).filter((p) => !p.settled));
       if (batch.length === 0) continue;
+      const refuse = (p: Pending, err: DuplexError) => {
+        handlers.deadLettered?.(poisonReport(p.request, err));
+        settle(p, err);
+      };
       try {
-        const appended = await handlers.sequence(batch.map((p) => p.request.message));
-        const items = batch.map((p, i): Sequenced => ({ ...appended[i], origin: p.request.origin, ref: p.request.ref }));
-        await pub.run((c) => c.publish(this.#channel, JSON.stringify({ items } satisfies Envelope)));
-        batch.forEach((p, i) => settle(p, null, items[i]));
+        const results = await sequenceEach(handlers.sequence, batch.map((p) => p.request.message));
+        const items: Sequenced[] = [];
+        const waiting = new Map<Sequenced, Pending>();
+        batch.forEach((p, i) => {
+          const r = results[i];
+          if (r instanceof DuplexError) return refuse(p, r);
+          const item: Sequenced = { ...r, origin: p.request.origin, ref: p.request.ref };
+          items.push(item);
+          waiting.set(item, p);
+        });
+        const unsent = await publishEach(async (part) => {
+          const text = serialise({ items: part } satisfies Envelope, "a batch of sequenced messages");
+          await pub.run((c) => c.publish(this.#channel, text));
+        }, items);
+        for (const { item, error } of unsent) {
+          refuse(waiting.get(item)!, duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
+        }
+        for (const [item, p] of waiting) settle(p, null, item);
       } catch (err) {
         const failure = asDuplexError(err);
         for (const p of batch) settle(p, failure);

@@ -6,7 +6,7 @@ import { parseTtl } from "./auth.ts";
 import { parseRange, type Range } from "./client-ip.ts";
 import { SLOW_GRACE_MS, SLOW_HARD_FACTOR } from "./connection.ts";
 import { duplexError } from "./errors.ts";
-import { MAX_ID, MAX_MEMBERS } from "./protocol.ts";
+import { DEFAULT_MAX_BODY_DEPTH, MAX_ID, MAX_MEMBERS } from "./protocol.ts";
 import { HEARTBEAT, MIN_HEARTBEAT_MS } from "./heartbeat-figures.ts";
 
 type Env = Record<string, string | undefined>;
@@ -176,6 +176,12 @@ export const SETTINGS = {
       `(${MAX_MEMBERS} members of ${MAX_ID} characters, each written as JSON escapes), whichever is larger`,
     guards: "memory and fairness per frame: one message cannot exhaust a node or hold up the frames behind it; " +
       "past it the socket is closed with 1009, an HTTP request answered 413 too_large",
+  }),
+  maxBodyDepth: int("DUPLEX_MAX_BODY_DEPTH", 2, 512, DEFAULT_MAX_BODY_DEPTH, {
+    doc: "deepest nesting of arrays and objects in a send's body (a scalar is 0 levels, [1] is 1), and in a JSON body of the HTTP API. " +
+      "At least 2: the API's own bodies hold an array in an object",
+    guards: "stack exhaustion: JSON.stringify recurses, and a small body nested a few thousand levels would crash the node that encodes it " +
+      "(Node, at about 5,000 levels). Past it the send is answered bad_request naming the field",
   }),
   rate: int("DUPLEX_RATE", 1, 1_000_000, 100, {
     doc: "frames per second a connection may send, sustained; bursts up to 5x",

@@ -17,6 +17,8 @@ export interface NodeGauges {
   storeUp(): boolean;
   brokerReconnects(): number;
   storeReconnects(): number;
+  /** Messages in the dead-letter queue (Broker.deadLetters); absent where none is kept. */
+  deadLetters?(): Promise<number | null>;
 }
 
 export interface PromMetrics extends HubMetrics {
@@ -45,6 +47,14 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   new Gauge({ name: "duplex_shards_owned", help: "Shards this node sequences", registers, collect() { this.set(gauges.ownedShards()); } });
   new Gauge({ name: "duplex_broker_up", help: "1 while the broker is connected", registers, collect() { this.set(gauges.brokerUp() ? 1 : 0); } });
   new Gauge({ name: "duplex_store_up", help: "1 while the store is connected", registers, collect() { this.set(gauges.storeUp() ? 1 : 0); } });
+  new Gauge({
+    name: "duplex_dead_letter_queue_messages", registers,
+    help: "Messages waiting in the namespace's dead-letter queue: 0 without RabbitMQ, the last count read while it is away",
+    async collect() {
+      const n = gauges.deadLetters ? await gauges.deadLetters() : 0;
+      if (n !== null) this.set(n);
+    },
+  });
   // Counted by the connections themselves; read at scrape time.
   const total = (name: string, help: string, read: () => number) =>
     new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
@@ -57,6 +67,8 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   const errors = new Counter({ name: "duplex_errors_total", help: "Refusals by error code: error frames and HTTP error answers", labelNames: ["code"], registers });
   const sequenced = new Counter({ name: "duplex_messages_sequenced_total", help: "Messages stored by this node's shards", registers });
   const slow = new Counter({ name: "duplex_slow_consumer_closes_total", help: "Connections closed for not reading", registers });
+  const unencodable = new Counter({ name: "duplex_unencodable_skipped_total", help: "Frames and stored messages skipped because they could not be encoded (nested past the runtime's stack)", registers });
+  const deadLettered = new Counter({ name: "duplex_messages_dead_lettered_total", help: "Messages this node refused for good and set aside (poison messages; RabbitMQ: moved to the dead-letter queue)", registers });
   const ack = new Histogram({ name: "duplex_ack_latency_seconds", help: "send received to ack written", buckets: LATENCY_BUCKETS, registers });
   const delivery = new Histogram({ name: "duplex_delivery_latency_seconds", help: "Sequenced to written to a local socket", buckets: LATENCY_BUCKETS, registers });
 
@@ -76,6 +88,8 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
     ack: (ms: number) => ack.observe(ms / 1000),
     delivered: (ms: number) => delivery.observe(Math.max(0, ms) / 1000),
     slowClosed: () => slow.inc(),
+    unencodable: () => unencodable.inc(),
+    deadLettered: () => deadLettered.inc(),
   };
 }
 

@@ -121,6 +121,12 @@ export interface MessageStore {
    * repeat: a call that failed half way is completed by the next.
    */
   deleteConversation(id: string): Promise<boolean>;
+  /**
+   * Counts one more delivery of the queued submit `ref` and returns the count so far: for
+   * shard queues that count none themselves (classic RabbitMQ queues), so a message that
+   * takes every owner down is still dead-lettered. A count lapses a day after its last one.
+   */
+  countDelivery(ref: string): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -3,6 +3,7 @@
  * the interfaces (they pass the same suites as Redis), not test doubles.
  */
 import { duplexError } from "../core/errors.ts";
+import { BoundedMap } from "../core/lru.ts";
 import type {
   Appended, Conversation, MessageStore, NewMessage, SessionRecord, SessionStore, Stores, StoredMessage,
 } from "./interface.ts";
@@ -109,6 +110,7 @@ export class MemoryMessageStore implements MessageStore {
   #byUser = new Map<string, string[]>();
   #historyLimit: number;
   #now: () => number;
+  #deliveries = new BoundedMap<string, number>(100_000);
 
   constructor(options: { historyLimit?: number; now?: () => number } = {}) {
     this.#historyLimit = options.historyLimit ?? 10_000;
@@ -183,6 +185,12 @@ export class MemoryMessageStore implements MessageStore {
       else this.#byUser.delete(user);
     }
     return true;
+  }
+
+  async countDelivery(ref: string): Promise<number> {
+    const count = (this.#deliveries.get(ref) ?? 0) + 1;
+    this.#deliveries.set(ref, count);
+    return count;
   }
 
   async close(): Promise<void> {}

@@ -105,6 +105,9 @@ export async function connectRedis<S extends RedisScripts = Record<never, never>
         return await Promise.race([op(client), deadline]);
       } catch (err) {
         if (err instanceof DuplexError) throw err;
+        if (refusedForGood(err)) {
+          throw duplexError("unprocessable", `Redis refused it for good: ${reason(err)}`, new Error(`Redis at ${masked} (${label}): ${reason(err)}`, { cause: err }));
+        }
         throw failed("failed", reason(err), err);
       } finally {
         clearTimeout(timer);
@@ -190,6 +193,18 @@ function pinPublish<C extends { getNodeClientForKey(key: string): Promise<Publis
 }
 
 export type RedisLink<S extends RedisScripts = Record<never, never>> = Awaited<ReturnType<typeof connectRedis<S>>>;
+
+/** Redis in trouble, not the command: out of memory, loading, busy, a failover under way. */
+const PASSING_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|MISCONF)\b/;
+
+/**
+ * An error reply that any retry would get again: one raised inside a script (Redis 7 tags
+ * those "@user_script") or a key of the wrong type, unless Redis itself is in trouble.
+ */
+function refusedForGood(err: unknown): boolean {
+  if (!(err instanceof ErrorReply) || PASSING_REPLY.test(err.message)) return false;
+  return /^WRONGTYPE\b/.test(err.message) || /@user_script\b/.test(err.message);
+}
 
 function reason(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length > 0) return reason(err.errors[0]);

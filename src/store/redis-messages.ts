@@ -11,6 +11,7 @@
  * when asked for less: a reader sees a jump in seq where history was trimmed.
  */
 import { duplexError } from "../core/errors.ts";
+import { serialise } from "../core/protocol.ts";
 import { checkIds, checkMessage } from "./ids.ts";
 import type { Appended, Conversation, MessageStore, NewMessage, StoredMessage } from "./interface.ts";
 import type { RedisLink } from "./redis-connection.ts";
@@ -98,9 +99,14 @@ export class RedisMessageStore implements MessageStore {
       else byConv.set(m.conv, [m]);
     }
     const ts = Date.now();
+    // Serialised before Redis is called: a body that cannot be is refused for good
+    // ("unprocessable"), never taken for Redis failing ("unavailable", retried).
+    const calls = Array.from(byConv, ([conv, group]) => [conv, group.flatMap((m) => [
+      JSON.stringify([m.from.user, m.id]),
+      serialise({ id: m.id, from: m.from, body: m.body }, `message "${m.id}" of conversation "${conv}"`),
+    ])] as const);
     return this.#link.run(async (c) => {
-      const stored = await Promise.all(Array.from(byConv, async ([conv, group]) => {
-        const args = group.flatMap((m) => [JSON.stringify([m.from.user, m.id]), JSON.stringify({ id: m.id, from: m.from, body: m.body })]);
+      const stored = await Promise.all(calls.map(async ([conv, args]) => {
         const out = await c.append([k.conv(conv), k.log(conv), k.ids(conv)], [this.#historyLimit, ts, ...args]);
         if (out === null) throw duplexError("not_found", `no conversation "${conv}"`);
         return out.map(({ duplicate, entry }): Appended => ({ message: parse(conv, entry), duplicate }));
@@ -150,8 +156,18 @@ export class RedisMessageStore implements MessageStore {
     });
   }
 
+  countDelivery(ref: string): Promise<number> {
+    const key = this.#keys.deliveries(ref);
+    return this.#link.run(async (c) => {
+      const [count] = await Promise.all([c.incr(key), c.pExpire(key, DELIVERY_COUNT_TTL_MS)]);
+      return count;
+    });
+  }
+
   async close(): Promise<void> {}
 }
+
+const DELIVERY_COUNT_TTL_MS = 24 * 3600_000;
 
 /** A stored entry is the JSON text [seq, ts, payload], built by the append script. */
 function parse(conv: string, text: string): StoredMessage {

@@ -128,4 +128,9 @@ export const CLI_EXPLANATIONS: Explanation[] = [
     cause: "A generated docs section lost one of its marker comments.",
     fix: "Restore the BEGIN and END comments from git, then run npm run docs:reference.",
   },
+  {
+    area: "cli", match: ["is not set: name the RabbitMQ the nodes use", "cannot connect to <current>", "no queue <deadLetter>: no node of namespace"],
+    cause: "duplex dead-letters needs the nodes' RabbitMQ in AMQP_URL, reachable, and a namespace whose nodes have declared its topology (the dead-letter queue with it).",
+    fix: "AMQP_URL=amqp://user:pass@host:5672 duplex dead-letters --namespace <the nodes' DUPLEX_NAMESPACE>",
+  },
 ];

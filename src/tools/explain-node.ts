@@ -51,7 +51,7 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     fix: "Try redis-cli -u \"$REDIS_URL\" ping from the node's host; fix the URL, the password (requirepass) or the firewall, then start again.",
   },
   {
-    area: "start", match: ["rabbitmqBroker: <what>", "namespace (DUPLEX_NAMESPACE) must be", "nodeId (NODE_ID) must be", "heartbeatSeconds must be", "start() may be called once", "submit: ref"],
+    area: "start", match: ["rabbitmqBroker: <what>", "namespace (DUPLEX_NAMESPACE) must be", "nodeId (NODE_ID) must be", "heartbeatSeconds must be", "deliveryLimit must be", "start() may be called once", "submit: ref"],
     cause: "Code that embeds duplex's RabbitMQ broker passed it bad options or called it out of order; a node started from src/main.ts never does.",
     fix: "Pass the options the message names, from loadConfig(); call start() once, and close() last.",
   },
@@ -144,6 +144,11 @@ export const NODE_EXPLANATIONS: Explanation[] = [
   },
   // Frames: answered with {"type":"error","code","message","id"}; the socket stays open.
   {
+    area: "http", match: ["the request body must nest at most"],
+    cause: "A JSON request body nests arrays and objects deeper than DUPLEX_MAX_BODY_DEPTH; the API's own bodies never need more than 2 levels.",
+    fix: "Send the body the endpoint documents (CONTRACT §2); extra nested fields are refused, not ignored.",
+  },
+  {
     area: "frames", match: ["frame is not valid JSON", "frame must be a JSON object", "field \"<field>\" must be", "field \"type\" is missing", "unknown frame type"],
     cause: "The client sent a frame that is not one JSON object of a known type with well-typed fields (bad_request; the socket stays usable).",
     fix: "Fix the client; the frames and their fields are in CONTRACT.md §4.",
@@ -191,7 +196,7 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     fix: "Nothing is lost; fix Redis if it persists.",
   },
   {
-    area: "backends", match: ["dropped an unreadable message from a shard queue", "ignored a broadcast it could not read"],
+    area: "backends", match: ["ignored a broadcast it could not read"],
     cause: "A message on duplex's queues or exchange is not in duplex's format: something else publishes there, or nodes of different versions share a namespace.",
     fix: "Give each deployment its own DUPLEX_NAMESPACE, and let only duplex nodes publish to it.",
   },
@@ -204,5 +209,24 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     area: "backends", match: ["session heartbeat failing", "session registration failed", "session removal failed", "could not reach the node of a replaced session"],
     cause: "Writing presence to Redis failed, or the node holding a replaced session could not be told to close it.",
     fix: "Presence heals by itself: records expire by TTL and the next heartbeat writes them again. Fix Redis if it lasts.",
+  },
+  {
+    area: "backends",
+    match: [
+      "message refused for good and set aside", "the message cannot be processed", "cannot be serialised", "stored as seq <seq> of",
+      "the message was delivered <…> times without being settled", "Redis refused it for good", "Redis at <masked> (<label>): <err>",
+    ],
+    cause: "A poison message: one that fails however often it is retried (a body that cannot be serialised, an error inside a Redis script, a key of the wrong type, bytes that are no send), or that took its shard's owner down 20 times. Its sender got unprocessable; with RabbitMQ it waits in <namespace>.dead-letter (duplex_messages_dead_lettered_total, duplex_dead_letter_queue_messages).",
+    fix: "Look at it with duplex dead-letters (never prints bodies); fix the cause (the key, the node version), then duplex dead-letters --replay. Chapter 9 explains the policy.",
+  },
+  {
+    area: "backends", match: ["skipped what could not be encoded"],
+    cause: "A stored message is nested deeper than this runtime's JSON.stringify can take (stored before DUPLEX_MAX_BODY_DEPTH existed, or by a node with a higher one); the live stream, sync and the history skip it (duplex_unencodable_skipped_total).",
+    fix: "Nothing to do for the node. The message stays in the store; the history trims it in time.",
+  },
+  {
+    area: "backends", match: ["fan-out of a message failed"],
+    cause: "Writing a sequenced message to this node's sockets threw: a bug, caught so the process lives on.",
+    fix: "Devices recover the message with sync; report the line (conversation and seq) with the node's version.",
   },
 ];

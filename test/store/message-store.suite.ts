@@ -56,6 +56,14 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       expect(await listed(store, u("nobody"))).toEqual([]);
     });
 
+    test("countDelivery counts each ref's deliveries on its own, across writers", async () => {
+      const [a, b] = await open();
+      const ref = `ref-${crypto.randomUUID()}`;
+      expect(await a.countDelivery(ref)).toBe(1);
+      expect(await b.countDelivery(ref)).toBe(2);
+      expect(await a.countDelivery(`${ref}-other`)).toBe(1);
+    });
+
     test("users share a conversation once one has them both as members; a user always shares with themselves", async () => {
       const [store, other] = await open();
       const u = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
