@@ -16,14 +16,14 @@ const SLACK_MS = 3000;
 
 /** Resolves with the milliseconds the socket stayed open; `talk` decides what it sends. */
 function openFor(port: number, talk: (s: Socket) => void): Promise<number> {
-  const start = Date.now();
+  const start = performance.now();
   return new Promise((done) => {
     const s = tcp(port, "127.0.0.1");
     s.on("connect", () => talk(s));
     s.on("error", () => {});
     // Reading is what notices the node's FIN (or its 408).
     s.resume();
-    s.on("close", () => done(Date.now() - start));
+    s.on("close", () => done(Math.round(performance.now() - start)));
     setTimeout(() => s.destroy(), BOUND_MS + SLACK_MS + 5000);
   });
 }
