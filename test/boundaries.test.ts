@@ -23,7 +23,8 @@ import { ROOT } from "./harness.ts";
  * nothing imports them.
  */
 const LAYERS: Record<string, { imports: string[]; packages?: true | string[] }> = {
-  core: { imports: [] },
+  // hono's address parsing is pure Web-standard code (DUPLEX_TRUSTED_PROXIES).
+  core: { imports: [], packages: ["hono/utils/ipaddr"] },
   client: { imports: ["core"] },
   http: { imports: ["core"], packages: true },
   redis: { imports: ["core"], packages: true },

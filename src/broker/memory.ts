@@ -2,11 +2,13 @@
  * The in-process broker: the cluster design on one node. Conversations hash to shards;
  * each shard sequences strictly one batch after another, shards run concurrently, and
  * every sequenced message is fanned out to delivery. RabbitMQ replaces the queues, not
- * the shape.
+ * the shape. A poison message is refused to its sender and the shard goes on; nothing
+ * keeps it, as nothing here outlives the process and its sender still has it.
  */
-import { asDuplexError, duplexError } from "../core/errors.ts";
+import { asDuplexError, DuplexError, duplexError } from "../core/errors.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../core/ports/broker.ts";
 import { PendingSubmits } from "./pending.ts";
+import { poisonReport, sequenceEach } from "./poison.ts";
 import { shardOf } from "./shard.ts";
 
 /** Largest batch one shard hands to the store at once. */
@@ -63,9 +65,14 @@ export class MemoryBroker implements Broker {
       const handlers = this.#handlers;
       const batch = queue.splice(0, BATCH);
       try {
-        const appended = await handlers.sequence(batch.map((r) => r.message));
+        const results = await sequenceEach(handlers.sequence, batch.map((r) => r.message));
         batch.forEach((r, i) => {
-          const item: Sequenced = { ...appended[i], origin: r.origin, ref: r.ref };
+          const result = results[i];
+          if (result instanceof DuplexError) {
+            handlers.deadLettered?.(poisonReport(r, result));
+            return this.#pending.settle(r.ref, result);
+          }
+          const item: Sequenced = { ...result, origin: r.origin, ref: r.ref };
           handlers.deliver(item);
           this.#pending.settle(r.ref, item);
         });

@@ -20,12 +20,17 @@
  *
  * Round trips per batch of submissions: one for the append (however many messages and
  * conversations the batch holds), one PUBLISH for the whole batch.
+ *
+ * A poison message (src/broker/poison.ts) is refused to its sender and the rest of its
+ * batch goes on. Nothing keeps it: no durable queue held it, and its sender still has it.
  */
-import { asDuplexError, duplexError } from "../core/errors.ts";
+import { asDuplexError, DuplexError, duplexError } from "../core/errors.ts";
 import { type Logger, unreadableFields } from "../core/log.ts";
+import { serialise } from "../core/protocol.ts";
 import { connectRedis, type RedisLink } from "../redis/connection.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../core/ports/broker.ts";
 import { PendingSubmits } from "./pending.ts";
+import { poisonReport, publishEach, sequenceEach } from "./poison.ts";
 
 export interface RedisBrokerOptions {
   namespace: string;
@@ -99,7 +104,8 @@ class RedisBroker implements Broker {
   async publish(event: ControlEvent): Promise<void> {
     const pub = this.#pub;
     if (!this.#handlers || !pub) throw duplexError("unavailable", "the broker is not running");
-    await pub.run((c) => c.publish(this.#channel, JSON.stringify({ control: event } satisfies Envelope)));
+    const text = serialise({ control: event } satisfies Envelope, "a control event");
+    await pub.run((c) => c.publish(this.#channel, text));
   }
 
   status(): BrokerStatus {
@@ -123,10 +129,25 @@ class RedisBroker implements Broker {
       const pub = this.#pub;
       const batch = this.#queue.splice(0, BATCH).filter((r) => this.#pending.has(r.ref));
       if (batch.length === 0) continue;
+      const refuse = (r: SendRequest, err: DuplexError) => {
+        handlers.deadLettered?.(poisonReport(r, err));
+        this.#pending.settle(r.ref, err);
+      };
       try {
-        const appended = await handlers.sequence(batch.map((r) => r.message));
-        const items = batch.map((r, i): Sequenced => ({ ...appended[i], origin: r.origin, ref: r.ref }));
-        await pub.run((c) => c.publish(this.#channel, JSON.stringify({ items } satisfies Envelope)));
+        const results = await sequenceEach(handlers.sequence, batch.map((r) => r.message));
+        const items: Sequenced[] = [];
+        batch.forEach((r, i) => {
+          const result = results[i];
+          if (result instanceof DuplexError) return refuse(r, result);
+          items.push({ ...result, origin: r.origin, ref: r.ref });
+        });
+        const unsent = await publishEach(async (part) => {
+          const text = serialise({ items: part } satisfies Envelope, "a batch of sequenced messages");
+          await pub.run((c) => c.publish(this.#channel, text));
+        }, items);
+        for (const { item, error } of unsent) {
+          refuse(item, duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
+        }
         for (const item of items) this.#pending.settle(item.ref, item);
       } catch (err) {
         const failure = asDuplexError(err);

@@ -6,14 +6,17 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { mintToken, parseTtl } from "../http/auth.ts";
-import { SETTINGS } from "../core/config.ts";
+import { mintToken } from "../http/auth.ts";
+import { parseTtl, SETTINGS } from "../core/config.ts";
 import { duplexError } from "../core/errors.ts";
-import { type CommandDoc, flag, flags, helpText, parseOptions, type Values } from "./flags.ts";
+import { type CommandDoc, flag, flags, helpText, joinValues, parseOptions, type Values } from "./flags.ts";
 import { NGINX_COMMAND, type NginxFlags, nginxSite, renderNginx } from "./deploy/nginx.ts";
 import { RABBITMQ_COMMAND, type RabbitmqFlags, rabbitmqConf, renderRabbitmq } from "./deploy/rabbitmq.ts";
+import { PROMETHEUS_COMMAND, type PrometheusFlags, prometheusConf, renderPrometheus } from "./deploy/prometheus.ts";
 import { REDIS_COMMAND, type RedisFlags, redisConf, renderRedis } from "./deploy/redis.ts";
 import { type Rendered, writeRendered } from "./deploy/render.ts";
+import { renderSystemd, SYSTEMD_COMMAND, type SystemdFlags, systemdUnit } from "./deploy/systemd.ts";
+import { DEAD_LETTERS_COMMAND, runDeadLetters } from "./dead-letters.ts";
 import { runVerify, VERIFY_COMMAND } from "./verify.ts";
 import { FRAMES_COMMAND, runFrames } from "./frames.ts";
 
@@ -37,20 +40,32 @@ export const COMMANDS: Record<string, Command> = {
   nginx: { ...NGINX_COMMAND, run: async (v, env) => renderNginx(await nginxSite(v as NginxFlags, env)) },
   "redis-conf": { ...REDIS_COMMAND, run: async (v, env) => renderRedis(redisConf(v as RedisFlags, env)) },
   rabbitmq: { ...RABBITMQ_COMMAND, run: async (v, env) => renderRabbitmq(rabbitmqConf(v as RabbitmqFlags, env)) },
+  prometheus: { ...PROMETHEUS_COMMAND, run: async (v) => renderPrometheus(prometheusConf(v as PrometheusFlags)) },
+  systemd: { ...SYSTEMD_COMMAND, run: async (v, env) => renderSystemd(systemdUnit(v as SystemdFlags, env)) },
   token: {
     usage: "duplex token --user ID [--ttl 1h]",
     summary: `an access token signed with ${SETTINGS.jwtSecret.env}, the secret the nodes verify tokens with`,
     flags: TOKEN_FLAGS,
+    env: [{
+      env: SETTINGS.maxTokenTtl.env, values: SETTINGS.maxTokenTtl.values,
+      doc: `the longest --ttl accepted, the same bound the nodes enforce (unset: ${SETTINGS.maxTokenTtl.default})`,
+      guards: "minting tokens that every node would refuse",
+    }],
     run: async (flags, env) => {
       const v = flags as Values<typeof TOKEN_FLAGS>;
       const secret = SETTINGS.jwtSecret.parse(env[SETTINGS.jwtSecret.env]);
       if (!secret) throw duplexError("bad_request", "DUPLEX_JWT_SECRET is not set: tokens must be signed with the secret the nodes verify");
       if (v.user === undefined) throw duplexError("bad_request", "--user is required");
-      return { files: {}, stdout: `${await mintToken(v.user, secret, parseTtl(v.ttl ?? TOKEN_FLAGS.ttl.default))}\n` };
+      const asked = v.ttl ?? TOKEN_FLAGS.ttl.default;
+      const ttl = parseTtl(asked);
+      const max = SETTINGS.maxTokenTtl.parse(env[SETTINGS.maxTokenTtl.env]);
+      if (ttl > max) throw duplexError("bad_request", `--ttl ${asked} is longer than ${SETTINGS.maxTokenTtl.env} (${max} s): nodes would refuse the token`);
+      return { files: {}, stdout: `${await mintToken(v.user, secret, ttl)}\n` };
     },
   },
   verify: { ...VERIFY_COMMAND, run: runVerify },
   frames: { ...FRAMES_COMMAND, run: runFrames },
+  "dead-letters": { ...DEAD_LETTERS_COMMAND, run: runDeadLetters },
 };
 
 export const USAGE = [
@@ -71,8 +86,9 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const command = COMMANDS[name];
   if (!command) return fail("duplex", `unknown command "${name}"; expected one of ${Object.keys(COMMANDS).join(", ")}`);
   try {
-    const options = { ...parseOptions(Object.values(command.flags)), help: { type: "boolean" as const } };
-    const { values } = parseArgs({ args, options, strict: true }) as { values: Flags };
+    const list = Object.values(command.flags);
+    const options = { ...parseOptions(list), help: { type: "boolean" as const } };
+    const { values } = parseArgs({ args: joinValues(list, args), options, strict: true }) as { values: Flags };
     if (values.help) {
       process.stdout.write(`${help(command)}\n`);
       return 0;

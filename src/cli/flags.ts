@@ -6,6 +6,7 @@
  */
 import type { ParseArgsConfig } from "node:util";
 import type { Setting } from "../core/config.ts";
+import { duplexError } from "../core/errors.ts";
 import { fromSetting, integer, oneOf } from "./deploy/render.ts";
 
 export interface Flag {
@@ -84,6 +85,33 @@ export const flags = <const L extends readonly Flag[]>(...list: L): { [F in L[nu
 export type Values<F extends Record<string, Flag>> = {
   [K in keyof F]?: F[K] extends { arg: string } ? F[K] extends { multiple: true } ? string[] : string : boolean;
 };
+
+/**
+ * `args` made safe for parseArgs: a value that starts with "-" (say `--http-port -1`) is
+ * joined to its flag as `--http-port=-1`, so that the flag's own check refuses it by name
+ * instead of parseArgs calling the argument ambiguous; a flag followed by another flag, or by
+ * nothing, is refused as missing its value.
+ */
+export function joinValues(list: readonly Flag[], args: readonly string[]): string[] {
+  const takesValue = new Map(list.filter((f) => f.arg !== undefined).map((f) => [`--${f.name}`, f]));
+  const known = new Set([...list.map((f) => `--${f.name}`), "--help"]);
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const f = takesValue.get(args[i]);
+    if (!f) {
+      out.push(args[i]);
+      continue;
+    }
+    const next = args[i + 1];
+    if (next === undefined || known.has(next.split("=")[0])) {
+      throw duplexError("bad_request", `${args[i]} needs a value (${f.arg})`);
+    }
+    if (next.startsWith("-")) out.push(`${args[i]}=${next}`);
+    else out.push(args[i], next);
+    i++;
+  }
+  return out;
+}
 
 /** parseArgs' options for `list`. */
 export function parseOptions(list: readonly Flag[]): NonNullable<ParseArgsConfig["options"]> {

@@ -5,7 +5,7 @@
  * link.ts.
  */
 import { DuplexError, duplexError, type ErrorCode } from "../core/errors.ts";
-import { handledAll, isId, type ServerFrame } from "../core/protocol.ts";
+import { handledAll, ID_RULE, isId, type ServerFrame } from "../core/protocol.ts";
 import type { Conversation, StoredMessage } from "../core/ports/store.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Emitter, failure } from "./events.ts";
@@ -35,7 +35,7 @@ const PASSING: ReadonlySet<ErrorCode> = new Set(["unavailable", "rate_limited"])
 /** Replays at once: a reconnect with many conversations must not flood the node. */
 const MAX_SYNCS = 8;
 const encoder = new TextEncoder();
-const badConv = () => duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
+const badConv = () => duplexError("bad_request", `conv must be ${ID_RULE}`);
 
 export class DuplexClient extends Emitter<ClientEvents> {
   #o: Resolved;

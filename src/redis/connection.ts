@@ -88,21 +88,27 @@ export async function connectRedis<S extends RedisScripts = Record<never, never>
   return {
     ready,
     reconnects: () => reconnects,
-    /** Runs `op` if connected, bounded by `timeoutMs`; every failure becomes a DuplexError. */
+    /**
+     * Runs `op` if connected, bounded by `timeoutMs`; every failure becomes a DuplexError.
+     * Its message reaches clients, so it names no host or port; its cause, which the node
+     * logs, names the URL (password masked) and what went wrong.
+     */
     async run<T>(op: (c: typeof client) => Promise<T>): Promise<T> {
-      if (!ready()) throw duplexError("unavailable", `Redis at ${masked} is unreachable; retry later`);
+      const failed = (what: string, detail: string, cause?: unknown) =>
+        duplexError("unavailable", `Redis ${what}; retry later`, new Error(`Redis at ${masked} (${label}): ${detail}`, { cause }));
+      if (!ready()) throw failed("is unreachable", "not connected");
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(duplexError("unavailable", `Redis at ${masked} did not answer within ${timeoutMs} ms; retry later`)),
-          timeoutMs,
-        );
+        timer = setTimeout(() => reject(failed(`did not answer within ${timeoutMs} ms`, "no answer in time")), timeoutMs);
       });
       try {
         return await Promise.race([op(client), deadline]);
       } catch (err) {
         if (err instanceof DuplexError) throw err;
-        throw duplexError("unavailable", `Redis at ${masked} failed: ${reason(err)}; retry later`, err);
+        if (refusedForGood(err)) {
+          throw duplexError("unprocessable", `Redis refused it for good: ${reason(err)}`, new Error(`Redis at ${masked} (${label}): ${reason(err)}`, { cause: err }));
+        }
+        throw failed("failed", reason(err), err);
       } finally {
         clearTimeout(timer);
       }
@@ -187,6 +193,18 @@ function pinPublish<C extends { getNodeClientForKey(key: string): Promise<Publis
 }
 
 export type RedisLink<S extends RedisScripts = Record<never, never>> = Awaited<ReturnType<typeof connectRedis<S>>>;
+
+/** Redis in trouble, not the command: out of memory, loading, busy, a failover under way. */
+const PASSING_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|MISCONF)\b/;
+
+/**
+ * An error reply that any retry would get again: one raised inside a script (Redis 7 tags
+ * those "@user_script") or a key of the wrong type, unless Redis itself is in trouble.
+ */
+function refusedForGood(err: unknown): boolean {
+  if (!(err instanceof ErrorReply) || PASSING_REPLY.test(err.message)) return false;
+  return /^WRONGTYPE\b/.test(err.message) || /@user_script\b/.test(err.message);
+}
 
 function reason(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length > 0) return reason(err.errors[0]);

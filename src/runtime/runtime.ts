@@ -3,7 +3,7 @@
  * implements it; nothing outside src/runtime/ may touch Bun, Deno or node: APIs for
  * serving. `load()` in load.ts picks the one for the runtime we are on.
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import type { Upgrade } from "../http/app.ts";
 
 /** Makes a WebSocket; lets a runtime add headers or TLS options the standard one lacks. */
@@ -13,6 +13,8 @@ export interface RuntimeOptions {
   maxPayload: number;
   heartbeatMs: number;
   maxBufferedBytes: number;
+  /** Longest a client may take to send a whole HTTP request, headers and body. */
+  requestTimeoutMs: number;
 }
 
 export interface Server {
@@ -24,6 +26,8 @@ export interface Server {
 export interface Runtime {
   name: "bun" | "deno" | "node";
   upgrade: Upgrade;
+  /** The address of the request's TCP peer (a proxy, when there is one); null if unknown. */
+  peer(c: Context): string | null;
   serve(app: Hono, port: number, host: string): Promise<Server>;
   onShutdownSignal(fn: (signal: string) => void): void;
 }
@@ -35,4 +39,20 @@ export interface RuntimeModule {
   /** Client sockets for tools (verify); `insecure` accepts any TLS certificate. */
   clientSocket(options: { insecure: boolean }): SocketFactory;
   create(options: RuntimeOptions): Runtime;
+}
+
+/**
+ * Why a node could not listen, as one line naming the setting at fault (CONTRACT §1). The
+ * runtimes report the same causes under different names: Node and Bun use errno codes,
+ * Deno its own error classes and, for a name it cannot resolve, only a message.
+ */
+export function listenError(err: unknown, port: number, host: string): Error {
+  const e = err as { code?: string; name?: string; message?: string };
+  const cause = `${e.code ?? ""} ${e.name ?? ""} ${e.message ?? String(err)}`;
+  if (/EADDRINUSE|AddrInUse/.test(cause)) return new Error(`PORT ${port} is already in use (HOST ${host})`);
+  if (/EADDRNOTAVAIL|AddrNotAvailable|ENOTFOUND|EAI_|lookup address/.test(cause)) {
+    return new Error(`HOST "${host}" is not an address of this machine (PORT ${port})`);
+  }
+  if (/EACCES|PermissionDenied/.test(cause)) return new Error(`PORT ${port} needs privileges this process lacks (HOST ${host})`);
+  return new Error(`cannot listen on HOST "${host}" PORT ${port}: ${(e.message ?? String(err)).split("\n")[0]}`);
 }

@@ -73,6 +73,20 @@ const REFUSALS: [string, () => string[], Record<string, string>, string][] = [
   ["a limit of zero connections", () => [...site, "--limit-conn", "0"], {}, "--limit-conn must be an integer"],
   ["an HTTP port out of range", () => [...site, "--http-port", "0"], {}, "--http-port must be an integer"],
   ["the same port for http and https", () => [...tls(), "--http-port", "8443", "--https-port", "8443"], {}, "--https-port must differ"],
+  ["a proxy header with an unknown nginx variable", () => [...site, "--proxy-header", "X-Tenant: $tenant"], {}, 'may use "$" only for an nginx variable'],
+  ["a proxy header with a malformed nginx variable", () => [...site, "--proxy-header", "X-Tenant: ${host"], {}, 'may use "$" only for an nginx variable'],
+  ["a proxy header with a bare dollar", () => [...site, "--proxy-header", "X-Price: 5 $"], {}, 'may use "$" only for an nginx variable'],
+  ["a connection limit nginx refuses", () => [...site, "--limit-conn", "65536"], {}, "--limit-conn must be an integer from 1 to 65535"],
+  ["a port in exponent notation", () => [...site, "--http-port", "1e3"], {}, '--http-port must be an integer from 1 to 65535, got "1e3"'],
+  ["a port in hex", () => [...site, "--http-port", "0x50"], {}, '--http-port must be an integer from 1 to 65535, got "0x50"'],
+  ["a port with a leading zero", () => [...site, "--http-port", "08080"], {}, '--http-port must be an integer from 1 to 65535, got "08080"'],
+  ["a negative port", () => [...site, "--http-port", "-1"], {}, '--http-port must be an integer from 1 to 65535, got "-1"'],
+  ["a flag whose value is missing", () => [...site, "--http-port", "--tls"], {}, "--http-port needs a value (N)"],
+  ["a flag at the end without its value", () => [...site, "--http-port"], {}, "--http-port needs a value (N)"],
+  ["a redis port in exponent notation", () => ["redis-conf", "--port", "6.379e3"], {}, "--port must be an integer from 1 to 65535"],
+  ["a metrics allow entry that is a name", () => [...site, "--metrics-allow", "prometheus.internal"], {}, "--metrics-allow must be an IP address or network"],
+  ["a metrics allow network with a prefix too long", () => [...site, "--metrics-allow", "10.0.0.0/33"], {}, "--metrics-allow must be an IP address or network"],
+  ["a maxmemory Redis would wrap around", () => ["redis-conf", "--maxmemory", "99999999999999999999gb"], {}, "--maxmemory must be a size such as 512mb or 2gb, at most 1048576gb"],
   ["a malformed maxmemory", () => ["redis-conf", "--maxmemory", "lots"], {}, "--maxmemory must be a size"],
   ["a bind address that is not an IP", () => ["redis-conf", "--bind", "localhost"], {}, "--bind must be an IP address"],
   ["a remote bind without a password", () => ["redis-conf", "--bind", "10.0.0.5"], {}, "set REDIS_PASSWORD"],
@@ -97,6 +111,8 @@ const REFUSALS: [string, () => string[], Record<string, string>, string][] = [
   ["a malformed --ttl", () => ["token", "--user", "u1", "--ttl", "1 hour"], { DUPLEX_JWT_SECRET: "s3cret" }, "--ttl must look like"],
   ["a zero --ttl", () => ["token", "--user", "u1", "--ttl", "0s"], { DUPLEX_JWT_SECRET: "s3cret" }, "ttl must be a positive"],
   ["a user id over 128 characters", () => ["token", "--user", "u".repeat(129)], { DUPLEX_JWT_SECRET: "s3cret" }, "user must be"],
+  ["a --ttl past DUPLEX_MAX_TOKEN_TTL", () => ["token", "--user", "u1", "--ttl", "2h"], { DUPLEX_JWT_SECRET: "s3cret", DUPLEX_MAX_TOKEN_TTL: "1h" }, "--ttl 2h is longer than DUPLEX_MAX_TOKEN_TTL (3600 s)"],
+  ["a bad DUPLEX_MAX_TOKEN_TTL", () => ["token", "--user", "u1"], { DUPLEX_JWT_SECRET: "s3cret", DUPLEX_MAX_TOKEN_TTL: "forever" }, "DUPLEX_MAX_TOKEN_TTL must be a duration"],
   ["an --out folder that cannot be created", () => ["redis-conf", "--out", "/proc/duplex-test"], {}, "/proc/duplex-test"],
 ];
 
@@ -130,7 +146,7 @@ describe("the CLI on every runtime", () => {
     test(`mints a token the nodes accept on ${runtime}`, async () => {
       const r = await cli(["token", "--user", "alice", "--ttl", "15m"], { DUPLEX_JWT_SECRET: "s3cret" }, runtime);
       expect(r.code).toBe(0);
-      expect(await verifyToken(r.stdout.trim(), "s3cret")).toBe("alice");
+      expect(await verifyToken(r.stdout.trim(), "s3cret", 3600)).toBe("alice");
       const payload = JSON.parse(atob(r.stdout.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
       expect(payload.exp - payload.iat).toBe(15 * 60);
     });
@@ -143,7 +159,7 @@ describe("the CLI's --out", () => {
     const r = await cli(["rabbitmq", "--namespace", "acme", "--shards", "2", "--out", out]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`wrote ${out}/rabbitmq.conf\nwrote ${out}/definitions.json\n`);
-    expect(JSON.parse(await readFile(join(out, "definitions.json"), "utf8")).queues).toHaveLength(2);
+    expect(JSON.parse(await readFile(join(out, "definitions.json"), "utf8")).queues).toHaveLength(3); // two shards and the dead-letter queue
     expect(await readFile(join(out, "rabbitmq.conf"), "utf8")).toContain(`load_definitions = ${out}/definitions.json\n`);
   });
 

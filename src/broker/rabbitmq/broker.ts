@@ -13,6 +13,7 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import { type DuplexError, duplexError } from "../../core/errors.ts";
 import { createLogger, errorFields, type Logger, unreadableFields } from "../../core/log.ts";
+import { serialise } from "../../core/protocol.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../../core/ports/broker.ts";
 import { AmqpLink, atMost } from "./connection.ts";
 import { Membership, ownedBy } from "./ownership.ts";
@@ -21,7 +22,7 @@ import { ShardConsumer } from "./shard-consumer.ts";
 import { shardWork } from "./shard-work.ts";
 import { checkOptions, type RabbitmqBrokerOptions } from "./options.ts";
 import { shardOf } from "../shard.ts";
-import { names, nodeQueue, topology } from "./topology.ts";
+import { DELIVERY_LIMIT, names, nodeQueue, topology } from "./topology.ts";
 import { type Bye, type Hello, parseRequest, type Refusal } from "./wire.ts";
 
 export type { RabbitmqBrokerOptions };
@@ -50,6 +51,8 @@ class RabbitmqBroker implements Broker {
   #handlers: BrokerHandlers | null = null;
   #started: { resolve(): void; reject(err: DuplexError): void } | null = null;
   #publisher: ConfirmChannel | null = null;
+  /** The connection while it is set up or up. */
+  #model: ChannelModel | null = null;
   /** Per shard, the owner key last acted on; null until this connection's consumers exist. */
   #owners: string[] | null = null;
   #incarnation = "";
@@ -63,7 +66,7 @@ class RabbitmqBroker implements Broker {
   #peerWaiters: (() => void)[] = [];
 
   constructor(url: string, options: RabbitmqBrokerOptions) {
-    this.#o = { queueType: "quorum", heartbeatSeconds: 5, ...options };
+    this.#o = { queueType: "quorum", heartbeatSeconds: 5, deliveryLimit: DELIVERY_LIMIT, ...options };
     const { namespace, nodeId, heartbeatSeconds } = this.#o;
     this.#names = names(namespace);
     this.#log = (options.log ?? createLogger("info")).child({ component: "rabbitmq" });
@@ -80,6 +83,10 @@ class RabbitmqBroker implements Broker {
       sequence: (messages) => this.#handlers!.sequence(messages),
       fanOut: (type, body) => this.#publish(this.#names.fanout, "", type, body),
       stopping: () => this.#closing,
+      deadLettered: (report) => this.#call("deadLettered", () => this.#handlers?.deadLettered?.(report)),
+      // Quorum queues count deliveries and enforce x-delivery-limit themselves.
+      countDelivery: this.#o.queueType === "classic" ? (ref) => this.#handlers?.countDelivery?.(ref) ?? Promise.resolve(0) : null,
+      deliveryLimit: this.#o.deliveryLimit,
       log: this.#log,
     });
     this.#consumers = Array.from({ length: this.#o.shards }, (_, s) => new ShardConsumer(s, {
@@ -117,6 +124,21 @@ class RabbitmqBroker implements Broker {
     };
   }
 
+  async deadLetters(): Promise<number | null> {
+    const model = this.#model;
+    if (!this.#ready || !model) return null;
+    try {
+      const probe = await this.#link.scratchChannel(model);
+      try {
+        return (await probe.checkQueue(this.#names.deadLetter)).messageCount;
+      } finally {
+        await this.#link.release(probe);
+      }
+    } catch {
+      return null;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
@@ -136,6 +158,7 @@ class RabbitmqBroker implements Broker {
   /** Runs on every new connection; the node takes traffic only once it has finished. */
   async #setup(model: ChannelModel): Promise<void> {
     this.#reset("the connection to RabbitMQ was rebuilt");
+    this.#model = model;
     const { nodeId, namespace } = this.#o;
     this.#incarnation = crypto.randomUUID().slice(0, 8);
     this.#membership.heard(nodeId, this.#incarnation);
@@ -225,6 +248,7 @@ class RabbitmqBroker implements Broker {
   #reset(why: string): void {
     this.#ready = false;
     this.#publisher = null;
+    this.#model = null;
     this.#owners = null;
     clearInterval(this.#timer);
     for (const c of this.#consumers) c.drop();
@@ -321,10 +345,16 @@ class RabbitmqBroker implements Broker {
   #publish(exchange: string, key: string, type: string, body: unknown, options: Options.Publish = {}): Promise<void> {
     const channel = this.#publisher;
     if (!channel) return Promise.reject(unavailable("RabbitMQ is not connected"));
+    let content: Buffer;
+    try {
+      // A body that cannot be serialised fails for good, not as RabbitMQ being away.
+      content = Buffer.from(serialise(body, `a ${type} message`));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       const fail = (err: unknown) => reject(unavailable(`RabbitMQ did not confirm a publish to ${exchange}`, err));
       try {
-        const content = Buffer.from(JSON.stringify(body));
         channel.publish(exchange, key, content, { ...options, type, contentType: "application/json" }, (err) => (err ? fail(err) : resolve()));
       } catch (err) {
         fail(err);

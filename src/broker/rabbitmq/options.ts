@@ -16,6 +16,8 @@ export interface RabbitmqBrokerOptions {
   sendTimeoutMs: number;
   /** AMQP heartbeat (default 5): a frozen broker is noticed after two to three of these. */
   heartbeatSeconds?: number;
+  /** Redeliveries a shard message may take before it is dead-lettered (default DELIVERY_LIMIT); every node must agree. */
+  deliveryLimit?: number;
   log?: Logger;
 }
 
@@ -33,6 +35,8 @@ export function checkOptions(url: string, o: RabbitmqBrokerOptions): void {
   SETTINGS.shards.parse(String(o.shards));
   SETTINGS.sendTimeoutMs.parse(String(o.sendTimeoutMs));
   if (o.queueType !== undefined) SETTINGS.queueType.parse(o.queueType);
+  const limit = o.deliveryLimit;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) bad(`deliveryLimit must be an integer from 1 to 1000, got ${limit}`);
   const hb = o.heartbeatSeconds;
   if (hb !== undefined && (!Number.isInteger(hb) || hb < 1 || hb > 600)) {
     bad(`heartbeatSeconds must be an integer from 1 to 600 (0 would turn heartbeats off), got ${hb}`);

@@ -19,11 +19,12 @@ const PREFETCH = 256;
 const BATCH = 128;
 
 /**
- * Processes one batch. Resolves when the batch may be acked; rejects when it must not be
- * (it is requeued when the channel closes). `current` turns false once the channel the
- * batch came from is gone, so a retry loop knows to give up.
+ * Processes one batch. Resolves when the batch may be settled, with the messages to
+ * dead-letter (poison messages); the rest are acked. Rejects when nothing may be settled
+ * (the batch is requeued when the channel closes). `current` turns false once the channel
+ * the batch came from is gone, so a retry loop knows to give up.
  */
-export type ShardWork = (batch: ConsumeMessage[], current: () => boolean) => Promise<void>;
+export type ShardWork = (batch: ConsumeMessage[], current: () => boolean, shard: number) => Promise<ConsumeMessage[]>;
 
 export interface ShardConsumerOptions {
   queue: string;
@@ -141,8 +142,9 @@ export class ShardConsumer {
       const channel = this.#channel;
       const batch = this.#buffer.splice(0, BATCH);
       const current = () => this.#channel === channel;
+      let dead: ConsumeMessage[];
       try {
-        await this.#o.work(batch, current);
+        dead = await this.#o.work(batch, current, this.shard);
       } catch (err) {
         if (!current() || this.#hold) return;
         // Acking anything later would ack this batch too (acks are cumulative): hand the
@@ -153,7 +155,11 @@ export class ShardConsumer {
       }
       if (!current()) return;
       try {
-        channel.ack(batch[batch.length - 1], true);
+        // Rejected without requeue, a message goes to the queue's dead-letter exchange. Those
+        // go first: the cumulative ack after them would take them too.
+        for (const m of dead) channel.nack(m, false, false);
+        const last = batch.findLast((m) => !dead.includes(m));
+        if (last) channel.ack(last, true);
       } catch {
         // The channel closed after the work finished: the batch is requeued and, being
         // stored already, comes back as duplicates that the store recognises.

@@ -8,7 +8,7 @@ import { isIP } from "node:net";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Eta } from "eta";
-import type { Setting } from "../../core/config.ts";
+import { decimal, type Setting } from "../../core/config.ts";
 import { duplexError } from "../../core/errors.ts";
 
 const eta = new Eta({
@@ -96,12 +96,7 @@ function isHostname(name: string): boolean {
 
 /** An integer flag; `fallback` when absent. */
 export function integer(option: string, raw: string | undefined, min: number, max: number, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (raw.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
-    bad(option, `must be an integer from ${min} to ${max}, got "${raw}"`);
-  }
-  return n;
+  return raw === undefined ? fallback : decimal(option, raw, min, max);
 }
 
 export function oneOf<T extends string>(option: string, raw: string | undefined, values: readonly T[], fallback: T): T {

@@ -4,9 +4,11 @@
  * src/broker/redis.ts and src/broker/rabbitmq/ across a cluster. All pass the suite in
  * test/broker/.
  *
- * A broker stores through `sequence` (the store's append) and calls back into the hub
- * through `deliver` and `control`; it imports neither. src/main.ts wires them.
+ * A broker stores through `sequence` (the store's append) and `countDelivery`, and calls
+ * back into the hub through `deliver`, `control` and `deadLettered`; it imports neither.
+ * src/main.ts wires them.
  */
+import type { ErrorCode } from "../errors.ts";
 import type { Appended, NewMessage } from "./store.ts";
 
 export interface SendRequest {
@@ -21,6 +23,17 @@ export interface SendRequest {
 export interface Sequenced extends Appended {
   origin: string;
   ref: string;
+}
+
+/** A message refused for good (src/broker/poison.ts), as far as it could be read. */
+export interface PoisonReport {
+  conv?: string;
+  id?: string;
+  user?: string;
+  /** The shard queue it came from (RabbitMQ). */
+  shard?: number;
+  code: ErrorCode;
+  error: string;
 }
 
 /** Node-to-node events that are not messages. Every node hears every event. */
@@ -46,6 +59,14 @@ export interface BrokerHandlers {
   deliver(item: Sequenced): void;
   /** Called on every node for every control event (at-most-once: best effort). */
   control(event: ControlEvent): void;
+  /**
+   * A poison message (src/broker/poison.ts) was refused to its sender and set aside, on
+   * the node that found it: RabbitMQ's shard owner moves it to the dead-letter queue; the
+   * brokers without a durable queue drop it from the pipeline once its sender is told.
+   */
+  deadLettered?(report: PoisonReport): void;
+  /** MessageStore.countDelivery: how a classic shard queue's owner bounds redeliveries. */
+  countDelivery?(ref: string): Promise<number>;
 }
 
 export interface BrokerStatus {
@@ -75,6 +96,11 @@ export interface Broker {
   /** Sends a control event to every node, this one included. */
   publish(event: ControlEvent): Promise<void>;
   status(): BrokerStatus;
+  /**
+   * Messages waiting in the namespace's dead-letter queue, for /metrics; null while that
+   * cannot be asked. Only brokers that keep dead letters (RabbitMQ) have it.
+   */
+  deadLetters?(): Promise<number | null>;
   /** Stops consuming and hands owned shards over; pending submits reject "unavailable". */
   close(): Promise<void>;
 }

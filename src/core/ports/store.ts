@@ -1,7 +1,9 @@
 /**
  * The two stores a node keeps its shared state in. `memory.ts` holds them in the process
  * (one node); `redis.ts` in Redis (a cluster). Both pass the suites in test/store/.
- * Any method may reject with DuplexError("unavailable") when the backing store is down.
+ * Any method may reject with DuplexError("unavailable") when the backing store is down, and
+ * rejects with DuplexError("bad_request") a user, device, conversation or message id that is
+ * not an id (isId in core/protocol.ts; ids.ts), the same way in every store.
  */
 
 export interface SessionRecord {
@@ -84,6 +86,11 @@ export interface MessageStore {
    */
   conversationsOf(user: string, limit: number): Promise<Conversation[]>;
   /**
+   * For each of `others`, in order, whether it shares at least one conversation with `user`;
+   * `user` itself always counts as shared (presence: CONTRACT §2).
+   */
+  shareConversation(user: string, others: readonly string[]): Promise<boolean[]>;
+  /**
    * Sequences and stores messages in the given order, atomically per message: the next
    * `seq` of the conversation (1, 2, 3, … with no gaps), the message and the idempotency
    * record (conv + from.user + id → seq). A repeat of a stored (from.user, id) in the same
@@ -107,6 +114,19 @@ export interface MessageStore {
    * Rejects not_found for an unknown conversation.
    */
   markRead(conv: string, user: string, seq: number): Promise<number>;
+  /**
+   * Deletes the conversation with its history, idempotency records and read marks, and
+   * takes it off every member's list; false when there was no such conversation. Afterwards
+   * it reads as unknown (null, [], seq 0; append and markRead reject not_found). Safe to
+   * repeat: a call that failed half way is completed by the next.
+   */
+  deleteConversation(id: string): Promise<boolean>;
+  /**
+   * Counts one more delivery of the queued submit `ref` and returns the count so far: for
+   * shard queues that count none themselves (classic RabbitMQ queues), so a message that
+   * takes every owner down is still dead-lettered. A count lapses a day after its last one.
+   */
+  countDelivery(ref: string): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -14,6 +14,7 @@
  *               ns:conv:{c:<conv>}:log               list of the retained messages, oldest first
  *               ns:conv:{c:<conv>}:ids               zset JSON [user, client id] → seq (idempotency)
  *               ns:conv:{c:<conv>}:read              hash user → read mark
+ *   {d:<ref>}   ns:deliveries:{d:<ref>}              deliveries counted of a queued submit (classic shard queues)
  *
  * Ids come from clients and may hold any character. Inside the braces "%" and "}" are
  * escaped (%25, %7D), so the tag is always the whole id and ends where the id does: two
@@ -36,6 +37,7 @@ export function redisKeys(ns: string) {
     log: (conv: string) => `${ns}:conv:{c:${esc(conv)}}:log`,
     ids: (conv: string) => `${ns}:conv:{c:${esc(conv)}}:ids`,
     reads: (conv: string) => `${ns}:conv:{c:${esc(conv)}}:read`,
+    deliveries: (ref: string) => `${ns}:deliveries:{d:${esc(ref)}}`,
   };
 }
 

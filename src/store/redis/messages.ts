@@ -11,6 +11,8 @@
  * when asked for less: a reader sees a jump in seq where history was trimmed.
  */
 import { duplexError } from "../../core/errors.ts";
+import { serialise } from "../../core/protocol.ts";
+import { checkIds, checkMessage } from "../ids.ts";
 import type { Appended, Conversation, MessageStore, NewMessage, StoredMessage } from "../../core/ports/store.ts";
 import type { RedisLink } from "../../redis/connection.ts";
 import type { RedisKeys } from "./keys.ts";
@@ -36,7 +38,8 @@ export class RedisMessageStore implements MessageStore {
    * rejects and the caller creates another; an index entry whose conversation was never
    * written is skipped by conversationsOf.
    */
-  createConversation(members: readonly string[]): Promise<Conversation> {
+  async createConversation(members: readonly string[]): Promise<Conversation> {
+    checkIds("member", ...members);
     const conv = { id: crypto.randomUUID(), members: [...new Set(members)] };
     const k = this.#keys;
     const at = Date.now();
@@ -49,14 +52,16 @@ export class RedisMessageStore implements MessageStore {
     });
   }
 
-  conversation(id: string): Promise<Conversation | null> {
+  async conversation(id: string): Promise<Conversation | null> {
+    checkIds("conv", id);
     return this.#link.run(async (c) => {
       const members = await c.hGet(this.#keys.conv(id), "members");
       return members === null ? null : { id, members: JSON.parse(members) as string[] };
     });
   }
 
-  conversationsOf(user: string, limit: number): Promise<Conversation[]> {
+  async conversationsOf(user: string, limit: number): Promise<Conversation[]> {
+    checkIds("user", user);
     return this.#link.run(async (c) => {
       const ids = limit < 1 ? [] : await c.zRange(this.#keys.userConvs(user), 0, limit - 1, { REV: true });
       const members = await Promise.all(ids.map((id) => c.hGet(this.#keys.conv(id), "members")));
@@ -64,7 +69,28 @@ export class RedisMessageStore implements MessageStore {
     });
   }
 
-  append(messages: readonly NewMessage[]): Promise<Appended[]> {
+  /**
+   * Two users' indexes live in different slots, so they are compared here: the shorter one
+   * is read and its ids looked up in the longer one (ZMSCORE). Three round trips; the cost
+   * grows with the smaller of the two users' conversation counts.
+   */
+  async shareConversation(user: string, others: readonly string[]): Promise<boolean[]> {
+    checkIds("user", user, ...others);
+    const k = this.#keys;
+    return this.#link.run(async (c) => {
+      const [mine, ...theirs] = await Promise.all([user, ...others].map((u) => c.zCard(k.userConvs(u))));
+      return Promise.all(others.map(async (other, i) => {
+        if (other === user) return true;
+        if (mine === 0 || theirs[i] === 0) return false;
+        const [short, long] = theirs[i] < mine ? [other, user] : [user, other];
+        const ids = await c.zRange(k.userConvs(short), 0, -1);
+        return ids.length > 0 && (await c.zmScore(k.userConvs(long), ids)).some((score) => score !== null);
+      }));
+    });
+  }
+
+  async append(messages: readonly NewMessage[]): Promise<Appended[]> {
+    messages.forEach(checkMessage);
     const k = this.#keys;
     const byConv = new Map<string, NewMessage[]>();
     for (const m of messages) {
@@ -73,9 +99,14 @@ export class RedisMessageStore implements MessageStore {
       else byConv.set(m.conv, [m]);
     }
     const ts = Date.now();
+    // Serialised before Redis is called: a body that cannot be is refused for good
+    // ("unprocessable"), never taken for Redis failing ("unavailable", retried).
+    const calls = Array.from(byConv, ([conv, group]) => [conv, group.flatMap((m) => [
+      JSON.stringify([m.from.user, m.id]),
+      serialise({ id: m.id, from: m.from, body: m.body }, `message "${m.id}" of conversation "${conv}"`),
+    ])] as const);
     return this.#link.run(async (c) => {
-      const stored = await Promise.all(Array.from(byConv, async ([conv, group]) => {
-        const args = group.flatMap((m) => [JSON.stringify([m.from.user, m.id]), JSON.stringify({ id: m.id, from: m.from, body: m.body })]);
+      const stored = await Promise.all(calls.map(async ([conv, args]) => {
         const out = await c.append([k.conv(conv), k.log(conv), k.ids(conv)], [this.#historyLimit, ts, ...args]);
         if (out === null) throw duplexError("not_found", `no conversation "${conv}"`);
         return out.map(({ duplicate, entry }): Appended => ({ message: parse(conv, entry), duplicate }));
@@ -86,18 +117,22 @@ export class RedisMessageStore implements MessageStore {
     });
   }
 
-  range(conv: string, after: number, limit: number): Promise<StoredMessage[]> {
+  async range(conv: string, after: number, limit: number): Promise<StoredMessage[]> {
+    checkIds("conv", conv);
     return this.#link.run(async (c) => {
       const texts = await c.range([this.#keys.conv(conv), this.#keys.log(conv)], [after, limit]);
       return texts.map((t) => parse(conv, t));
     });
   }
 
-  lastSeq(conv: string): Promise<number> {
+  async lastSeq(conv: string): Promise<number> {
+    checkIds("conv", conv);
     return this.#link.run(async (c) => Number(await c.hGet(this.#keys.conv(conv), "seq") ?? 0));
   }
 
-  markRead(conv: string, user: string, seq: number): Promise<number> {
+  async markRead(conv: string, user: string, seq: number): Promise<number> {
+    checkIds("conv", conv);
+    checkIds("user", user);
     return this.#link.run(async (c) => {
       const mark = await c.markRead([this.#keys.conv(conv), this.#keys.reads(conv)], [user, seq]);
       if (mark === null) throw duplexError("not_found", `no conversation "${conv}"`);
@@ -105,8 +140,34 @@ export class RedisMessageStore implements MessageStore {
     });
   }
 
+  /**
+   * The members' index entries go first, the conversation's own keys (one slot) last: a
+   * call that fails between the two leaves the conversation readable, with its members,
+   * so a repeat finishes the job; an emptied index key vanishes with its last entry.
+   */
+  deleteConversation(id: string): Promise<boolean> {
+    const k = this.#keys;
+    return this.#link.run(async (c) => {
+      const members = await c.hGet(k.conv(id), "members");
+      if (members === null) return false;
+      await Promise.all((JSON.parse(members) as string[]).map((user) => c.zRem(k.userConvs(user), id)));
+      await c.del([k.conv(id), k.log(id), k.ids(id), k.reads(id)]);
+      return true;
+    });
+  }
+
+  countDelivery(ref: string): Promise<number> {
+    const key = this.#keys.deliveries(ref);
+    return this.#link.run(async (c) => {
+      const [count] = await Promise.all([c.incr(key), c.pExpire(key, DELIVERY_COUNT_TTL_MS)]);
+      return count;
+    });
+  }
+
   async close(): Promise<void> {}
 }
+
+const DELIVERY_COUNT_TTL_MS = 24 * 3600_000;
 
 /** A stored entry is the JSON text [seq, ts, payload], built by the append script. */
 function parse(conv: string, text: string): StoredMessage {

@@ -15,6 +15,7 @@
  * session), refresh 1 for the whole node (2 after an outage), remove 2, byUser and byNode
  * 2, sweep 4.
  */
+import { checkDevice, checkIds } from "../ids.ts";
 import type { SessionRecord, SessionStore } from "../../core/ports/store.ts";
 import type { RedisLink } from "../../redis/connection.ts";
 import type { RedisKeys } from "./keys.ts";
@@ -35,7 +36,8 @@ export class RedisSessionStore implements SessionStore {
     this.#keys = keys;
   }
 
-  register(record: SessionRecord, ttlMs: number): Promise<SessionRecord | null> {
+  async register(record: SessionRecord, ttlMs: number): Promise<SessionRecord | null> {
+    checkDevice(record);
     const k = this.#keys;
     return this.#link.run(async (c) => {
       const [replaced] = await Promise.all([
@@ -50,7 +52,8 @@ export class RedisSessionStore implements SessionStore {
     });
   }
 
-  remove(record: Pick<SessionRecord, "session" | "user" | "device">): Promise<void> {
+  async remove(record: Pick<SessionRecord, "session" | "user" | "device">): Promise<void> {
+    checkDevice(record);
     const k = this.#keys;
     return this.#link.run(async (c) => {
       const node = await c.removeSession([k.session(record.user, record.device), k.user(record.user)], [record.session, record.device]);
@@ -59,7 +62,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** One round trip; a second one re-indexes sessions that had to be written again. */
-  refresh(node: string, sessions: readonly SessionRecord[], ttlMs: number): Promise<void> {
+  async refresh(node: string, sessions: readonly SessionRecord[], ttlMs: number): Promise<void> {
+    sessions.forEach(checkDevice);
     const k = this.#keys;
     return this.#link.run(async (c) => {
       const [, , ...outcomes] = await Promise.all([
@@ -74,7 +78,8 @@ export class RedisSessionStore implements SessionStore {
     });
   }
 
-  byUser(user: string): Promise<SessionRecord[]> {
+  async byUser(user: string): Promise<SessionRecord[]> {
+    checkIds("user", user);
     const k = this.#keys;
     return this.#link.run(async (c) => {
       const devices = await c.sMembers(k.user(user));

@@ -5,6 +5,7 @@ var ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   too_large: 413,
+  unprocessable: 422,
   rate_limited: 429,
   unavailable: 503
 };
@@ -29,8 +30,16 @@ function duplexError(code, message, cause) {
 
 // src/core/protocol.ts
 var MAX_ID = 128;
+var ID_RULE = `a string of 1 to ${MAX_ID} characters, well-formed Unicode (no lone surrogates)`;
 function isId(v) {
-  return typeof v === "string" && v.length > 0 && v.length <= MAX_ID;
+  if (typeof v !== "string" || v.length === 0 || v.length > 2 * MAX_ID || !v.isWellFormed())
+    return false;
+  if (v.length <= MAX_ID)
+    return true;
+  let chars = 0;
+  for (const _ of v)
+    chars++;
+  return chars <= MAX_ID;
 }
 function handledAll(_frame) {}
 
@@ -143,6 +152,21 @@ function refusal(status, data) {
   const code = Object.keys(ERROR_STATUS).find((c) => ERROR_STATUS[c] === status) ?? "unavailable";
   return duplexError(code, `the node answered HTTP ${status}`);
 }
+
+// src/core/heartbeat-figures.ts
+var TICKS = 4;
+var SILENT = 1.25;
+var HEARTBEAT = {
+  ticks: TICKS,
+  silent: SILENT,
+  reap: SILENT + 1 / TICKS,
+  ttl: 1.5,
+  renew: 0.5,
+  denoIdle: 0.6,
+  clientSilent: 2,
+  proxy: 3,
+  promise: 2
+};
 
 // src/client/timers.ts
 class Timers {
@@ -297,14 +321,15 @@ class Link {
       this.#timers.set("ping", beat, ping);
     };
     this.#timers.set("ping", beat, ping);
+    const giveUp = HEARTBEAT.clientSilent * beat;
     const watch = () => {
       const silent = this.#o.clock.now() - this.#lastFrameAt;
-      if (silent >= 2 * beat)
+      if (silent >= giveUp)
         this.#abandon(`no frame from the node for ${silent} ms (two heartbeats)`);
       else
-        this.#timers.set("watchdog", 2 * beat - silent, watch);
+        this.#timers.set("watchdog", giveUp - silent, watch);
     };
-    this.#timers.set("watchdog", 2 * beat, watch);
+    this.#timers.set("watchdog", giveUp, watch);
     this.#setState({ state: "open", welcome });
     this.#on.open(welcome);
   }
@@ -486,9 +511,8 @@ function resolveOptions(o) {
   if (typeof o.token !== "function" && (typeof o.token !== "string" || o.token === "")) {
     throw duplexError("bad_request", "token must be a non-empty string or a function returning a promise of one");
   }
-  if (o.device !== undefined && (typeof o.device !== "string" || o.device === "" || o.device.length > 128)) {
-    throw duplexError("bad_request", "device must be a non-empty string of at most 128 characters");
-  }
+  if (o.device !== undefined && !isId(o.device))
+    throw duplexError("bad_request", `device must be ${ID_RULE}`);
   const WebSocket = o.WebSocket ?? globalThis.WebSocket;
   if (!WebSocket)
     throw duplexError("bad_request", "this runtime has no global WebSocket (Node 20): pass options.WebSocket, e.g. WebSocket from the ws package");
@@ -645,7 +669,7 @@ function hole(t) {
 var PASSING = new Set(["unavailable", "rate_limited"]);
 var MAX_SYNCS = 8;
 var encoder = new TextEncoder;
-var badConv = () => duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
+var badConv = () => duplexError("bad_request", `conv must be ${ID_RULE}`);
 
 class DuplexClient extends Emitter {
   #o;

@@ -4,8 +4,8 @@
  * namespace per test, deleted afterwards.
  */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { connect } from "amqplib";
-import type { Sequenced } from "../../../src/core/ports/broker.ts";
+import { connect, type GetMessage } from "amqplib";
+import type { PoisonReport, Sequenced } from "../../../src/core/ports/broker.ts";
 import { ownerOf } from "../../../src/broker/rabbitmq/ownership.ts";
 import { rabbitmqBroker } from "../../../src/broker/rabbitmq/broker.ts";
 import type { RabbitmqBrokerOptions } from "../../../src/broker/rabbitmq/options.ts";
@@ -203,6 +203,60 @@ for (const queueType of ["quorum", "classic"] as const) {
       // Passed on as new: it may never have been fanned out, and hubs drop a seq they saw.
       expect(y.delivered[0].duplicate).toBe(false);
     });
+  });
+}
+
+for (const queueType of ["quorum", "classic"] as const) {
+  test(`a message that takes every owner of its ${queueType} shard down is dead-lettered after deliveryLimit redeliveries`, async () => {
+    const namespace = testNamespace();
+    const store = new MemoryMessageStore();
+    const conv = await store.createConversation(["u1"]);
+    const reports: PoisonReport[] = [];
+    let hung = 0;
+    const owner = () => {
+      const n = testNode(AMQP_URL, store, { namespace, shards: 1, queueType, deliveryLimit: 2, sendTimeoutMs: 300 });
+      n.handlers.countDelivery = (ref) => store.countDelivery(ref);
+      n.handlers.deadLettered = (r) => reports.push(r);
+      const sequence = n.handlers.sequence;
+      // Stands for a crash: the owner never finishes this message, then its connection goes.
+      n.handlers.sequence = (messages) => messages.some((m) => m.id === "killer") ? (hung++, new Promise(() => {})) : sequence(messages);
+      teardown.push(() => n.broker.close());
+      return n;
+    };
+    teardown.push(() => deleteNamespace(AMQP_URL, namespace, 1));
+    let n = owner();
+    await n.broker.start(n.handlers);
+    const conn = await connect(AMQP_URL);
+    const ch = await conn.createConfirmChannel();
+    const killer = { origin: "gone", ref: "r-killer", message: { conv: conv.id, id: "killer", from: { user: "u1", device: "d" }, body: 1 } };
+    ch.publish(names(namespace).ingress, "0", Buffer.from(JSON.stringify(killer)), { persistent: true, type: "send" });
+    await ch.waitForConfirms();
+    await conn.close();
+    const letters = await connect(AMQP_URL);
+    teardown.push(() => letters.close());
+    const dead = await letters.createChannel();
+    let letter: GetMessage | false = false;
+    for (let incarnation = 1; !letter; incarnation++) {
+      expect(incarnation).toBeLessThan(6);
+      const deadline = Date.now() + 20_000;
+      while (hung < incarnation && !(letter = await dead.get(names(namespace).deadLetter, { noAck: true }))) {
+        if (Date.now() > deadline) throw new Error(`incarnation ${incarnation} neither took the killer nor dead-lettered it`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (letter) break;
+      await n.broker.close();
+      n = owner();
+      await n.broker.start(n.handlers);
+    }
+    // Delivered once and redelivered deliveryLimit times; the next return sets it aside.
+    expect(hung).toBe(3);
+    expect(JSON.parse(letter.content.toString())).toEqual(killer);
+    const death = (letter.properties.headers?.["x-death"] as { reason: string }[])[0];
+    expect(death.reason).toBe(queueType === "quorum" ? "delivery_limit" : "rejected");
+    // Quorum queues dead-letter it themselves; a classic queue's owner counts and reports.
+    expect(reports).toMatchObject(queueType === "classic" ? [{ id: "killer", code: "unprocessable", shard: 0 }] : []);
+    const sent = await send(n, conv.id, "after");
+    expect(sent.message.seq).toBe(1);
   });
 }
 

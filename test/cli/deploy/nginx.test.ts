@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chown, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { nginxSite, renderNginx } from "../../../src/cli/deploy/nginx.ts";
-import { cleanUpAfterAll, expectGolden, nginxTest, run, scratchDir, selfSigned, writeOut } from "./support.ts";
+import { NGINX_VARIABLES, nginxSite, renderNginx } from "../../../src/cli/deploy/nginx.ts";
+import { cleanUpAfterAll, expectGolden, nginxTest, run, scratchDir, selfSigned, startNginx, writeOut } from "./support.ts";
 
 cleanUpAfterAll();
 
@@ -24,9 +24,11 @@ const VARIANTS: Record<string, () => Record<string, unknown>> = {
   "ws-ip-hash": () => ({ ...base, lb: "ip_hash" }),
   "ws-options": () => ({
     ...base, path: "/chat", "heartbeat-ms": "10000", "limit-conn": "20", "http-port": "8000",
-    "proxy-header": ["X-Request-Id: $request_id"],
+    "proxy-header": ["X-Request-Id: $request_id"], "worker-connections": "16384", "metrics-allow": ["10.0.0.0/8", "fd00::/8"],
   }),
+  "ws-acme": () => ({ ...base, "acme-root": "/var/www/acme" }),
   "wss-1.22": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key }),
+  "wss-acme": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key, "acme-root": "/var/www/acme" }),
   "wss-1.26": () => ({ ...base, tls: true, cert: tls.cert, key: tls.key, "nginx-version": "1.26" }),
   "wss-ocsp": () => ({
     ...base, tls: true, cert: tls.cert, key: tls.key, "https-port": "8443", ocsp: true, "trusted-cert": tls.cert, resolver: "127.0.0.53",
@@ -54,6 +56,32 @@ describe("nginx golden files", () => {
   });
 });
 
+test("worker_rlimit_nofile is derived from --worker-connections: twice it, since each WebSocket holds two connections", async () => {
+  const conf = (await renderVariant("ws-options")).files["nginx.conf"];
+  expect(conf).toContain("\nworker_rlimit_nofile 32768;\n");
+  expect(conf).toContain("\n    worker_connections 16384;\n");
+  expect(conf).toContain("at most\n# 16384 / 2 = 8192 WebSockets, and nginx that many per core.");
+  await expect(nginxSite({ ...base, "worker-connections": "100" }, {})).rejects.toThrow('--worker-connections must be an integer from 512 to 1000000, got "100"');
+});
+
+test("with --acme-root, plain HTTP serves certbot's challenge files and redirects everything else to https", async () => {
+  const root = await scratchDir();
+  await mkdir(join(root, ".well-known/acme-challenge"), { recursive: true });
+  await writeFile(join(root, ".well-known/acme-challenge/tok-123"), "tok-123.thumbprint");
+  const nginx = await startNginx({ ...base, upstream: ["127.0.0.1:9"], tls: true, cert: tls.cert, key: tls.key, "acme-root": root });
+  try {
+    const challenge = await fetch(`http://127.0.0.1:${nginx.httpPort}/.well-known/acme-challenge/tok-123`, { headers: { host: DOMAIN } });
+    expect(challenge.status).toBe(200);
+    expect(await challenge.text()).toBe("tok-123.thumbprint");
+    const other = await fetch(`http://127.0.0.1:${nginx.httpPort}/ws?token=x`, { headers: { host: DOMAIN }, redirect: "manual" });
+    expect(other.status).toBe(308);
+    expect(other.headers.get("location")).toBe(`https://${DOMAIN}:${nginx.httpsPort}/ws?token=x`);
+    expect((await fetch(`http://127.0.0.1:${nginx.httpPort}/.well-known/acme-challenge/nope`, { headers: { host: DOMAIN }, redirect: "manual" })).status).toBe(404);
+  } finally {
+    await nginx.stop();
+  }
+});
+
 describe("nginx -t on nginx 1.22", () => {
   test("is the nginx these variants target", async () => {
     expect((await run("nginx", ["-v"])).stderr).toContain("nginx/1.22");
@@ -78,6 +106,18 @@ describe("nginx -t on nginx 1.22", () => {
     expect(text).toContain(" ssl;\n");
     expect(text).not.toContain("ssl http2");
     await writeFile(conf, text.replace(/^\s*http2 on;\n/m, ""));
+    expect((await nginxTest(dir)).stderr).toContain("test is successful");
+  });
+
+  test("accepts every nginx variable --proxy-header may use", async () => {
+    const value = [...NGINX_VARIABLES, "http_user_agent", "cookie_sid", "arg_device"]
+      .map((v, i) => (i % 2 ? `\${${v}}` : `$${v}`)).join(" ");
+    const dir = await writeOut(renderNginx(await nginxSite({ ...base, "proxy-header": [`X-Everything: ${value}`] }, {})));
+    expect((await nginxTest(dir)).stderr).toContain("test is successful");
+  });
+
+  test("accepts the largest --limit-conn, which is nginx's own limit", async () => {
+    const dir = await writeOut(renderNginx(await nginxSite({ ...base, "limit-conn": "65535" }, {})));
     expect((await nginxTest(dir)).stderr).toContain("test is successful");
   });
 

@@ -206,3 +206,41 @@ describe("a node behind the generated wss config", () => {
     expect(log).not.toContain("token=");
   });
 });
+
+/** A GET sent from a chosen loopback address; resolves with the status code. */
+function getFrom(localAddress: string, port: number, path: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    const sock = tcp({ host: "127.0.0.1", port, localAddress });
+    sock.on("connect", () => sock.write(`GET ${path} HTTP/1.1\r\nHost: ${DOMAIN}\r\nConnection: close\r\n\r\n`));
+    sock.on("data", (d) => { sock.destroy(); ok(Number(d.toString().match(/^HTTP\/1\.1 (\d{3})/)?.[1])); });
+    sock.on("error", fail);
+    setTimeout(() => { sock.destroy(); fail(new Error(`no answer to GET ${path}`)); }, 10_000);
+  });
+}
+
+describe("/metrics behind the generated config", () => {
+  test("by default only loopback reads it through nginx; the node's own port still serves the scraper", async () => {
+    const p = await proxied({});
+    try {
+      expect(await getFrom("127.0.0.1", p.httpPort, "/metrics")).toBe(200);
+      expect(await getFrom("127.0.0.2", p.httpPort, "/metrics")).toBe(403);
+      expect(await getFrom("127.0.0.2", p.httpPort, "/healthz")).toBe(200);
+      const own = await fetch(`${p.node.url}/metrics`);
+      expect(own.status).toBe(200);
+      expect(await own.text()).toContain("duplex_");
+    } finally {
+      await p.stop();
+    }
+  }, 60_000);
+
+  test("--metrics-allow admits the listed network and no other address", async () => {
+    const p = await proxied({ "metrics-allow": ["127.0.0.3/32", "10.0.0.0/8"] });
+    try {
+      expect(await getFrom("127.0.0.3", p.httpPort, "/metrics")).toBe(200);
+      expect(await getFrom("127.0.0.2", p.httpPort, "/metrics")).toBe(403);
+      expect(await getFrom("127.0.0.1", p.httpPort, "/metrics")).toBe(403);
+    } finally {
+      await p.stop();
+    }
+  }, 60_000);
+});

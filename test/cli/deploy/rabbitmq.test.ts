@@ -3,7 +3,7 @@ import amqp from "amqplib";
 import { createHash } from "node:crypto";
 import { chmod } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { topology } from "../../../src/broker/rabbitmq/topology.ts";
+import { DELIVERY_LIMIT, topology } from "../../../src/broker/rabbitmq/topology.ts";
 import { rabbitmqConf, renderRabbitmq } from "../../../src/cli/deploy/rabbitmq.ts";
 import { startNode, testNamespace } from "../../harness.ts";
 import { dropKeys } from "../../store/redis/fixtures.ts";
@@ -53,7 +53,7 @@ describe("rabbitmq golden files", () => {
 describe("rabbitmq definitions", () => {
   test("take namespace, shards and queue type from the node's environment when no flag is given", () => {
     const c = rabbitmqConf({}, { DUPLEX_NAMESPACE: "acme", DUPLEX_SHARDS: "3", DUPLEX_QUEUE_TYPE: "classic" });
-    expect(c.definitions.queues.map((q) => q.name)).toEqual(["acme.shard.0", "acme.shard.1", "acme.shard.2"]);
+    expect(c.definitions.queues.map((q) => q.name)).toEqual(["acme.shard.0", "acme.shard.1", "acme.shard.2", "acme.dead-letter"]);
     expect(c.definitions.queues.every((q) => (q.arguments as Record<string, unknown>)["x-queue-type"] === "classic")).toBe(true);
   });
 
@@ -65,6 +65,19 @@ describe("rabbitmq definitions", () => {
     expect(c.definitions.bindings.map((b) => [b.source, b.destination, b.routing_key])).toEqual(t.bindings.map((b) => [b.source, b.destination, b.routingKey]));
     const all = [...c.definitions.exchanges, ...c.definitions.queues, ...c.definitions.bindings];
     expect(all.every((o) => o.vhost === "/chat")).toBe(true);
+  });
+
+  test("dead-letter every shard queue to the namespace's dead-letter queue, quorum ones after a bounded number of deliveries", () => {
+    for (const queueType of ["quorum", "classic"] as const) {
+      const d = rabbitmqConf({ namespace: "acme", shards: "2", "queue-type": queueType }, {}).definitions;
+      expect(d.exchanges).toContainEqual(expect.objectContaining({ name: "acme.dead-letter", type: "fanout", durable: true }));
+      expect(d.queues).toContainEqual(expect.objectContaining({ name: "acme.dead-letter", durable: true, arguments: { "x-queue-type": queueType } }));
+      expect(d.bindings).toContainEqual(expect.objectContaining({ source: "acme.dead-letter", destination: "acme.dead-letter", routing_key: "" }));
+      for (const q of d.queues.filter((q) => String(q.name).startsWith("acme.shard."))) {
+        expect(q.arguments).toMatchObject({ "x-dead-letter-exchange": "acme.dead-letter" });
+        expect((q.arguments as Record<string, unknown>)["x-delivery-limit"]).toBe(queueType === "quorum" ? DELIVERY_LIMIT : undefined);
+      }
+    }
   });
 
   test("hash the user's password as rabbit_password_hashing_sha256, salted afresh each time", () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { createClient } from "redis";
 import { redisConf, renderRedis } from "../../../src/cli/deploy/redis.ts";
 import { cleanUpAfterAll, expectGolden, freePort, run, scratchDir, startProcess, waitForPort, writeOut } from "./support.ts";
 
@@ -55,5 +56,45 @@ describe("redis-server with the generated redis.conf", () => {
     expect(refusal).toContain("OOM");
     expect(stored.length).toBeGreaterThan(0);
     expect(Number(await cli("EXISTS", ...stored))).toBe(stored.length);
+  });
+});
+
+describe("a REDIS_PASSWORD with characters redis.conf would otherwise read differently", () => {
+  const passwords = [
+    String.raw`back\slash\\double\x41-and-more`,
+    `quote"inside'and-spaces in it`,
+    "dollar$hash#semicolon;{braces}-ünïcode",
+  ];
+  for (const password of passwords) {
+    test(`redis-server accepts AUTH with exactly ${JSON.stringify(password)}, and nothing else`, async () => {
+      const port = await freePort();
+      const data = join(await scratchDir(), "data");
+      await mkdir(data);
+      const dir = await writeOut(renderRedis(redisConf({ port: String(port), dir: data }, { REDIS_PASSWORD: password })));
+      const server = startProcess("redis-server", [join(dir, "redis.conf")]);
+      try {
+        await waitForPort(port);
+        const auth = async (pass: string) => {
+          const client = createClient({ socket: { port, host: "127.0.0.1", reconnectStrategy: false }, password: pass });
+          client.on("error", () => {});
+          try {
+            await client.connect();
+            return await client.ping();
+          } catch (err) {
+            return (err as Error).message;
+          } finally {
+            if (client.isOpen) await client.quit().catch(() => {});
+          }
+        };
+        expect(await auth(password)).toBe("PONG");
+        expect(await auth(password.slice(0, -1))).toContain("WRONGPASS");
+      } finally {
+        await server.stop();
+      }
+    }, 30_000);
+  }
+
+  test("a password with a newline is refused in one line naming REDIS_PASSWORD", () => {
+    expect(() => redisConf({}, { REDIS_PASSWORD: "sixteen-chars-and\nmore" })).toThrow("REDIS_PASSWORD must be at least 16 characters, none of them a control character");
   });
 });

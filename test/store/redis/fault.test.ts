@@ -43,7 +43,7 @@ async function ownRedis() {
     await waitFor("redis-server to answer PING (its AOF loaded)", 20_000, () => ping(port));
   };
   const kill = () => new Promise<void>((r) => {
-    if (!child || child.exitCode !== null) return r();
+    if (!child || child.exitCode !== null || child.signalCode !== null) return r();
     child.once("exit", () => r());
     child.kill("SIGKILL");
   });
@@ -181,5 +181,41 @@ describe("a node when its Redis is killed and restarted", () => {
     for (const [id, answer] of acked) expect(stored.get(id)).toBe(answer);
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
     expect(Number(metrics.match(/^duplex_store_reconnects_total\{[^}]*\} (\d+)$/m)?.[1])).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+});
+
+describe("what a client is told while Redis is away", () => {
+  test("unavailable answers name no host, port or URL of Redis; the node's log names them for the operator", async () => {
+    const redis = await ownRedis();
+    const { port } = new URL(redis.url);
+    const node = await startNode({ env: { REDIS_URL: redis.url, DUPLEX_NAMESPACE: "fault-words", DUPLEX_HEARTBEAT_MS: "1000" } });
+    cleanups.push(() => node.kill());
+    const { body: conv } = await api(node, "alice", "/api/conversations", { body: { members: ["bob"] } });
+    const phone = await connect(node, { user: "alice", device: "phone" });
+    cleanups.push(() => phone.close());
+    await waitFor("the phone's session in the store", 10_000, async () => (await api(node, "alice", "/api/presence?users=alice")).body.users.alice.online);
+    await redis.kill();
+    await waitFor("/healthz to answer 503", 10_000, async () => (await fetch(`${node.url}/healthz`)).status === 503);
+
+    const said: string[] = [];
+    phone.send({ type: "sync", id: "s1", conv: conv.id, after: 0 });
+    phone.send({ type: "send", id: "m1", conv: conv.id, body: 1 });
+    for (const id of ["s1", "m1"]) {
+      const err = await phone.next("error", (f) => f.id === id);
+      expect(err.code).toBe("unavailable");
+      said.push(err.message);
+    }
+    for (const path of ["/api/conversations", `/api/conversations/${conv.id}/messages`, `/api/conversations/${crypto.randomUUID()}/messages`]) {
+      const res = await api(node, "alice", path);
+      expect({ path, status: res.status }).toEqual({ path, status: 503 });
+      said.push(JSON.stringify(res.body));
+    }
+    for (const text of said) {
+      expect(text).not.toContain(port);
+      expect(text).not.toContain("127.0.0.1");
+      expect(text).not.toContain("redis://");
+    }
+    await waitFor("a log line naming Redis's URL for the refusal", 5_000, () =>
+      node.output().split("\n").some((l) => /"msg":"(frame|request) refused"/.test(l) && l.includes(`redis://127.0.0.1:${port}`)));
   }, 60_000);
 });
