@@ -137,8 +137,8 @@ try {
   await on("bare Bun.serve, send loop", () => bare(logDir, "loop"), traffic);
   await on("Socket.IO", () => socketIo({ nodes: 1, logDir, namespace: namespace("sio") }), async (t) => { await idlePhase(t); await traffic(t); });
 
-  const redisUp = await answers(REDIS_URL, 6379);
-  const amqpUp = await answers(AMQP_URL, 5672);
+  const redisUp = await answers(REDIS_URL);
+  const amqpUp = await answers(AMQP_URL);
   if (!amqpUp) results.skipped.push(`RabbitMQ does not answer at ${AMQP_URL}: the raw hop and the duplex cluster were not measured`);
   if (!redisUp) results.skipped.push(`Redis does not answer at ${REDIS_URL}: no cluster was measured`);
 

@@ -3,19 +3,20 @@
  *   bun run src/main.ts · deno run -A src/main.ts · npx tsx src/main.ts
  */
 import { readFile } from "node:fs/promises";
-import { mintToken } from "./core/auth.ts";
-import { createApp } from "./core/app.ts";
-import { type Config, loadConfig, maskUrl } from "./core/config.ts";
+import { mintToken } from "./http/auth.ts";
+import { createApp } from "./http/app.ts";
+import { type Config, loadConfig, maskUrl, SHUTDOWN_GRACE_MS } from "./core/config.ts";
 import { DuplexError } from "./core/errors.ts";
 import { startHeartbeat } from "./core/heartbeat.ts";
 import { Hub } from "./core/hub.ts";
 import { createLogger, errorFields, type Logger } from "./core/log.ts";
 import { CLOSE } from "./core/socket.ts";
-import type { Broker } from "./broker/interface.ts";
+import type { Broker } from "./core/ports/broker.ts";
 import { MemoryBroker } from "./broker/memory.ts";
 import { memoryStores } from "./store/memory.ts";
-import type { Stores } from "./store/interface.ts";
-import { load, type RuntimeModule } from "./runtime/runtime.ts";
+import type { Appended, NewMessage, Stores } from "./core/ports/store.ts";
+import { load } from "./runtime/load.ts";
+import { listenError, type RuntimeModule } from "./runtime/runtime.ts";
 import { promMetrics } from "./ops/metrics.ts";
 
 const runtimeModule: RuntimeModule = await load();
@@ -29,21 +30,24 @@ try {
 const log = createLogger(config.logLevel, { node: config.nodeId });
 const runtime = runtimeModule.create({
   maxPayload: config.maxMessageBytes, heartbeatMs: config.heartbeatMs, maxBufferedBytes: config.maxBufferedBytes,
+  requestTimeoutMs: config.requestTimeoutMs,
 });
 
-/** What shutdown may take beyond the drain window: handing shards over, closing connections. */
-const SHUTDOWN_GRACE_MS = 10_000;
 let stopping = false;
 const secret = config.jwtSecret ?? crypto.randomUUID() + crypto.randomUUID();
 const stores = await connectStores(config, log);
 const broker = await createBroker(config, log);
 const metrics = promMetrics({ node: config.nodeId, runtime: runtime.name }, {
   connections: () => hub.connections,
+  ready: () => broker.status().ready && stores.ready() && !stopping,
+  // The Redis broker sequences in Redis itself and owns no shards: none can lack an owner.
+  shards: () => (config.redisUrl && !config.amqpUrl ? 0 : config.shards),
   ownedShards: () => broker.status().owned.length,
   brokerUp: () => broker.status().ready,
   storeUp: () => stores.ready(),
   brokerReconnects: () => broker.status().reconnects,
   storeReconnects: () => stores.reconnects(),
+  deadLetters: broker.deadLetters && (() => broker.deadLetters!()),
 });
 const hub = new Hub({ ...config, stores, broker, log, metrics });
 const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);
@@ -51,21 +55,25 @@ const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);
 const app = createApp({
   hub, stores, config, secret, log,
   upgrade: runtime.upgrade,
+  peer: runtime.peer,
   draining: () => stopping,
   metrics: () => metrics.render(),
   health: () => {
     const b = broker.status();
     return { ready: b.ready, runtime: runtime.name, shards: b.shards, owned: b.owned };
   },
-  assets: { page: await asset("./web/index.html"), client: await asset("./web/client.js") },
+  assets: { page: await asset("./web/index.html"), client: await asset("./web/generated/client.js") },
 });
-const server = await runtime.serve(app, config.port, config.host);
+const server = await runtime.serve(app, config.port, config.host).catch((err) => {
+  console.error(`duplex: ${listenError(err, config.port, config.host).message}`);
+  return runtimeModule.exit(1);
+});
 const url = `http://${config.host}:${server.port}`;
 log.info("listening", { url, runtime: runtime.name });
 // Serving before the broker is up lets /healthz say "not ready" while it connects (with
 // backoff); a broker that refuses this node for good (say, a shard count that differs from
 // the cluster's) ends the process with its reason.
-broker.start(hub.handlers()).then(
+broker.start({ sequence, countDelivery: (ref) => stores.messages.countDelivery(ref), ...hub.handlers() }).then(
   () => log.info("broker ready", { owned: broker.status().owned.length }),
   (err) => {
     console.error(`duplex: ${err instanceof Error ? err.message : String(err)}`);
@@ -97,9 +105,16 @@ runtime.onShutdownSignal(async (signal) => {
   runtimeModule.exit(0);
 });
 
+/** The broker sequences by appending to the store directly; new messages are counted. */
+async function sequence(messages: NewMessage[]): Promise<Appended[]> {
+  const appended = await stores.messages.append(messages);
+  metrics.sequenced(appended.filter((a) => !a.duplicate).length);
+  return appended;
+}
+
 async function connectStores(c: Config, l: Logger): Promise<Stores> {
   if (!c.redisUrl) return memoryStores({ historyLimit: c.historyLimit });
-  const { redisStores } = await import("./store/redis.ts");
+  const { redisStores } = await import("./store/redis/stores.ts");
   try {
     return await redisStores(c.redisUrl, { namespace: c.namespace, historyLimit: c.historyLimit, log: l });
   } catch (err) {
@@ -112,7 +127,7 @@ async function connectStores(c: Config, l: Logger): Promise<Stores> {
 async function createBroker(c: Config, l: Logger): Promise<Broker> {
   const common = { namespace: c.namespace, shards: c.shards, nodeId: c.nodeId, sendTimeoutMs: c.sendTimeoutMs, log: l };
   if (c.amqpUrl) {
-    const { rabbitmqBroker } = await import("./broker/rabbitmq.ts");
+    const { rabbitmqBroker } = await import("./broker/rabbitmq/broker.ts");
     return rabbitmqBroker(c.amqpUrl, { ...common, queueType: c.queueType });
   }
   if (c.redisUrl) {
@@ -132,7 +147,7 @@ async function asset(path: string): Promise<string> {
 
 /** The first minute: a token and URLs to paste. Printed for people, so not a log line. */
 async function printDevToken(base: string): Promise<void> {
-  const token = await mintToken("alice", secret, 24 * 3600);
+  const token = await mintToken("alice", secret, Math.min(24 * 3600, config.maxTokenTtl));
   const ws = base.replace(/^http/, "ws");
   console.error([
     "",

@@ -4,20 +4,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect as tcp } from "node:net";
-import { resolve } from "node:path";
-import { mintToken } from "../src/core/auth.ts";
+import { mintToken } from "../src/http/auth.ts";
 import { openProbe, type Probe } from "../src/ops/probe.ts";
+import { listeningPort, NODE_COMMANDS, ROOT, type RuntimeName, untilReady } from "./nodes.ts";
 
-export type RuntimeName = "bun" | "deno" | "node";
-export const RUNTIMES: RuntimeName[] = ["bun", "deno", "node"];
-export const ROOT = resolve(import.meta.dir, "..");
-const BIN = resolve(ROOT, "node_modules/.bin");
-
-const COMMANDS: Record<RuntimeName, string[]> = {
-  bun: [`${BIN}/bun`, "run", "src/main.ts"],
-  deno: [`${BIN}/deno`, "run", "-A", "src/main.ts"],
-  node: [`${BIN}/tsx`, "src/main.ts"],
-};
+export { ROOT, type RuntimeName, RUNTIMES } from "./nodes.ts";
 
 export interface NodeProc {
   runtime: RuntimeName;
@@ -61,7 +52,7 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
   const runtime = options.runtime ?? "bun";
   const secret = options.env?.DUPLEX_JWT_SECRET ?? `secret-${crypto.randomUUID()}`;
   const nodeId = options.env?.NODE_ID ?? `${runtime}-${crypto.randomUUID().slice(0, 6)}`;
-  const [cmd, ...args] = COMMANDS[runtime];
+  const [cmd, ...args] = NODE_COMMANDS[runtime];
   const env: Record<string, string | undefined> = { ...process.env, PORT: "0", DUPLEX_JWT_SECRET: secret, NODE_ID: nodeId, LOG_LEVEL: "info", ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === "") delete env[k];
   // Its own process group: tsx runs the node as a child, and a signal must reach both.
@@ -73,20 +64,17 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
     const timer = setTimeout(() => fail(new Error(`${runtime} node did not start in time:\n${out}`)), options.timeoutMs ?? 30_000);
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      const m = out.match(/"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/);
-      if (m) { clearTimeout(timer); ok(Number(m[1])); }
+      const listening = listeningPort(out);
+      if (listening !== undefined) { clearTimeout(timer); ok(listening); }
     };
     child.stdout!.on("data", onData);
     child.stderr!.on("data", (chunk: Buffer) => { out += chunk.toString(); });
     void exited.then((code) => { clearTimeout(timer); fail(new Error(`${runtime} node exited with ${code}:\n${out}`)); });
   });
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let exitCode: number | null | undefined;
   void exited.then((code) => { exitCode = code; });
-  while (options.waitReady !== false && (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status !== 200) {
-    if (exitCode !== undefined) throw new Error(`${runtime} node exited with ${exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`${runtime} node never became ready:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
+  if (options.waitReady !== false) {
+    await untilReady(port, { timeoutMs: options.timeoutMs ?? 30_000, exited: () => exitCode, context: () => `${runtime} node:\n${out}` });
   }
   return {
     runtime, port, nodeId, secret, pid: child.pid!,
@@ -97,6 +85,51 @@ export async function startNode(options: { runtime?: RuntimeName; env?: Record<s
     stop: (sig = "SIGTERM") => { signal(child, sig); return exited; },
     kill: async () => { signal(child, "SIGKILL"); await exited; },
   };
+}
+
+/** Runs src/main.ts to its exit, for nodes that must refuse to start; killed after `timeoutMs`. */
+export function runToExit(runtime: RuntimeName, env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, ...args] = NODE_COMMANDS[runtime];
+  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  live.add(child);
+  let [stdout, stderr] = ["", ""];
+  child.stdout!.on("data", (d: Buffer) => { stdout += d; });
+  child.stderr!.on("data", (d: Buffer) => { stderr += d; });
+  const timer = setTimeout(() => signal(child, "SIGKILL"), timeoutMs);
+  return new Promise((done) => child.on("exit", (code) => { clearTimeout(timer); live.delete(child); done({ code, stdout, stderr }); }));
+}
+
+/**
+ * The server's frames after a raw upgrade, scanned as they arrive; resolves with the close
+ * frame's code, or 1006 when the connection ends without one (RFC 6455 §7.1.5).
+ */
+export async function closeCodeOf(chunks: AsyncIterable<Uint8Array>): Promise<number> {
+  let buf = new Uint8Array(0);
+  let upgraded = false;
+  for await (const chunk of chunks) {
+    const next = new Uint8Array(buf.length + chunk.length);
+    next.set(buf);
+    next.set(chunk, buf.length);
+    buf = next;
+    if (!upgraded) {
+      const end = Buffer.from(buf).indexOf("\r\n\r\n");
+      if (end < 0) continue;
+      upgraded = true;
+      buf = buf.slice(end + 4);
+    }
+    // Whole frames only; the rest waits for more bytes.
+    for (;;) {
+      if (buf.length < 2) break;
+      const short = buf[1] & 0x7f;
+      const head = short === 126 ? 4 : short === 127 ? 10 : 2;
+      if (buf.length < head) break;
+      const len = short === 126 ? (buf[2] << 8) | buf[3] : short === 127 ? Number(new DataView(buf.buffer, buf.byteOffset + 2, 8).getBigUint64(0)) : short;
+      if (buf.length < head + len) break;
+      if ((buf[0] & 0x0f) === 8) return len >= 2 ? (buf[head] << 8) | buf[head + 1] : 1005;
+      buf = buf.slice(head + len);
+    }
+  }
+  return 1006;
 }
 
 export { mintToken };
@@ -115,10 +148,13 @@ export async function connect(
   return openProbe(`${node.wsUrl}?${q}`, (url) => new WebSocket(url, { headers: who.headers } as unknown as string[]));
 }
 
-/** A raw HTTP upgrade request; the status line and body show what happened before any upgrade. */
-export function rawUpgrade(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+/**
+ * A raw HTTP upgrade request; the status line and body show what happened before any upgrade.
+ * `from` is the loopback address to connect from (any of 127.0.0.0/8 on Linux).
+ */
+export function rawUpgrade(port: number, path: string, headers: Record<string, string> = {}, from?: string): Promise<{ status: number; body: string }> {
   return new Promise((ok, fail) => {
-    const sock = tcp(port, "127.0.0.1");
+    const sock = tcp({ port, host: "127.0.0.1", localAddress: from });
     let data = "";
     const lines = [
       `GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Upgrade: websocket", "Connection: Upgrade",

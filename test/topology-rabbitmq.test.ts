@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type OwnRabbit, startRabbit } from "./broker/own-rabbitmq.ts";
-import { cleanUpAfterAll, run, scratchDir } from "./config/support.ts";
+import { type OwnRabbit, startRabbit } from "./broker/rabbitmq/own-rabbitmq.ts";
+import { cleanUpAfterAll, run, scratchDir } from "./cli/deploy/support.ts";
 import { type NodeProc, testNamespace } from "./harness.ts";
 import { expectVerifyPasses, type Stack, standUp } from "./topology-support.ts";
 

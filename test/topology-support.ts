@@ -5,11 +5,11 @@
  */
 import { expect } from "bun:test";
 import { table, targetOf, verify } from "../src/ops/verify.ts";
-import { type Nginx, scratchDir, selfSigned, startNginx } from "./config/support.ts";
+import { type Nginx, scratchDir, selfSigned, startNginx } from "./cli/deploy/support.ts";
 import { dropNamespace } from "./cleanup.ts";
 import { type NodeProc, type RuntimeName, startNode, testNamespace } from "./harness.ts";
 import { amqpUrl, redisUrl } from "./services.ts";
-import { dropKeys } from "./store/redis-fixtures.ts";
+import { dropKeys } from "./store/redis/fixtures.ts";
 
 export interface Topology {
   name: string;

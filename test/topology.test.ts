@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { context, SCENARIOS, targetOf } from "../src/ops/verify.ts";
-import { cleanUpAfterAll, run } from "./config/support.ts";
+import { cleanUpAfterAll, run } from "./cli/deploy/support.ts";
 import { connect } from "./harness.ts";
 import { expectVerifyPasses, type Stack, standUp, type Topology } from "./topology-support.ts";
 

@@ -7,7 +7,7 @@
  */
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
-import { mintToken } from "../../src/core/auth.ts";
+import { mintToken } from "../../src/http/auth.ts";
 import { type Proto, socketUrl, stamp, type Wire, wire } from "./codec.ts";
 import type { CollectResult, Command, Conn, OpenResult, Reply, Sender, SendResult } from "./commands.ts";
 import { encode, type Histogram, newHistogram, recordMs } from "./hist.ts";

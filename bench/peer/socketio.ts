@@ -15,7 +15,8 @@ import { createServer, type IncomingMessage } from "node:http";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
-import { verifyToken } from "../../src/core/auth.ts";
+import { verifyToken } from "../../src/http/auth.ts";
+import { SETTINGS } from "../../src/core/config.ts";
 
 const secret = process.env.DUPLEX_JWT_SECRET;
 if (!secret) throw new Error("DUPLEX_JWT_SECRET is required");
@@ -57,7 +58,7 @@ if (redisUrl) {
 
 io.use(async (socket, next) => {
   try {
-    socket.data.user = await verifyToken(socket.handshake.auth.token, secret);
+    socket.data.user = await verifyToken(socket.handshake.auth.token, secret, SETTINGS.maxTokenTtl.parse(process.env.DUPLEX_MAX_TOKEN_TTL));
     socket.data.device = String(socket.handshake.auth.device ?? socket.id);
     next();
   } catch {

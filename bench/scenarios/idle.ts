@@ -4,7 +4,7 @@
  * token check and welcome, and on a cluster until every session is registered in Redis.
  */
 import { percentiles, type Percentiles } from "../load/hist.ts";
-import { redisKeys } from "../../src/store/redis-keys.ts";
+import { redisKeys } from "../../src/store/redis/keys.ts";
 import { zcards } from "../systems/services.ts";
 import { rssBytes } from "../systems/spawn.ts";
 import type { Target } from "../systems/targets.ts";

@@ -6,7 +6,7 @@
  * time a user in those conversations waited for the cluster to hand the shards over.
  * Every send must still be acked and delivered once.
  */
-import { shardOf } from "../../src/broker/topology.ts";
+import { shardOf } from "../../src/broker/shard.ts";
 import type { Sender } from "../load/commands.ts";
 import { newHistogram, percentiles, recordMs } from "../load/hist.ts";
 import { owners, type Target } from "../systems/targets.ts";

@@ -4,24 +4,14 @@
  * shared by everyone, so nothing else is ever touched and nothing is ever flushed).
  */
 import { connect as amqpConnect } from "amqplib";
-import { connect as tcp } from "node:net";
 import { createClient } from "redis";
-import { topology } from "../../src/broker/topology.ts";
+import { topology } from "../../src/broker/rabbitmq/topology.ts";
+import { configuredUrl } from "../../test/services.ts";
 
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+export { answers } from "../../test/services.ts";
 
-/** True when something accepts TCP connections at the URL's host and port. */
-export function answers(url: string, defaultPort: number): Promise<boolean> {
-  const u = new URL(url);
-  return new Promise((done) => {
-    const s = tcp(Number(u.port || defaultPort), u.hostname);
-    const finish = (ok: boolean) => { s.destroy(); done(ok); };
-    s.setTimeout(1000, () => finish(false));
-    s.on("connect", () => finish(true));
-    s.on("error", () => finish(false));
-  });
-}
+export const REDIS_URL = configuredUrl("REDIS_URL");
+export const AMQP_URL = configuredUrl("AMQP_URL");
 
 const redisClient = () => createClient({ url: REDIS_URL });
 

@@ -7,10 +7,10 @@
 import { type ChildProcess, spawn, type SpawnOptions } from "node:child_process";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { listeningPort, ROOT } from "../../test/nodes.ts";
 
-export const ROOT = resolve(import.meta.dir, "../..");
-export const BIN = resolve(ROOT, "node_modules/.bin");
+export { BIN, ROOT } from "../../test/nodes.ts";
 
 const live = new Set<ChildProcess>();
 
@@ -66,8 +66,8 @@ export async function startServer(o: { name: string; cmd: string[]; env: Record<
   const port = await new Promise<number>((ok, fail) => {
     const until = Date.now() + (o.timeoutMs ?? 30_000);
     const poll = setInterval(() => {
-      const m = readFileSync(o.log, "utf8").match(/"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/);
-      if (m) { clearInterval(poll); ok(Number(m[1])); }
+      const listening = listeningPort(readFileSync(o.log, "utf8"));
+      if (listening !== undefined) { clearInterval(poll); ok(listening); }
       else if (Date.now() > until) { clearInterval(poll); child.kill("SIGKILL"); fail(new Error(`${o.name} did not start in time:\n${tail()}`)); }
     }, 50);
     void exited.then((code) => { clearInterval(poll); fail(new Error(`${o.name} exited with ${code} before listening:\n${tail()}`)); });

@@ -6,10 +6,11 @@
  */
 import { join } from "node:path";
 import type { Proto } from "../load/codec.ts";
-import { mintToken } from "../../src/core/auth.ts";
+import { mintToken } from "../../src/http/auth.ts";
+import { NODE_COMMANDS, NODE_UNWRAPPED, type RuntimeName, untilReady } from "../../test/nodes.ts";
 import { BIN, type Server, startServer } from "./spawn.ts";
 
-export type Runtime = "bun" | "deno" | "node";
+export type Runtime = RuntimeName;
 
 export interface Target {
   /** Stable key for the report: duplex-bun, duplex-cluster, bare, socketio, socketio-cluster, … */
@@ -25,11 +26,7 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-const RUNTIME_CMD: Record<Runtime, string[]> = {
-  bun: [`${BIN}/bun`, "run", "src/main.ts"],
-  deno: [`${BIN}/deno`, "run", "-A", "src/main.ts"],
-  node: ["node", "--import", "tsx", "src/main.ts"],
-};
+const RUNTIME_CMD: Record<Runtime, string[]> = { ...NODE_COMMANDS, node: NODE_UNWRAPPED };
 
 const secret = () => `bench-${crypto.randomUUID()}`;
 
@@ -78,24 +75,13 @@ export async function duplex(o: DuplexOptions): Promise<Target> {
     const name = `${o.namespace}-${o.runtime}-${i}`;
     return startServer({ name, cmd: RUNTIME_CMD[o.runtime], env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
   }));
-  await Promise.all(nodes.map((n) => ready(n.port)));
+  await Promise.all(nodes.map((n) => untilReady(n.port, { timeoutMs: 30_000 })));
   const label = o.nodes > 1 ? `duplex ×${o.nodes} (${o.runtime}, Redis + RabbitMQ)` : `duplex (${o.runtime})`;
   const base = `http://127.0.0.1:${nodes[0].port}`;
   const id = o.nodes > 1 ? "duplex-cluster" : `duplex-${o.runtime}`;
   return target(id, label, "duplex", key, nodes, async (members) =>
     (await post(`${base}/api/conversations`, { members }, await mintToken(members[0], key))).id
   );
-}
-
-/** Waits for /healthz 200: store and broker connected, shards owned. */
-async function ready(port: number, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
-    if (res?.status === 200) return;
-    if (Date.now() > until) throw new Error(`node on port ${port} was not ready within ${timeoutMs} ms`);
-    await Bun.sleep(100);
-  }
 }
 
 /** How many shards there are and which each node sequences, from the nodes' /healthz. */

@@ -2,24 +2,22 @@
  * The in-process broker: the cluster design on one node. Conversations hash to shards;
  * each shard sequences strictly one batch after another, shards run concurrently, and
  * every sequenced message is fanned out to delivery. RabbitMQ replaces the queues, not
- * the shape.
+ * the shape. A poison message is refused to its sender and the shard goes on; nothing
+ * keeps it, as nothing here outlives the process and its sender still has it.
  */
-import { duplexError } from "../core/errors.ts";
-import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
-import { shardOf } from "./topology.ts";
-
-interface Pending {
-  request: SendRequest;
-  resolve(s: Sequenced): void;
-  reject(err: unknown): void;
-}
+import { asDuplexError, DuplexError, duplexError } from "../core/errors.ts";
+import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../core/ports/broker.ts";
+import { PendingSubmits } from "./pending.ts";
+import { poisonReport, sequenceEach } from "./poison.ts";
+import { shardOf } from "./shard.ts";
 
 /** Largest batch one shard hands to the store at once. */
 const BATCH = 64;
 
 export class MemoryBroker implements Broker {
   #handlers: BrokerHandlers | null = null;
-  #queues: Pending[][];
+  #queues: SendRequest[][];
+  #pending = new PendingSubmits();
   #busy: boolean[];
   #shards: number;
 
@@ -36,8 +34,8 @@ export class MemoryBroker implements Broker {
   submit(request: SendRequest): Promise<Sequenced> {
     if (!this.#handlers) return Promise.reject(duplexError("unavailable", "the broker is not running"));
     const shard = shardOf(request.message.conv, this.#shards);
-    return new Promise((resolve, reject) => {
-      this.#queues[shard].push({ request, resolve, reject });
+    return this.#pending.wait(request.ref, request.origin, () => {
+      this.#queues[shard].push(request);
       if (!this.#busy[shard]) void this.#drain(shard);
     });
   }
@@ -55,9 +53,8 @@ export class MemoryBroker implements Broker {
 
   async close(): Promise<void> {
     this.#handlers = null;
-    for (const queue of this.#queues) {
-      for (const p of queue.splice(0)) p.reject(duplexError("unavailable", "the broker is shutting down"));
-    }
+    for (const queue of this.#queues) queue.splice(0);
+    this.#pending.failAll("the broker is shutting down");
   }
 
   /** One shard: take what is queued, sequence it as one batch, fan it out, repeat. */
@@ -68,14 +65,20 @@ export class MemoryBroker implements Broker {
       const handlers = this.#handlers;
       const batch = queue.splice(0, BATCH);
       try {
-        const appended = await handlers.sequence(batch.map((p) => p.request.message));
-        batch.forEach((p, i) => {
-          const item: Sequenced = { ...appended[i], origin: p.request.origin, ref: p.request.ref };
+        const results = await sequenceEach(handlers.sequence, batch.map((r) => r.message));
+        batch.forEach((r, i) => {
+          const result = results[i];
+          if (result instanceof DuplexError) {
+            handlers.deadLettered?.(poisonReport(r, result));
+            return this.#pending.settle(r.ref, result);
+          }
+          const item: Sequenced = { ...result, origin: r.origin, ref: r.ref };
           handlers.deliver(item);
-          p.resolve(item);
+          this.#pending.settle(r.ref, item);
         });
       } catch (err) {
-        for (const p of batch) p.reject(err);
+        const failure = asDuplexError(err);
+        for (const r of batch) this.#pending.settle(r.ref, failure);
       }
     }
     this.#busy[shard] = false;

@@ -1,15 +1,16 @@
 /**
- * Submits waiting for their outcome: their own fanout copy, a refusal, or a failure. Each
- * waits at most `timeoutMs`; the first outcome wins and later ones for the ref are ignored.
+ * Submits waiting for their outcome: the sequenced message, a refusal, or a failure. Every
+ * broker keeps its waiting submits here. Each waits at most `timeoutMs` (when given); the
+ * first outcome wins and later ones for the ref are ignored.
  */
 import { DuplexError, duplexError } from "../core/errors.ts";
-import type { Sequenced } from "./interface.ts";
+import type { Sequenced } from "../core/ports/broker.ts";
 
 interface Waiting {
   origin: string;
   resolve(item: Sequenced): void;
   reject(err: DuplexError): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 export function unavailable(message: string, cause?: unknown): DuplexError {
@@ -18,24 +19,31 @@ export function unavailable(message: string, cause?: unknown): DuplexError {
 
 export class PendingSubmits {
   #waiting = new Map<string, Waiting>();
-  #timeoutMs: number;
+  #timeoutMs: number | undefined;
 
-  constructor(timeoutMs: number) {
+  constructor(timeoutMs?: number) {
     this.#timeoutMs = timeoutMs;
   }
 
+  /** False once the submit has an outcome (it timed out, say): no need to send it further. */
   has(ref: string): boolean {
     return this.#waiting.has(ref);
   }
 
-  /** The outcome of the submit `ref` from `origin`; "unavailable" once the timeout passes. */
-  wait(ref: string, origin: string): Promise<Sequenced> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.settle(ref, unavailable(
+  /**
+   * Registers the submit `ref` from `origin`, then `send`s it on its way; resolves with its
+   * outcome, "unavailable" once the timeout passes. A ref already waiting is refused unsent.
+   */
+  wait(ref: string, origin: string, send: () => void): Promise<Sequenced> {
+    if (this.#waiting.has(ref)) return Promise.reject(duplexError("bad_request", `submit: ref "${ref}" is already waiting for its result`));
+    const outcome = new Promise<Sequenced>((resolve, reject) => {
+      const timer = this.#timeoutMs === undefined ? undefined : setTimeout(() => this.settle(ref, unavailable(
         `the message was not confirmed within sendTimeoutMs (${this.#timeoutMs} ms); it may still be stored, so resend it with the same id`,
       )), this.#timeoutMs);
       this.#waiting.set(ref, { origin, resolve, reject, timer });
     });
+    send();
+    return outcome;
   }
 
   /** Settles a waiting submit; an outcome `from` another origin is someone else's. */

@@ -1,12 +1,12 @@
 /**
  * The broker for clusters that have Redis but no RabbitMQ. There are no shard owners:
  * every node sequences the `send`s it receives itself — Redis's atomic append script
- * (src/store/redis-scripts.ts) gives each conversation its gap-free order whichever node
+ * (src/store/redis/scripts.ts) gives each conversation its gap-free order whichever node
  * writes — and publishes the sequenced messages on one pub/sub channel,
  * `${namespace}:fanout`, that every node (itself included) delivers from. Control events
  * travel on the same channel.
  *
- * What this gives up against rabbitmq.ts:
+ * What this gives up against rabbitmq/:
  * - Order across nodes: two nodes writing one conversation at once may publish seq 8
  *   before seq 7. Per-conversation order at delivery is the hub's job (it fills a gap
  *   from the store before emitting what follows). One node's own submissions are
@@ -20,11 +20,17 @@
  *
  * Round trips per batch of submissions: one for the append (however many messages and
  * conversations the batch holds), one PUBLISH for the whole batch.
+ *
+ * A poison message (src/broker/poison.ts) is refused to its sender and the rest of its
+ * batch goes on. Nothing keeps it: no durable queue held it, and its sender still has it.
  */
-import { asDuplexError, duplexError } from "../core/errors.ts";
+import { asDuplexError, DuplexError, duplexError } from "../core/errors.ts";
 import { type Logger, unreadableFields } from "../core/log.ts";
-import { connectRedis, type RedisLink } from "../store/redis-connection.ts";
-import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "./interface.ts";
+import { serialise } from "../core/protocol.ts";
+import { connectRedis, type RedisLink } from "../redis/connection.ts";
+import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../core/ports/broker.ts";
+import { PendingSubmits } from "./pending.ts";
+import { poisonReport, publishEach, sequenceEach } from "./poison.ts";
 
 export interface RedisBrokerOptions {
   namespace: string;
@@ -38,14 +44,6 @@ export interface RedisBrokerOptions {
 
 /** What travels on the channel: a batch of sequenced messages, or one control event. */
 type Envelope = { items: Sequenced[] } | { control: ControlEvent };
-
-interface Pending {
-  request: SendRequest;
-  resolve(s: Sequenced): void;
-  reject(err: unknown): void;
-  timer?: ReturnType<typeof setTimeout>;
-  settled: boolean;
-}
 
 /** Largest batch handed to the store and published at once. */
 const BATCH = 256;
@@ -61,14 +59,15 @@ class RedisBroker implements Broker {
   #handlers: BrokerHandlers | null = null;
   #pub: RedisLink | null = null;
   #sub: RedisLink | null = null;
-  #queue: Pending[] = [];
-  #inflight: Pending[] = [];
+  #queue: SendRequest[] = [];
+  #pending: PendingSubmits;
   #draining = false;
 
   constructor(url: string, options: RedisBrokerOptions) {
     this.#url = url;
     this.#o = options;
     this.#channel = `${options.namespace}:fanout`;
+    this.#pending = new PendingSubmits(options.sendTimeoutMs);
   }
 
   /** Connects a publishing and a subscribing connection; rejects "unavailable" naming the URL if either fails. */
@@ -93,13 +92,8 @@ class RedisBroker implements Broker {
     if (!this.#handlers || !this.status().ready) {
       return Promise.reject(duplexError("unavailable", "the broker is not connected to Redis; retry later"));
     }
-    return new Promise((resolve, reject) => {
-      const p: Pending = { request, resolve, reject, settled: false };
-      p.timer = setTimeout(
-        () => settle(p, duplexError("unavailable", `the message was not sequenced within ${this.#o.sendTimeoutMs} ms; retry later`)),
-        this.#o.sendTimeoutMs,
-      );
-      this.#queue.push(p);
+    return this.#pending.wait(request.ref, request.origin, () => {
+      this.#queue.push(request);
       if (this.#draining) return;
       // Start on the next microtask, so every submit of the current task joins the first batch.
       this.#draining = true;
@@ -110,7 +104,8 @@ class RedisBroker implements Broker {
   async publish(event: ControlEvent): Promise<void> {
     const pub = this.#pub;
     if (!this.#handlers || !pub) throw duplexError("unavailable", "the broker is not running");
-    await pub.run((c) => c.publish(this.#channel, JSON.stringify({ control: event } satisfies Envelope)));
+    const text = serialise({ control: event } satisfies Envelope, "a control event");
+    await pub.run((c) => c.publish(this.#channel, text));
   }
 
   status(): BrokerStatus {
@@ -120,8 +115,8 @@ class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     this.#handlers = null;
-    const stopping = duplexError("unavailable", "the broker is shutting down; retry later");
-    for (const p of [...this.#queue.splice(0), ...this.#inflight.splice(0)]) settle(p, stopping);
+    this.#queue.splice(0);
+    this.#pending.failAll("the broker is shutting down");
     const links = [this.#pub, this.#sub];
     this.#pub = this.#sub = null;
     await Promise.all(links.map((l) => l?.close()));
@@ -132,18 +127,32 @@ class RedisBroker implements Broker {
     while (this.#queue.length > 0 && this.#handlers && this.#pub) {
       const handlers = this.#handlers;
       const pub = this.#pub;
-      const batch = (this.#inflight = this.#queue.splice(0, BATCH).filter((p) => !p.settled));
+      const batch = this.#queue.splice(0, BATCH).filter((r) => this.#pending.has(r.ref));
       if (batch.length === 0) continue;
+      const refuse = (r: SendRequest, err: DuplexError) => {
+        handlers.deadLettered?.(poisonReport(r, err));
+        this.#pending.settle(r.ref, err);
+      };
       try {
-        const appended = await handlers.sequence(batch.map((p) => p.request.message));
-        const items = batch.map((p, i): Sequenced => ({ ...appended[i], origin: p.request.origin, ref: p.request.ref }));
-        await pub.run((c) => c.publish(this.#channel, JSON.stringify({ items } satisfies Envelope)));
-        batch.forEach((p, i) => settle(p, null, items[i]));
+        const results = await sequenceEach(handlers.sequence, batch.map((r) => r.message));
+        const items: Sequenced[] = [];
+        batch.forEach((r, i) => {
+          const result = results[i];
+          if (result instanceof DuplexError) return refuse(r, result);
+          items.push({ ...result, origin: r.origin, ref: r.ref });
+        });
+        const unsent = await publishEach(async (part) => {
+          const text = serialise({ items: part } satisfies Envelope, "a batch of sequenced messages");
+          await pub.run((c) => c.publish(this.#channel, text));
+        }, items);
+        for (const { item, error } of unsent) {
+          refuse(item, duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
+        }
+        for (const item of items) this.#pending.settle(item.ref, item);
       } catch (err) {
         const failure = asDuplexError(err);
-        for (const p of batch) settle(p, failure);
+        for (const r of batch) this.#pending.settle(r.ref, failure);
       }
-      this.#inflight = [];
     }
     this.#draining = false;
   }
@@ -159,12 +168,4 @@ class RedisBroker implements Broker {
       this.#o.log?.error("fan-out message not delivered", { channel: this.#channel, ...unreadableFields(err, text.length) });
     }
   }
-}
-
-function settle(p: Pending, err: unknown, value?: Sequenced): void {
-  if (p.settled) return;
-  p.settled = true;
-  clearTimeout(p.timer);
-  if (err) p.reject(err);
-  else p.resolve(value!);
 }

@@ -5,8 +5,8 @@
  * link.ts.
  */
 import { DuplexError, duplexError, type ErrorCode } from "../core/errors.ts";
-import { isId, type ServerFrame } from "../core/protocol.ts";
-import type { Conversation, StoredMessage } from "../store/interface.ts";
+import { handledAll, ID_RULE, isId, type ServerFrame } from "../core/protocol.ts";
+import type { Conversation, StoredMessage } from "../core/ports/store.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Emitter, failure } from "./events.ts";
 import { type Endpoints, endpoints, request } from "./http.ts";
@@ -35,7 +35,7 @@ const PASSING: ReadonlySet<ErrorCode> = new Set(["unavailable", "rate_limited"])
 /** Replays at once: a reconnect with many conversations must not flood the node. */
 const MAX_SYNCS = 8;
 const encoder = new TextEncoder();
-const badConv = () => duplexError("bad_request", "conv must be a non-empty string of at most 128 characters");
+const badConv = () => duplexError("bad_request", `conv must be ${ID_RULE}`);
 
 export class DuplexClient extends Emitter<ClientEvents> {
   #o: Resolved;
@@ -215,6 +215,10 @@ export class DuplexClient extends Emitter<ClientEvents> {
         return this.emit("read", { conv: f.conv, seq: f.seq, user: f.user, device: f.device });
       case "error":
         return this.#refused(f.code, f.message, f.id);
+      case "pong": // the link counted it as a sign of life when it arrived
+        return;
+      default:
+        return handledAll(f);
     }
   }
 

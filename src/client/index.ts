@@ -7,4 +7,4 @@ export { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from "./backoff.ts"
 export type { Clock, ClientOptions, WebSocketConstructor, WebSocketLike } from "./options.ts";
 export { type Ack, memoryStorage, type OutboxEntry, type OutboxStorage, webStorage } from "./outbox.ts";
 export { DuplexError } from "../core/errors.ts";
-export type { Conversation, StoredMessage } from "../store/interface.ts";
+export type { Conversation, StoredMessage } from "../core/ports/store.ts";

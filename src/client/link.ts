@@ -4,6 +4,7 @@
  * `replaced`, or a refused token. What travels over the link is the client's business.
  */
 import { type DuplexError, duplexError } from "../core/errors.ts";
+import { HEARTBEAT } from "../core/heartbeat-figures.ts";
 import type { ClientFrame, ServerFrame } from "../core/protocol.ts";
 import { backoffDelay } from "./backoff.ts";
 import { failure } from "./events.ts";
@@ -159,12 +160,13 @@ export class Link {
     };
     this.#timers.set("ping", beat, ping);
     // Every ping is answered, so two intervals without any frame mean the link is dead.
+    const giveUp = HEARTBEAT.clientSilent * beat;
     const watch = () => {
       const silent = this.#o.clock.now() - this.#lastFrameAt;
-      if (silent >= 2 * beat) this.#abandon(`no frame from the node for ${silent} ms (two heartbeats)`);
-      else this.#timers.set("watchdog", 2 * beat - silent, watch);
+      if (silent >= giveUp) this.#abandon(`no frame from the node for ${silent} ms (two heartbeats)`);
+      else this.#timers.set("watchdog", giveUp - silent, watch);
     };
-    this.#timers.set("watchdog", 2 * beat, watch);
+    this.#timers.set("watchdog", giveUp, watch);
     this.#setState({ state: "open", welcome });
     this.#on.open(welcome);
   }

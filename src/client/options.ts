@@ -4,6 +4,7 @@
  * here, so any runtime, and any test, can supply its own.
  */
 import { duplexError } from "../core/errors.ts";
+import { ID_RULE, isId } from "../core/protocol.ts";
 import { type BackoffPolicy, checkBackoff, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { Fetch } from "./http.ts";
 import { memoryStorage, type OutboxStorage } from "./outbox.ts";
@@ -95,9 +96,7 @@ export function resolveOptions(o: ClientOptions): Resolved {
   if (typeof o.token !== "function" && (typeof o.token !== "string" || o.token === "")) {
     throw duplexError("bad_request", "token must be a non-empty string or a function returning a promise of one");
   }
-  if (o.device !== undefined && (typeof o.device !== "string" || o.device === "" || o.device.length > 128)) {
-    throw duplexError("bad_request", "device must be a non-empty string of at most 128 characters");
-  }
+  if (o.device !== undefined && !isId(o.device)) throw duplexError("bad_request", `device must be ${ID_RULE}`);
   const WebSocket = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WebSocket) throw duplexError("bad_request", "this runtime has no global WebSocket (Node 20): pass options.WebSocket, e.g. WebSocket from the ws package");
   const fetch = o.fetch ?? (globalThis.fetch ? (input, init) => globalThis.fetch(input, init) : undefined);

@@ -3,7 +3,7 @@
  * (a lost frame, a reconnect, a replay racing live delivery), into one stream per
  * conversation in `seq` order with every seq exactly once.
  */
-import type { StoredMessage } from "../store/interface.ts";
+import type { StoredMessage } from "../core/ports/store.ts";
 
 export interface SequencerHooks {
   /** Next message of a conversation, strictly in order. */

@@ -3,7 +3,7 @@
  * the way frames leave for it — where a reader that stops reading is caught before its
  * unsent frames grow without bound.
  */
-import type { SessionRecord, StoredMessage } from "../store/interface.ts";
+import type { SessionRecord, StoredMessage } from "./ports/store.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
 import { RateLimiter } from "./rate.ts";
@@ -20,6 +20,8 @@ export interface Outbound {
   metrics: HubMetrics;
   /** Called once for a reader too slow to keep: dropping its frames would be silent loss. */
   tooSlow(conn: Connection): void;
+  /** A frame that cannot be encoded is skipped: logged and counted here. */
+  unencodable(conn: Connection, frame: ServerFrame): void;
 }
 
 export class Connection {
@@ -45,8 +47,10 @@ export class Connection {
   }
 
   send(frame: ServerFrame): void {
+    const text = encode(frame);
+    if (text === null) return this.#out.unencodable(this, frame);
     this.#out.metrics.frameOut(frame.type);
-    this.sendText(encode(frame));
+    this.sendText(text);
   }
 
   /** An encoded frame, for one text sent to many connections. */
@@ -94,8 +98,8 @@ export class Connection {
     r.held = null;
   }
 
-  /** A message from the node's ordered live stream; true when it was written. */
-  live(m: StoredMessage, text: () => string): boolean {
+  /** A message from the node's ordered live stream; true when it was written (`text` is null when it cannot be encoded). */
+  live(m: StoredMessage, text: () => string | null): boolean {
     const r = this.#replays?.get(m.conv);
     if (r) {
       if (r.held) {
@@ -105,7 +109,9 @@ export class Connection {
       if (m.seq <= r.floor) return false;
       this.#forget(m.conv);
     }
-    this.sendText(text());
+    const encoded = text();
+    if (encoded === null) return false;
+    this.sendText(encoded);
     return true;
   }
 

@@ -4,7 +4,7 @@
  * repeats (seq <= last delivered) are dropped here, and a gap is filled from the store
  * before anything after it is emitted, so local devices see 1, 2, 3, … exactly once.
  */
-import type { MessageStore, StoredMessage } from "../store/interface.ts";
+import type { MessageStore, StoredMessage } from "./ports/store.ts";
 import type { Logger } from "./log.ts";
 import { errorFields } from "./log.ts";
 import { BoundedMap } from "./lru.ts";

@@ -3,8 +3,8 @@
  * conversation (OrderedDelivery), to every local device of every member but the sending
  * one, encoded once for all of them.
  */
-import type { Sequenced } from "../broker/interface.ts";
-import type { Conversation, MessageStore, StoredMessage } from "../store/interface.ts";
+import type { Sequenced } from "./ports/broker.ts";
+import type { Conversation, MessageStore, StoredMessage } from "./ports/store.ts";
 import type { Connection } from "./connection.ts";
 import { OrderedDelivery } from "./delivery.ts";
 import { errorFields, type Logger } from "./log.ts";
@@ -20,6 +20,8 @@ export interface FanoutDeps {
   metrics: HubMetrics;
   log: Logger;
   now(): number;
+  /** A message that cannot be encoded is skipped: logged and counted once per node. */
+  unencodable(m: StoredMessage): void;
 }
 
 export class Fanout {
@@ -61,8 +63,8 @@ export class Fanout {
     this.#d.conversation(m.conv).then((c) => {
       if (!c) return;
       const frame: ServerFrame = { type: "msg", ...m };
-      let text: string | null = null;
-      const encoded = () => (text ??= encode(frame));
+      let text: string | null | undefined;
+      const encoded = () => (text === undefined ? (text = encode(frame)) : text);
       let sent = 0;
       for (const user of c.members) {
         const conns = this.#d.byUser.get(user);
@@ -72,11 +74,14 @@ export class Fanout {
           if (conn.live(m, encoded)) sent++;
         }
       }
+      if (text === null) this.#d.unencodable(m);
       if (sent > 0) {
         this.#d.metrics.frameOut("msg", sent);
         this.#d.metrics.delivered(this.#d.now() - m.ts);
       }
-    }, (err) => this.#skipped(m, err));
+    }, (err) => this.#skipped(m, err))
+      // Nothing above may end the process as an unhandled rejection.
+      .catch((err) => this.#d.log.error("fan-out of a message failed", { conv: m.conv, seq: m.seq, ...errorFields(err) }));
   }
 
   #skipped(m: StoredMessage, err: unknown): void {

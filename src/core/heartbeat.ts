@@ -1,5 +1,6 @@
 /**
- * The node's clock, ticking four times per heartbeat interval (h):
+ * The node's clock, ticking HEARTBEAT.ticks (4) times per heartbeat interval (h); every
+ * multiple of h is in heartbeat-figures.ts:
  * - every h: a protocol ping to each socket (where the runtime pings by itself, as Deno
  *   does with idleTimeout, the runtime also closes the silent ones);
  * - every tick: a socket silent for more than 1.25 h is dropped, so a dead peer is gone
@@ -8,13 +9,15 @@
  *   sweep purges expired sessions and those of nodes that stopped renewing — a crashed
  *   node's sessions lapse within 1.5 h and are swept within 2 h.
  */
+import { HEARTBEAT, heartbeatFigures } from "./heartbeat-figures.ts";
 import type { Hub } from "./hub.ts";
 import { errorFields, type Logger } from "./log.ts";
-import type { SessionStore } from "../store/interface.ts";
+import type { SessionStore } from "./ports/store.ts";
 import { CLOSE } from "./socket.ts";
 
 export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, now: () => number = Date.now): () => void {
-  const h = hub.heartbeatMs;
+  const f = heartbeatFigures(hub.heartbeatMs);
+  const renewEvery = HEARTBEAT.renew * HEARTBEAT.ticks;
   let tick = 0;
   let busy = false;
   // Logged when it starts failing and when it recovers, not every half interval between.
@@ -23,19 +26,19 @@ export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, no
     tick++;
     const t = now();
     for (const conn of hub.all()) {
-      if (conn.pingable && t - conn.lastSeen > h * 1.25) {
+      if (conn.pingable && t - conn.lastSeen > f.silentMs) {
         log.info("silent peer dropped", { session: conn.record.session, user: conn.record.user, silentMs: t - conn.lastSeen });
         conn.seam.terminate();
         hub.shut(conn, CLOSE.goingAway, "no heartbeat");
-      } else if (tick % 4 === 0) {
+      } else if (tick % HEARTBEAT.ticks === 0) {
         conn.pingable = conn.seam.ping();
         conn.tidyReplays((conv) => hub.delivered(conv));
       }
     }
-    if (tick % 2 === 0 && !busy) {
+    if (tick % renewEvery === 0 && !busy) {
       busy = true;
       const records = Array.from(hub.all(), (c) => c.record);
-      sessions.refresh(hub.nodeId, records, Math.ceil(h * 1.5))
+      sessions.refresh(hub.nodeId, records, f.sessionTtlMs)
         .then(() => sessions.sweep())
         .then((n) => {
           if (failing) log.info("session heartbeat recovered");
@@ -48,6 +51,6 @@ export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, no
         })
         .finally(() => { busy = false; });
     }
-  }, h / 4);
+  }, f.tickMs);
   return () => clearInterval(timer);
 }

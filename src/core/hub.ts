@@ -2,14 +2,15 @@
  * The hub: this node's connections, the protocol on them, and the broker's callbacks
  * into them. Everything here is Web-standard; sockets come through SocketSeam.
  */
-import type { Broker, BrokerHandlers, ControlEvent } from "../broker/interface.ts";
-import type { Conversation, SessionRecord, Stores } from "../store/interface.ts";
+import type { Broker, BrokerHandlers, ControlEvent } from "./ports/broker.ts";
+import type { Conversation, SessionRecord, Stores } from "./ports/store.ts";
 import { Fanout } from "./fanout.ts";
 import { asDuplexError, type DuplexError, duplexError } from "./errors.ts";
-import { errorFields, type Logger } from "./log.ts";
+import { heartbeatFigures } from "./heartbeat-figures.ts";
+import { errorFields, type Fields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
-import { type ClientFrame, encode, errorFrame, FrameError, parseClientFrame } from "./protocol.ts";
+import { type ClientFrame, encode, errorFrame, FrameError, handledAll, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
 import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
 
@@ -18,6 +19,8 @@ export interface HubOptions {
   heartbeatMs: number;
   rate: number;
   maxMessageBytes: number;
+  /** DUPLEX_MAX_BODY_DEPTH (default DEFAULT_MAX_BODY_DEPTH). */
+  maxBodyDepth?: number;
   maxBufferedBytes: number;
   stores: Stores;
   broker: Broker;
@@ -47,10 +50,15 @@ export class Hub {
     this.heartbeatMs = options.heartbeatMs;
     this.#now = options.now ?? Date.now;
     this.#m = options.metrics ?? NO_METRICS;
-    this.#outbound = { maxBufferedBytes: options.maxBufferedBytes, metrics: this.#m, tooSlow: (conn) => this.#tooSlow(conn) };
+    this.#outbound = {
+      maxBufferedBytes: options.maxBufferedBytes, metrics: this.#m, tooSlow: (conn) => this.#tooSlow(conn),
+      unencodable: (conn, frame) => this.unencodable({
+        session: conn.record.session, type: frame.type, ...("conv" in frame ? { conv: frame.conv } : {}), ...("seq" in frame ? { seq: frame.seq } : {}),
+      }),
+    };
     this.#fanout = new Fanout({
       store: options.stores.messages, byUser: this.#byUser, conversation: (id) => this.conversation(id),
-      metrics: this.#m, log: options.log, now: this.#now,
+      metrics: this.#m, log: options.log, now: this.#now, unencodable: (m) => this.unencodable({ type: "msg", conv: m.conv, seq: m.seq }),
     });
   }
 
@@ -58,17 +66,25 @@ export class Hub {
     return this.#bySession.size;
   }
 
-  /** The callbacks the broker calls on this node. */
-  handlers(): BrokerHandlers {
+  /** What the broker calls on this node; it sequences through the store, not through the hub. */
+  handlers(): Pick<BrokerHandlers, "deliver" | "control" | "deadLettered"> {
     return {
-      sequence: async (messages) => {
-        const appended = await this.#o.stores.messages.append(messages);
-        this.#m.sequenced(appended.filter((a) => !a.duplicate).length);
-        return appended;
-      },
       deliver: (item) => this.#fanout.deliver(item),
       control: (event) => this.#control(event),
+      deadLettered: (poison) => {
+        this.#m.deadLettered();
+        this.#o.log.warn("message refused for good and set aside", { ...poison });
+      },
     };
+  }
+
+  /**
+   * Something that could not be encoded (a body nested past the runtime's stack, stored
+   * before the depth limit) was skipped: the node serves on, and the operator hears of it.
+   */
+  unencodable(fields: Fields): void {
+    this.#m.unencodable();
+    this.#o.log.warn("skipped what could not be encoded", fields);
   }
 
   /** Adopts an upgraded socket: welcome, register, and the handlers for its events. */
@@ -119,7 +135,17 @@ export class Hub {
     return c;
   }
 
-  /** Members never change, so a conversation once read is cached for good. */
+  /**
+   * Deletes a conversation `user` is a member of (forbidden / not_found otherwise). Other
+   * nodes may hold it cached a while: sends there are refused not_found by the store.
+   */
+  async deleteConversation(conv: string, user: string): Promise<void> {
+    await this.member(conv, user);
+    await this.#o.stores.messages.deleteConversation(conv);
+    this.#convs.delete(conv);
+  }
+
+  /** Members never change, so a conversation once read is cached for good (until deleted here). */
   conversation(id: string): Promise<Conversation | null> {
     let p = this.#convs.get(id);
     if (!p) {
@@ -155,7 +181,7 @@ export class Hub {
   }
 
   #ttl(): number {
-    return Math.ceil(this.heartbeatMs * 1.5);
+    return heartbeatFigures(this.heartbeatMs).sessionTtlMs;
   }
 
   #text(conn: Connection, data: string): void {
@@ -173,7 +199,7 @@ export class Hub {
     }
     let frame: ClientFrame;
     try {
-      frame = parseClientFrame(data);
+      frame = parseClientFrame(data, this.#o.maxBodyDepth);
     } catch (err) {
       this.#refuse(conn, err as FrameError);
       return;
@@ -212,6 +238,8 @@ export class Hub {
         await this.#o.broker.publish({ type: "read", conv: frame.conv, user, device, seq });
         return;
       }
+      default:
+        return handledAll(frame);
     }
   }
 
@@ -246,6 +274,7 @@ export class Hub {
     const conns = this.#byUser.get(event.user);
     if (!conns) return;
     const text = encode({ type: "read", conv: event.conv, seq: event.seq, user: event.user, device: event.device });
+    if (text === null) return;
     for (const conn of conns) {
       if (conn.record.device === event.device) continue;
       this.#m.frameOut("read");
@@ -258,7 +287,7 @@ export class Hub {
     const { session, user } = conn.record;
     const conv = frame && "conv" in frame ? frame.conv : undefined;
     // The node's trouble is the operator's business; a client's mistakes only when debugging.
-    this.#o.log[err.code === "unavailable" ? "warn" : "debug"]("frame refused", { session, user, conv, code: err.code, err: err.message });
+    this.#o.log[err.code === "unavailable" || err.code === "unprocessable" ? "warn" : "debug"]("frame refused", { session, user, conv, ...errorFields(err) });
     conn.send(errorFrame(err, frame?.id));
   }
 

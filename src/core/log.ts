@@ -34,7 +34,16 @@ export function unreadableFields(err: unknown, bytes: number): Fields {
   return err instanceof SyntaxError ? { err: "not valid JSON", bytes } : errorFields(err);
 }
 
+/**
+ * What went wrong, for a log line: the message, a code, and the cause's message — the
+ * detail clients are not shown, such as the address of a store that is away. A cause that
+ * is a parse error is left out, as its message may quote a payload.
+ */
 export function errorFields(err: unknown): Fields {
-  if (err instanceof Error) return { err: err.message, ...(("code" in err) ? { code: (err as { code: unknown }).code } : {}) };
-  return { err: String(err) };
+  if (!(err instanceof Error)) return { err: String(err) };
+  return {
+    err: err.message,
+    ...("code" in err ? { code: (err as { code: unknown }).code } : {}),
+    ...(err.cause instanceof Error && !(err.cause instanceof SyntaxError) ? { cause: err.cause.message } : {}),
+  };
 }

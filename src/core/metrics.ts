@@ -10,16 +10,21 @@ export interface HubMetrics {
   frameIn(type: string): void;
   frameOut(type: string, count?: number): void;
   refused(code: ErrorCode): void;
+  /** Messages the broker stored on this node (counted where src/main.ts hands it the store). */
   sequenced(count: number): void;
   /** `send` received → `ack` written, in ms. */
   ack(ms: number): void;
   /** Sequenced → written to a local socket, in ms. */
   delivered(ms: number): void;
   slowClosed(): void;
+  /** A frame or stored message that could not be encoded was skipped. */
+  unencodable(): void;
+  /** A message was refused for good and set aside (RabbitMQ: its dead-letter queue). */
+  deadLettered(): void;
 }
 
 const nothing = () => {};
 export const NO_METRICS: HubMetrics = {
   connected: nothing, disconnected: nothing, frameIn: nothing, frameOut: nothing, refused: nothing,
-  sequenced: nothing, ack: nothing, delivered: nothing, slowClosed: nothing,
+  sequenced: nothing, ack: nothing, delivered: nothing, slowClosed: nothing, unencodable: nothing, deadLettered: nothing,
 };

@@ -2,8 +2,8 @@
  * Protocol v1 frames (CONTRACT §4): their types, and the one parser that turns a client's
  * text into a typed frame or a DuplexError naming the field at fault.
  */
-import { DuplexError, type ErrorCode } from "./errors.ts";
-import type { StoredMessage } from "../store/interface.ts";
+import { DuplexError, duplexError, type ErrorCode } from "./errors.ts";
+import type { StoredMessage } from "./ports/store.ts";
 
 export type ClientFrame =
   | { type: "send"; id: string; conv: string; body: unknown }
@@ -29,18 +29,57 @@ export class FrameError extends DuplexError {
   }
 }
 
-const MAX_ID = 128;
+/** The longest id, in characters (Unicode code points). */
+export const MAX_ID = 128;
+/** The most members a conversation may have (CONTRACT §2). */
+export const MAX_MEMBERS = 1000;
+/** What every id must be, as messages state it. */
+export const ID_RULE = `a string of 1 to ${MAX_ID} characters, well-formed Unicode (no lone surrogates)`;
+/** DUPLEX_MAX_BODY_DEPTH's default: JSON documents of applications rarely nest past a dozen levels. */
+export const DEFAULT_MAX_BODY_DEPTH = 32;
 
+/**
+ * The one rule for every id a client gives (user, device, conversation, message ids). A
+ * lone surrogate has no UTF-8 form: Redis would store every one of them as U+FFFD, so
+ * "\ud800x" and "\udbffx" would share keys. Length counts code points, so 128 emoji fit.
+ */
 export function isId(v: unknown): v is string {
-  return typeof v === "string" && v.length > 0 && v.length <= MAX_ID;
+  if (typeof v !== "string" || v.length === 0 || v.length > 2 * MAX_ID || !v.isWellFormed()) return false;
+  if (v.length <= MAX_ID) return true;
+  let chars = 0;
+  for (const _ of v) chars++;
+  return chars <= MAX_ID;
 }
 
 function seqLike(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
 
-/** Parses one text frame. Throws FrameError("bad_request") for anything off-protocol. */
-export function parseClientFrame(text: string): ClientFrame {
+/**
+ * Whether arrays and objects nest more than `limit` levels in `value` (a scalar is 0 deep,
+ * `[1]` 1, `{"a":[1]}` 2). Walks with a stack of its own, not by recursion, so no depth of
+ * input can exhaust the call stack here; it stops at the first value past the limit.
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth === limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/**
+ * Parses one text frame. Throws FrameError("bad_request") for anything off-protocol,
+ * including a `body` nested more than `maxBodyDepth` levels: JSON.stringify recurses, and a
+ * body deep enough would overflow the stack of whichever node encodes it (Node's at a few
+ * thousand levels, Bun's at tens of thousands).
+ */
+export function parseClientFrame(text: string, maxBodyDepth = DEFAULT_MAX_BODY_DEPTH): ClientFrame {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -56,24 +95,24 @@ export function parseClientFrame(text: string): ClientFrame {
   const need = (field: string, ok: boolean, what: string) => {
     if (!ok) throw bad(`field "${field}" must be ${what}`);
   };
-  const ID = "a non-empty string of at most 128 characters";
   const SEQ = "a non-negative integer";
   const optionalId = () => {
-    need("id", f.id === undefined || isId(f.id), ID);
+    need("id", f.id === undefined || isId(f.id), ID_RULE);
     return f.id as string | undefined;
   };
   switch (f.type) {
     case "send":
-      need("id", isId(f.id), ID);
-      need("conv", isId(f.conv), ID);
+      need("id", isId(f.id), ID_RULE);
+      need("conv", isId(f.conv), ID_RULE);
       need("body", "body" in f && f.body !== undefined, "present (any JSON value)");
+      need("body", !nestsDeeperThan(f.body, maxBodyDepth), `nested at most ${maxBodyDepth} levels deep (DUPLEX_MAX_BODY_DEPTH)`);
       return { type: "send", id: f.id as string, conv: f.conv as string, body: f.body };
     case "sync":
-      need("conv", isId(f.conv), ID);
+      need("conv", isId(f.conv), ID_RULE);
       need("after", seqLike(f.after), SEQ);
       return { type: "sync", conv: f.conv as string, after: f.after as number, id: optionalId() };
     case "read":
-      need("conv", isId(f.conv), ID);
+      need("conv", isId(f.conv), ID_RULE);
       need("seq", seqLike(f.seq), SEQ);
       return { type: "read", conv: f.conv as string, seq: f.seq as number, id: optionalId() };
     case "ping":
@@ -86,6 +125,13 @@ export function parseClientFrame(text: string): ClientFrame {
   }
 }
 
+/**
+ * Closes a switch over frame types: a type added to ClientFrame or ServerFrame and not
+ * handled before it makes this call a compile error. At run time it does nothing, so a
+ * client ignores a frame type that a newer server sends.
+ */
+export function handledAll(_frame: never): void {}
+
 export function errorFrame(err: DuplexError, id?: string): ServerFrame {
   const frame: ServerFrame = { type: "error", code: err.code, message: err.message };
   const replyId = id ?? (err instanceof FrameError ? err.id : undefined);
@@ -93,5 +139,32 @@ export function errorFrame(err: DuplexError, id?: string): ServerFrame {
   return frame;
 }
 
-export const encode = (frame: ServerFrame): string => JSON.stringify(frame);
+/** JSON text of `value`, or null where JSON.stringify throws (nesting past the runtime's stack). */
+export function jsonOrNull(value: unknown): string | null {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The frame's text, or null when it cannot be made: a body nested past what the runtime's
+ * stack allows (stored before the depth limit, or by a node with a higher one). Callers
+ * skip such a frame, logged and counted; an exception here would end the process.
+ */
+export const encode = (frame: ServerFrame): string | null => jsonOrNull(frame);
+
+/**
+ * JSON text of a message on its way to the store or the broker. A value JSON.stringify
+ * cannot serialise is refused for good ("unprocessable"): retrying cannot help, so it must
+ * never look like a failure of the store or broker ("unavailable").
+ */
+export function serialise(value: unknown, what: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw duplexError("unprocessable", `${what} cannot be serialised (${err instanceof Error ? err.message : String(err)}); it is refused for good`, err);
+  }
+}
 

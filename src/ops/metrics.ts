@@ -8,11 +8,17 @@ import type { HubMetrics } from "../core/metrics.ts";
 
 export interface NodeGauges {
   connections(): number;
+  /** What /readyz answers: store and broker connected, not draining. */
+  ready(): boolean;
+  /** Shards that need an owner; against duplex_shards_owned summed over the cluster, shows a shard nobody sequences. */
+  shards(): number;
   ownedShards(): number;
   brokerUp(): boolean;
   storeUp(): boolean;
   brokerReconnects(): number;
   storeReconnects(): number;
+  /** Messages in the dead-letter queue (Broker.deadLetters); absent where none is kept. */
+  deadLetters?(): Promise<number | null>;
 }
 
 export interface PromMetrics extends HubMetrics {
@@ -36,9 +42,19 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
     };
   };
   new Gauge({ name: "duplex_connections", help: "Open WebSocket connections (one session each)", registers, collect() { this.set(gauges.connections()); } });
+  new Gauge({ name: "duplex_ready", help: "1 while /readyz answers 200: store and broker connected, not draining", registers, collect() { this.set(gauges.ready() ? 1 : 0); } });
+  new Gauge({ name: "duplex_shards", help: "Shards that need an owner: DUPLEX_SHARDS, or 0 with the Redis broker, which has none", registers, collect() { this.set(gauges.shards()); } });
   new Gauge({ name: "duplex_shards_owned", help: "Shards this node sequences", registers, collect() { this.set(gauges.ownedShards()); } });
   new Gauge({ name: "duplex_broker_up", help: "1 while the broker is connected", registers, collect() { this.set(gauges.brokerUp() ? 1 : 0); } });
   new Gauge({ name: "duplex_store_up", help: "1 while the store is connected", registers, collect() { this.set(gauges.storeUp() ? 1 : 0); } });
+  new Gauge({
+    name: "duplex_dead_letter_queue_messages", registers,
+    help: "Messages waiting in the namespace's dead-letter queue: 0 without RabbitMQ, the last count read while it is away",
+    async collect() {
+      const n = gauges.deadLetters ? await gauges.deadLetters() : 0;
+      if (n !== null) this.set(n);
+    },
+  });
   // Counted by the connections themselves; read at scrape time.
   const total = (name: string, help: string, read: () => number) =>
     new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
@@ -48,9 +64,11 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
   const disconnects = new Counter({ name: "duplex_disconnects_total", help: "Closed connections by close code", labelNames: ["code"], registers });
   const framesIn = new Counter({ name: "duplex_frames_in_total", help: "Client frames by type", labelNames: ["type"], registers });
   const framesOut = new Counter({ name: "duplex_frames_out_total", help: "Server frames by type", labelNames: ["type"], registers });
-  const errors = new Counter({ name: "duplex_errors_total", help: "Refused frames by error code", labelNames: ["code"], registers });
+  const errors = new Counter({ name: "duplex_errors_total", help: "Refusals by error code: error frames and HTTP error answers", labelNames: ["code"], registers });
   const sequenced = new Counter({ name: "duplex_messages_sequenced_total", help: "Messages stored by this node's shards", registers });
   const slow = new Counter({ name: "duplex_slow_consumer_closes_total", help: "Connections closed for not reading", registers });
+  const unencodable = new Counter({ name: "duplex_unencodable_skipped_total", help: "Frames and stored messages skipped because they could not be encoded (nested past the runtime's stack)", registers });
+  const deadLettered = new Counter({ name: "duplex_messages_dead_lettered_total", help: "Messages this node refused for good and set aside (poison messages; RabbitMQ: moved to the dead-letter queue)", registers });
   const ack = new Histogram({ name: "duplex_ack_latency_seconds", help: "send received to ack written", buckets: LATENCY_BUCKETS, registers });
   const delivery = new Histogram({ name: "duplex_delivery_latency_seconds", help: "Sequenced to written to a local socket", buckets: LATENCY_BUCKETS, registers });
 
@@ -70,5 +88,30 @@ export function promMetrics(labels: { node: string; runtime: string }, gauges: N
     ack: (ms: number) => ack.observe(ms / 1000),
     delivered: (ms: number) => delivery.observe(Math.max(0, ms) / 1000),
     slowClosed: () => slow.inc(),
+    unencodable: () => unencodable.inc(),
+    deadLettered: () => deadLettered.inc(),
   };
+}
+
+export interface MetricDoc {
+  name: string;
+  type: string;
+  /** Its own labels; every metric also carries `node` and `runtime`. */
+  labels: string[];
+  help: string;
+}
+
+/** Every metric a node exposes, read from a registry built exactly as a node builds it. */
+export function metricCatalogue(): MetricDoc[] {
+  const none = () => 0;
+  const { registry } = promMetrics({ node: "", runtime: "" }, {
+    connections: none, ready: () => false, shards: none, ownedShards: none, brokerUp: () => false, storeUp: () => false,
+    brokerReconnects: none, storeReconnects: none,
+  });
+  return registry.getMetricsAsArray().map((m) => {
+    const own = (m as typeof m & { labelNames: string[] }).labelNames;
+    // Typed as a numeric enum, but at run time the name Prometheus uses: "counter", "gauge", "histogram".
+    const type = String(m.type);
+    return { name: m.name, type, labels: type === "histogram" ? [...own, "le"] : own, help: m.help };
+  });
 }

@@ -4,14 +4,12 @@
  * the wire protocol directly, unlike src/client, which hides it.
  */
 import type { ServerFrame } from "../core/protocol.ts";
+import type { SocketFactory } from "../runtime/runtime.ts";
 
 /** WebSocket.CLOSED, spelled out: Node 20 has no global WebSocket to read it from. */
 const CLOSED = 3;
 
 type Of<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
-
-/** Makes a WebSocket; lets a runtime add headers or TLS options the standard one lacks. */
-export type SocketFactory = (url: string) => WebSocket;
 
 export interface Probe {
   ws: WebSocket;

@@ -1,11 +1,13 @@
 /**
  * `duplex verify`: the black-box protocol scenarios, run against any deployment — a node,
  * nginx in front of a cluster, a compose stack, production. Each scenario uses fresh
- * users, so it can run against live systems without touching real conversations.
+ * users, so it can run against live systems without touching real conversations, and the
+ * last one deletes every conversation the run created: verify leaves nothing behind.
  */
-import { mintToken } from "../core/auth.ts";
+import { mintToken } from "../http/auth.ts";
 import { duplexError } from "../core/errors.ts";
-import { openProbe, type Probe, type SocketFactory } from "./probe.ts";
+import type { SocketFactory } from "../runtime/runtime.ts";
+import { openProbe, type Probe } from "./probe.ts";
 
 export interface Target {
   /** ws[s]://host[:port][/ws] */
@@ -25,8 +27,11 @@ export interface VerifyContext {
   /** A user id unique to this run. */
   user(name: string): string;
   connect(user: string, device?: string): Promise<Probe>;
-  http(user: string | null, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  http(user: string | null, path: string, body?: unknown, method?: string): Promise<{ status: number; body: any }>;
+  /** Creates a conversation, remembered in `created` so that the run can delete it. */
   conversation(owner: string, ...others: string[]): Promise<string>;
+  /** Conversations this run created and has not deleted yet → a member to delete them as. */
+  created: Map<string, string>;
 }
 
 export function targetOf(url: string, secret: string, socket: SocketFactory): Target {
@@ -52,11 +57,9 @@ export function context(target: Target): VerifyContext {
       if (device) q.set("device", device);
       return openProbe(`${target.wsUrl}?${q}`, target.socket);
     },
-    async http(user, path, body) {
+    async http(user, path, body, method = body === undefined ? "GET" : "POST") {
       const headers: Record<string, string> = { "content-type": "application/json", ...(user ? await bearer(user) : {}) };
-      const res = await fetch(target.httpUrl + path, {
-        method: body === undefined ? "GET" : "POST", headers, body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      const res = await fetch(target.httpUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
       const text = await res.text();
       try {
         return { status: res.status, body: JSON.parse(text) };
@@ -67,8 +70,10 @@ export function context(target: Target): VerifyContext {
     async conversation(owner, ...others) {
       const res = await ctx.http(owner, "/api/conversations", { members: others });
       check(res.status === 201, `POST /api/conversations answered ${res.status} ${JSON.stringify(res.body)}`);
+      ctx.created.set(res.body.id, owner);
       return res.body.id;
     },
+    created: new Map(),
   };
   return ctx;
 }
@@ -219,6 +224,27 @@ export const SCENARIOS: Scenario[] = [
       a.send({ type: "send", id: "fine", conv, body: "ok" });
       check((await a.next("ack")).seq === 1, "the socket was not usable after refusals");
       a.close();
+    },
+  },
+  {
+    name: "deleting a conversation removes it for its members; every one this run made is deleted",
+    async run(t) {
+      const [alice, bob, carol] = [t.user("alice"), t.user("bob"), t.user("carol")];
+      const conv = await t.conversation(alice, bob);
+      const a = await t.connect(alice, "a");
+      a.send({ type: "send", id: "bye", conv, body: 1 });
+      await a.next("ack");
+      a.close();
+      const stranger = await t.http(carol, `/api/conversations/${conv}`, undefined, "DELETE");
+      check(stranger.status === 403, `a non-member's DELETE answered ${stranger.status}, not 403`);
+      for (const [id, member] of t.created) {
+        const res = await t.http(member, `/api/conversations/${id}`, undefined, "DELETE");
+        check(res.status === 204, `DELETE /api/conversations/${id} answered ${res.status} ${JSON.stringify(res.body)}`);
+        t.created.delete(id);
+      }
+      // Listing reads the store; a history request may meet another node's cached copy.
+      const listed = await t.http(alice, "/api/conversations");
+      check(same(listed.body.conversations, []), `deleted conversations are still listed: ${JSON.stringify(listed.body)}`);
     },
   },
 ];

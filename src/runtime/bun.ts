@@ -5,10 +5,11 @@
  * it is off and the hub's heartbeat pings through ServerWebSocket.ping().
  */
 import type { ServerWebSocket } from "bun";
-import { upgradeWebSocket, websocket } from "hono/bun";
+import { getConnInfo, upgradeWebSocket, websocket } from "hono/bun";
+import { lookup } from "node:dns/promises";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import type { SocketFactory } from "../ops/probe.ts";
-import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
+import { honoEvents } from "./hono-events.ts";
+import type { Runtime, RuntimeOptions, SocketFactory } from "./runtime.ts";
 
 type Raw = ServerWebSocket<unknown>;
 
@@ -21,11 +22,35 @@ export function clientSocket({ insecure }: { insecure: boolean }): SocketFactory
   return (url) => new WebSocket(url, (insecure ? { tls: { rejectUnauthorized: false } } : undefined) as never);
 }
 
+/**
+ * Bun reports a host name that does not resolve as EINVAL, or, with port 0, as the port
+ * being in use: a failed listen on a name that does not resolve is the name's fault.
+ */
+async function listening<T>(listen: () => T, host: string): Promise<T> {
+  try {
+    return listen();
+  } catch (err) {
+    throw await lookup(host).then(() => err, (notFound) => notFound);
+  }
+}
+
+/** How long a close frame may wait behind queued data: as long as `ws` (Node) waits for a closing peer. */
+const CLOSE_GRACE_MS = 30_000;
+
 export function create(options: RuntimeOptions): Runtime {
   const sockets = new WeakMap<Raw, SocketEvents>();
+  // Bun drops a socket a few seconds after close() even if data is still queued ahead of
+  // the close frame, so a slow reader would see 1006 instead of the code it was closed with.
+  // The close frame is sent once the queue has drained, or after CLOSE_GRACE_MS.
+  const closing = new WeakMap<Raw, () => void>();
+  const close = (raw: Raw, code: number, reason: string) => {
+    if (raw.getBufferedAmount() === 0 || closing.has(raw)) return raw.close(code, reason);
+    const timer = setTimeout(() => closing.get(raw)?.(), CLOSE_GRACE_MS);
+    closing.set(raw, () => { clearTimeout(timer); closing.delete(raw); raw.close(code, reason); });
+  };
   const seam = (raw: Raw): SocketSeam => ({
     send: (text) => raw.readyState !== 1 || raw.send(text) !== 0,
-    close: (code, reason) => raw.close(code, reason),
+    close: (code, reason) => close(raw, code, reason),
     ping: () => { if (raw.readyState === 1) raw.ping(); return true; },
     terminate: () => raw.terminate(),
     bufferedAmount: () => raw.getBufferedAmount(),
@@ -33,9 +58,12 @@ export function create(options: RuntimeOptions): Runtime {
   return {
     name: "bun",
     upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open)),
+    peer: (c) => getConnInfo(c).remote.address ?? null,
     async serve(app, port, host) {
-      const server = Bun.serve({
+      const server = await listening(() => Bun.serve({
         port, hostname: host, fetch: app.fetch,
+        // Bun counts whole seconds; it closes a request that is not complete by then.
+        idleTimeout: Math.ceil(options.requestTimeoutMs / 1000),
         websocket: {
           // Hono types its handler for its own socket type; Bun's is the same object.
           ...(websocket as object),
@@ -44,8 +72,9 @@ export function create(options: RuntimeOptions): Runtime {
           sendPings: false,
           backpressureLimit: options.maxBufferedBytes,
           pong: (raw: Raw) => sockets.get(raw)?.pong(),
+          drain: (raw: Raw) => { if (raw.getBufferedAmount() === 0) closing.get(raw)?.(); },
         },
-      });
+      }), host);
       return { port: server.port as number, stop: () => server.stop() };
     },
     onShutdownSignal(fn) {

@@ -4,10 +4,11 @@
  * own, so its liveness is the runtime's. Deno has no payload limit: the hub measures
  * every frame and closes with 1009. Deno may fire close twice; the hub ignores repeats.
  */
-import { upgradeWebSocket } from "hono/deno";
+import { getConnInfo, upgradeWebSocket } from "hono/deno";
+import { denoIdleTimeoutS } from "../core/heartbeat-figures.ts";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import type { SocketFactory } from "../ops/probe.ts";
-import { honoEvents, type Runtime, type RuntimeOptions } from "./runtime.ts";
+import { honoEvents } from "./hono-events.ts";
+import type { Runtime, RuntimeOptions, SocketFactory } from "./runtime.ts";
 
 // deno-lint-ignore no-explicit-any
 const Deno = (globalThis as any).Deno;
@@ -29,12 +30,11 @@ export function create(options: RuntimeOptions): Runtime {
     terminate: () => raw.close(1001, "gone"),
     bufferedAmount: () => raw.bufferedAmount,
   });
-  // Deno 2.9 pings after idleTimeout/2 s of silence and closes after another idleTimeout/2
-  // without a pong: a dead peer goes within 0.6 heartbeats.
-  const idleTimeout = Math.max(1, Math.round((options.heartbeatMs * 0.6) / 1000));
+  const idleTimeout = denoIdleTimeoutS(options.heartbeatMs);
   return {
     name: "deno",
     upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open), { idleTimeout }),
+    peer: (c) => getConnInfo(c).remote.address ?? null,
     serve(app, port, host) {
       return new Promise((resolve) => {
         const server = Deno.serve({

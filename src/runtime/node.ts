@@ -5,12 +5,12 @@
  * answers a refused upgrade with an empty body, and the contract promises a JSON one.
  */
 import { serve } from "@hono/node-server";
-import type { IncomingMessage } from "node:http";
+import { getConnInfo } from "@hono/node-server/conninfo";
+import type { IncomingMessage, ServerOptions } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket as WsClient, WebSocketServer, type WebSocket } from "ws";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import type { SocketFactory } from "../ops/probe.ts";
-import type { Runtime, RuntimeOptions } from "./runtime.ts";
+import type { Runtime, RuntimeOptions, SocketFactory } from "./runtime.ts";
 
 export const env = (): Record<string, string | undefined> => process.env;
 export const exit = (code: number): never => process.exit(code);
@@ -22,8 +22,13 @@ export function clientSocket({ insecure }: { insecure: boolean }): SocketFactory
 }
 
 type Open = (seam: SocketSeam) => SocketEvents;
-/** Set on the request's env by `upgrade`; the listener completes the handshake. */
+/**
+ * The env of an upgrade request: `incoming` as node-server sets it for other requests (so
+ * getConnInfo works on both); `accept` is set by `upgrade`, and the listener completes the
+ * handshake.
+ */
 interface UpgradeEnv {
+  incoming: IncomingMessage;
   accept?: Open;
 }
 
@@ -50,14 +55,16 @@ export function create(options: RuntimeOptions): Runtime {
       (c.env as UpgradeEnv).accept = open;
       return new Response(null, { status: 200 });
     },
+    peer: (c) => getConnInfo(c).remote.address ?? null,
     serve(app, port, host) {
-      return new Promise((resolve) => {
-        const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
+      return new Promise((resolve, reject) => {
+        const server = serve({ fetch: app.fetch, port, hostname: host, serverOptions: requestBounds(options.requestTimeoutMs) }, (info) => {
           resolve({ port: info.port, stop: () => new Promise((done) => { wss.close(); server.close(() => done()); }) });
         });
+        server.once("error", reject);
         server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
           socket.on("error", () => socket.destroy());
-          const upgradeEnv: UpgradeEnv = {};
+          const upgradeEnv: UpgradeEnv = { incoming: req };
           let res: Response;
           try {
             res = await app.fetch(toRequest(req), upgradeEnv);
@@ -74,6 +81,15 @@ export function create(options: RuntimeOptions): Runtime {
       for (const s of ["SIGTERM", "SIGINT"] as const) process.on(s, () => fn(s));
     },
   };
+}
+
+/**
+ * Node answers 408 and closes a request whose headers or body are not complete within the
+ * bound, counted from its first byte; it checks every connectionsCheckingInterval (30 s by
+ * default, which would let a slow client overstay by that much).
+ */
+function requestBounds(ms: number): ServerOptions {
+  return { headersTimeout: ms, requestTimeout: ms, connectionsCheckingInterval: Math.max(250, Math.floor(ms / 4)) };
 }
 
 function toRequest(req: IncomingMessage): Request {

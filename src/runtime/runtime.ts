@@ -1,18 +1,20 @@
 /**
  * What a node needs from the runtime it runs on. Each of bun.ts, deno.ts and node.ts
  * implements it; nothing outside src/runtime/ may touch Bun, Deno or node: APIs for
- * serving. `load()` picks the one for the runtime we are on.
+ * serving. `load()` in load.ts picks the one for the runtime we are on.
  */
-import type { Hono } from "hono";
-import type { WSEvents } from "hono/ws";
-import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import type { Upgrade } from "../core/app.ts";
-import type { SocketFactory } from "../ops/probe.ts";
+import type { Context, Hono } from "hono";
+import type { Upgrade } from "../http/app.ts";
+
+/** Makes a WebSocket; lets a runtime add headers or TLS options the standard one lacks. */
+export type SocketFactory = (url: string) => WebSocket;
 
 export interface RuntimeOptions {
   maxPayload: number;
   heartbeatMs: number;
   maxBufferedBytes: number;
+  /** Longest a client may take to send a whole HTTP request, headers and body. */
+  requestTimeoutMs: number;
 }
 
 export interface Server {
@@ -24,6 +26,8 @@ export interface Server {
 export interface Runtime {
   name: "bun" | "deno" | "node";
   upgrade: Upgrade;
+  /** The address of the request's TCP peer (a proxy, when there is one); null if unknown. */
+  peer(c: Context): string | null;
   serve(app: Hono, port: number, host: string): Promise<Server>;
   onShutdownSignal(fn: (signal: string) => void): void;
 }
@@ -37,29 +41,18 @@ export interface RuntimeModule {
   create(options: RuntimeOptions): Runtime;
 }
 
-export function load(): Promise<RuntimeModule> {
-  const g = globalThis as { Bun?: unknown; Deno?: unknown };
-  if (g.Bun) return import("./bun.ts");
-  if (g.Deno) return import("./deno.ts");
-  return import("./node.ts");
-}
-
 /**
- * Hono's WebSocket events wired to the hub through a seam built from the raw socket.
- * State is keyed by the raw socket, since Bun makes a new WSContext for every event.
+ * Why a node could not listen, as one line naming the setting at fault (CONTRACT §1). The
+ * runtimes report the same causes under different names: Node and Bun use errno codes,
+ * Deno its own error classes and, for a name it cannot resolve, only a message.
  */
-export function honoEvents<Raw extends object>(
-  sockets: WeakMap<Raw, SocketEvents>,
-  seam: (raw: Raw) => SocketSeam,
-  open: (seam: SocketSeam) => SocketEvents,
-): WSEvents {
-  return {
-    onOpen: (_e, ws) => { const raw = ws.raw as Raw; sockets.set(raw, open(seam(raw))); },
-    onMessage: (e, ws) => {
-      const events = sockets.get(ws.raw as Raw);
-      if (typeof e.data === "string") events?.text(e.data);
-      else events?.binary();
-    },
-    onClose: (e, ws) => sockets.get(ws.raw as Raw)?.closed(e.code, e.reason),
-  };
+export function listenError(err: unknown, port: number, host: string): Error {
+  const e = err as { code?: string; name?: string; message?: string };
+  const cause = `${e.code ?? ""} ${e.name ?? ""} ${e.message ?? String(err)}`;
+  if (/EADDRINUSE|AddrInUse/.test(cause)) return new Error(`PORT ${port} is already in use (HOST ${host})`);
+  if (/EADDRNOTAVAIL|AddrNotAvailable|ENOTFOUND|EAI_|lookup address/.test(cause)) {
+    return new Error(`HOST "${host}" is not an address of this machine (PORT ${port})`);
+  }
+  if (/EACCES|PermissionDenied/.test(cause)) return new Error(`PORT ${port} needs privileges this process lacks (HOST ${host})`);
+  return new Error(`cannot listen on HOST "${host}" PORT ${port}: ${(e.message ?? String(err)).split("\n")[0]}`);
 }

@@ -3,9 +3,11 @@
  * the interfaces (they pass the same suites as Redis), not test doubles.
  */
 import { duplexError } from "../core/errors.ts";
+import { BoundedMap } from "../core/lru.ts";
 import type {
   Appended, Conversation, MessageStore, NewMessage, SessionRecord, SessionStore, Stores, StoredMessage,
-} from "./interface.ts";
+} from "../core/ports/store.ts";
+import { checkDevice, checkIds, checkMessage } from "./ids.ts";
 
 interface Entry {
   record: SessionRecord;
@@ -23,6 +25,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async register(record: SessionRecord, ttlMs: number): Promise<SessionRecord | null> {
+    checkDevice(record);
     const key = deviceKey(record);
     const old = this.#live(this.#byDevice.get(key));
     const expiresAt = this.#now() + ttlMs;
@@ -32,11 +35,13 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async remove(record: Pick<SessionRecord, "session" | "user" | "device">): Promise<void> {
+    checkDevice(record);
     const key = deviceKey(record);
     if (this.#byDevice.get(key)?.record.session === record.session) this.#byDevice.delete(key);
   }
 
   async refresh(node: string, sessions: readonly SessionRecord[], ttlMs: number): Promise<void> {
+    sessions.forEach(checkDevice);
     const now = this.#now();
     this.#nodes.set(node, now + ttlMs);
     for (const s of sessions) {
@@ -47,6 +52,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async byUser(user: string): Promise<SessionRecord[]> {
+    checkIds("user", user);
     return this.#select((r) => r.user === user);
   }
 
@@ -104,6 +110,7 @@ export class MemoryMessageStore implements MessageStore {
   #byUser = new Map<string, string[]>();
   #historyLimit: number;
   #now: () => number;
+  #deliveries = new BoundedMap<string, number>(100_000);
 
   constructor(options: { historyLimit?: number; now?: () => number } = {}) {
     this.#historyLimit = options.historyLimit ?? 10_000;
@@ -111,6 +118,7 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async createConversation(members: readonly string[]): Promise<Conversation> {
+    checkIds("member", ...members);
     const conv = { id: crypto.randomUUID(), members: [...new Set(members)] };
     this.#convs.set(conv.id, { conv, messages: [], trimmed: 0, sent: new Map(), reads: new Map() });
     for (const user of conv.members) {
@@ -122,20 +130,30 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async conversation(id: string): Promise<Conversation | null> {
+    checkIds("conv", id);
     const c = this.#convs.get(id)?.conv;
     return c ? { id: c.id, members: [...c.members] } : null;
   }
 
   async conversationsOf(user: string, limit: number): Promise<Conversation[]> {
+    checkIds("user", user);
     const ids = this.#byUser.get(user) ?? [];
     return ids.slice(Math.max(0, ids.length - limit)).reverse().map((id) => ({ id, members: [...this.#convs.get(id)!.conv.members] }));
   }
 
+  async shareConversation(user: string, others: readonly string[]): Promise<boolean[]> {
+    checkIds("user", user, ...others);
+    const mine = new Set(this.#byUser.get(user));
+    return others.map((other) => other === user || (this.#byUser.get(other) ?? []).some((id) => mine.has(id)));
+  }
+
   async append(messages: readonly NewMessage[]): Promise<Appended[]> {
+    messages.forEach(checkMessage);
     return messages.map((m) => this.#appendOne(m));
   }
 
   async range(conv: string, after: number, limit: number): Promise<StoredMessage[]> {
+    checkIds("conv", conv);
     const state = this.#convs.get(conv);
     if (!state) return [];
     const start = Math.max(0, after - state.trimmed);
@@ -143,15 +161,36 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async lastSeq(conv: string): Promise<number> {
+    checkIds("conv", conv);
     const state = this.#convs.get(conv);
     return state ? state.trimmed + state.messages.length : 0;
   }
 
   async markRead(conv: string, user: string, seq: number): Promise<number> {
+    checkIds("conv", conv);
+    checkIds("user", user);
     const reads = this.#state(conv).reads;
     const mark = Math.max(reads.get(user) ?? 0, seq);
     reads.set(user, mark);
     return mark;
+  }
+
+  async deleteConversation(id: string): Promise<boolean> {
+    const state = this.#convs.get(id);
+    if (!state) return false;
+    this.#convs.delete(id);
+    for (const user of state.conv.members) {
+      const ids = this.#byUser.get(user)!.filter((c) => c !== id);
+      if (ids.length > 0) this.#byUser.set(user, ids);
+      else this.#byUser.delete(user);
+    }
+    return true;
+  }
+
+  async countDelivery(ref: string): Promise<number> {
+    const count = (this.#deliveries.get(ref) ?? 0) + 1;
+    this.#deliveries.set(ref, count);
+    return count;
   }
 
   async close(): Promise<void> {}

@@ -1,5 +1,5 @@
 /**
- * The behavioural contract of Broker (src/broker/interface.ts), run against every
+ * The behavioural contract of Broker (src/core/ports/broker.ts), run against every
  * implementation:
  *
  *   brokerSuite(name, make)
@@ -12,7 +12,8 @@
  * MessageStore shared by all instances and record what each instance delivers.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Broker, BrokerHandlers, ControlEvent, SendRequest, Sequenced } from "../../src/broker/interface.ts";
+import type { Broker, BrokerHandlers, ControlEvent, PoisonReport, SendRequest, Sequenced } from "../../src/core/ports/broker.ts";
+import { duplexError } from "../../src/core/errors.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
 
 export interface BrokerFixture {
@@ -25,6 +26,7 @@ interface Node {
   broker: Broker;
   delivered: Sequenced[];
   controls: ControlEvent[];
+  deadLettered: PoisonReport[];
 }
 
 const WAIT_MS = 10_000;
@@ -49,6 +51,10 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
     let gate: Promise<void> | null = null;
     /** How long each `sequence` call takes, so that overlapping calls can be seen. */
     let work = 0;
+    /** Fails a `sequence` call holding a message with this body: the store cannot take it, ever. */
+    const POISON = "poison";
+    /** How many more `sequence` calls fail as if the store were away. */
+    let away = 0;
     /** Batches being sequenced now, per conversation and in all; the highest counts seen. */
     const busy = { perConv: new Map<string, number>(), all: 0, maxPerConv: 0, maxAll: 0 };
 
@@ -56,7 +62,7 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
     async function cluster(instances: number): Promise<Node[]> {
       fixture = await make(instances);
       store = new MemoryMessageStore();
-      const nodes = fixture.brokers.map((broker): Node => ({ broker, delivered: [], controls: [] }));
+      const nodes = fixture.brokers.map((broker): Node => ({ broker, delivered: [], controls: [], deadLettered: [] }));
       for (const node of nodes) {
         const handlers: BrokerHandlers = {
           sequence: async (messages) => {
@@ -67,6 +73,12 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
             try {
               await gate;
               if (work > 0) await new Promise((r) => setTimeout(r, work));
+              if (away > 0) {
+                away--;
+                throw duplexError("unavailable", "the store is away");
+              }
+              // What JSON.stringify throws for a body nested past the stack: no retry can help.
+              if (messages.some((m) => m.body === POISON)) throw new RangeError("Maximum call stack size exceeded");
               return await store.append(messages);
             } finally {
               busy.all--;
@@ -75,6 +87,7 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
           },
           deliver: (item) => node.delivered.push(item),
           control: (event) => node.controls.push(event),
+          deadLettered: (report) => node.deadLettered.push(report),
         };
         await node.broker.start(handlers);
       }
@@ -84,6 +97,7 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
     afterEach(async () => {
       gate = null;
       work = 0;
+      away = 0;
       Object.assign(busy, { perConv: new Map(), all: 0, maxPerConv: 0, maxAll: 0 });
       await fixture?.close();
       fixture = undefined;
@@ -142,6 +156,41 @@ export function brokerSuite(name: string, make: (instances: number) => Promise<B
       expect(again.duplicate).toBe(true);
       expect(again.message).toEqual(first.message);
       expect(await store.lastSeq(conv)).toBe(2);
+    });
+
+    test("a poison message is refused to its sender as unprocessable and reported once, and its shard goes on", async () => {
+      const nodes = await cluster(2);
+      const { id: conv } = await store.createConversation(["alice"]);
+      const bad = request(conv, "bad");
+      const poison = { ...bad, message: { ...bad.message, body: POISON } };
+      // Behind the poison message in its shard, submitted before it is dealt with.
+      const outcomes = await Promise.allSettled([
+        nodes[0].broker.submit(request(conv, "before")),
+        nodes[0].broker.submit(poison),
+        nodes[nodes.length - 1].broker.submit(request(conv, "after")),
+      ]);
+      expect(outcomes[1]).toMatchObject({ status: "rejected", reason: { code: "unprocessable", message: expect.stringContaining("Maximum call stack") } });
+      const stored = [outcomes[0], outcomes[2]].map((o) => (o.status === "fulfilled" ? o.value.message.seq : o.reason));
+      expect(stored.sort()).toEqual([1, 2]);
+      const later = await nodes[0].broker.submit(request(conv, "later"));
+      expect(later.message.seq).toBe(3);
+      const reports = nodes.flatMap((n) => n.deadLettered);
+      expect(reports).toEqual([expect.objectContaining({ conv, id: "bad", user: "alice", code: "unprocessable" })]);
+      expect(await store.lastSeq(conv)).toBe(3);
+    });
+
+    test("a transient failure is never dead-lettered: the send is stored once or answered unavailable", async () => {
+      const [node] = await cluster(1);
+      const { id: conv } = await store.createConversation(["alice"]);
+      away = 2;
+      const first = request(conv, "m1");
+      const outcome = await node.broker.submit(first).then((s) => s.message.seq, (err) => err.code);
+      expect([1, "unavailable"]).toContain(outcome);
+      // The client resends with the same id until it is acked: stored once either way.
+      const again = await node.broker.submit({ ...first, ref: `${first.ref}-again` }).catch(() => node.broker.submit({ ...first, ref: `${first.ref}-3` }));
+      expect(again.message.seq).toBe(1);
+      expect(node.deadLettered).toEqual([]);
+      expect(await store.lastSeq(conv)).toBe(1);
     });
 
     test("control events reach every instance, the sender included", async () => {

@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { shardOf } from "../../src/broker/topology.ts";
+import { shardOf } from "../../src/broker/shard.ts";
 import type { ServerFrame } from "../../src/core/protocol.ts";
 import { dropNamespace } from "../cleanup.ts";
 import { api, connect, type NodeProc, type RuntimeName, startNode, type TestClient, testNamespace } from "../harness.ts";
 import { amqpUrl, redisUrl } from "../services.ts";
-import { waitFor } from "./rabbitmq-fixture.ts";
+import { waitFor } from "./rabbitmq/fixture.ts";
 
 setDefaultTimeout(120_000);
 const SHARDS = 16;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { redisBroker } from "../../src/broker/redis.ts";
-import { REDIS_URL, testNamespace } from "../store/redis-fixtures.ts";
+import { REDIS_URL, testNamespace } from "../store/redis/fixtures.ts";
 import { brokerSuite } from "./broker.suite.ts";
 
 // Several instances on one namespace share its fan-out channel, like the nodes of a

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Ack, StoredMessage } from "../../src/client/index.ts";
 import { dropNamespace } from "../cleanup.ts";
-import { cleanUpAfterAll, type Nginx, startNginx } from "../config/support.ts";
+import { cleanUpAfterAll, type Nginx, startNginx } from "../cli/deploy/support.ts";
 import { api, type NodeProc, RUNTIMES, startNode, testNamespace } from "../harness.ts";
 import { amqpUrl, redisUrl } from "../services.ts";
 import { closeDevices, device, online } from "./live.ts";

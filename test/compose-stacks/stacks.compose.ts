@@ -7,7 +7,7 @@
  * not by `npm test`: it needs a Docker engine and the images.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { shardOf } from "../../src/broker/topology.ts";
+import { shardOf } from "../../src/broker/shard.ts";
 import { SCENARIOS } from "../../src/ops/verify.ts";
 import { verifyTarget } from "../compose-support.ts";
 import { ComposeStack, must, sh, until } from "./stack.ts";

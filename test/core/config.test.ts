@@ -24,6 +24,17 @@ test("refuses each bad value with a message naming the variable", () => {
     [{ DUPLEX_QUEUE_TYPE: "stream" }, "DUPLEX_QUEUE_TYPE"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
     [{ AMQP_URL: "amqp://127.0.0.1" }, "AMQP_URL needs REDIS_URL"],
+    [{ DUPLEX_MAX_TOKEN_TTL: "0s" }, "DUPLEX_MAX_TOKEN_TTL"],
+    [{ DUPLEX_MAX_TOKEN_TTL: "366d" }, "DUPLEX_MAX_TOKEN_TTL"],
+    [{ DUPLEX_MAX_TOKEN_TTL: "a day" }, "DUPLEX_MAX_TOKEN_TTL"],
+    [{ DUPLEX_TRUSTED_PROXIES: "10.0.0.0/33" }, "DUPLEX_TRUSTED_PROXIES"],
+    [{ DUPLEX_TRUSTED_PROXIES: "nginx" }, "DUPLEX_TRUSTED_PROXIES"],
+    // Number() reads these as numbers; other readers of the same value might not.
+    [{ PORT: "1e3" }, "PORT"],
+    [{ PORT: "0x50" }, "PORT"],
+    [{ PORT: "08080" }, "PORT"],
+    [{ PORT: " 80" }, "PORT"],
+    [{ DUPLEX_REQUEST_TIMEOUT_MS: "9999" }, "DUPLEX_REQUEST_TIMEOUT_MS"],
   ];
   for (const [env, name] of bad) expect(() => loadConfig(env)).toThrow(name);
 });
@@ -54,4 +65,16 @@ test("masks passwords in URLs it prints", () => {
   expect(maskUrl("redis://user:hunter2@db:6379/0")).toBe("redis://user:***@db:6379/0");
   expect(maskUrl("amqp://guest:guest@127.0.0.1:5672")).not.toContain("guest@");
   expect(maskUrl("redis://127.0.0.1:6379")).toBe("redis://127.0.0.1:6379");
+});
+
+test("a token may live 24 h by default; DUPLEX_MAX_TOKEN_TTL takes durations like the CLI's --ttl", () => {
+  expect(loadConfig({}).maxTokenTtl).toBe(86400);
+  expect(loadConfig({ DUPLEX_MAX_TOKEN_TTL: "15m" }).maxTokenTtl).toBe(900);
+  expect(loadConfig({ DUPLEX_MAX_TOKEN_TTL: "365d" }).maxTokenTtl).toBe(365 * 86400);
+});
+
+test("trusts proxies on this machine by default, a list of addresses and ranges when given, none on request", () => {
+  expect(loadConfig({}).trustedProxies).toHaveLength(2);
+  expect(loadConfig({ DUPLEX_TRUSTED_PROXIES: " 10.0.0.0/8, fd00::/8 ,192.0.2.1" }).trustedProxies).toHaveLength(3);
+  expect(loadConfig({ DUPLEX_TRUSTED_PROXIES: "none" }).trustedProxies).toEqual([]);
 });

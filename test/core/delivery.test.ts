@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { OrderedDelivery } from "../../src/core/delivery.ts";
 import { createLogger } from "../../src/core/log.ts";
-import type { StoredMessage } from "../../src/store/interface.ts";
+import type { StoredMessage } from "../../src/core/ports/store.ts";
 import { MemoryMessageStore } from "../../src/store/memory.ts";
 
 const quiet = createLogger("error", {}, () => {});

@@ -3,7 +3,7 @@
  * test per error code it answers, how a repeat is kept from a device, and close handling.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Broker, Sequenced } from "../../src/broker/interface.ts";
+import type { Broker, Sequenced } from "../../src/core/ports/broker.ts";
 import { MemoryBroker } from "../../src/broker/memory.ts";
 import { duplexError } from "../../src/core/errors.ts";
 import { Hub } from "../../src/core/hub.ts";
@@ -11,7 +11,7 @@ import { createLogger } from "../../src/core/log.ts";
 import { type HubMetrics, NO_METRICS } from "../../src/core/metrics.ts";
 import type { SocketEvents } from "../../src/core/socket.ts";
 import { memoryStores } from "../../src/store/memory.ts";
-import type { Stores, StoredMessage } from "../../src/store/interface.ts";
+import type { Stores, StoredMessage } from "../../src/core/ports/store.ts";
 
 const log = createLogger("error");
 
@@ -32,7 +32,7 @@ function setup(options: { broker?: Broker; rate?: number; maxMessageBytes?: numb
     nodeId: "n1", heartbeatMs: 25_000, rate: options.rate ?? 100, maxMessageBytes: options.maxMessageBytes ?? 4096,
     maxBufferedBytes: 1 << 20, stores, broker, log, metrics: options.metrics,
   });
-  const ready = broker.start(hub.handlers());
+  const ready = broker.start({ sequence: (messages) => stores.messages.append(messages), ...hub.handlers() });
   const device = (user: string, name: string): Device => {
     const frames: Record<string, any>[] = [];
     const closes: [number, string][] = [];
@@ -209,5 +209,87 @@ describe("closing", () => {
     expect(first.closes).toEqual([[4409, "replaced"]]);
     expect(second.closes).toEqual([]);
     expect((await s.stores.sessions.byUser("ann")).map((r) => r.session)).toEqual([second.of("welcome")[0].session]);
+  });
+});
+
+describe("hostile bodies", () => {
+  /** A body nested far past what JSON.stringify can take on any runtime's stack. */
+  const tooDeep = () => {
+    let body: unknown = 0;
+    for (let i = 0; i < 200_000; i++) body = [body];
+    return body;
+  };
+  const counting = () => {
+    const counts = { unencodable: 0, deadLettered: 0 };
+    const metrics: HubMetrics = { ...NO_METRICS, unencodable: () => counts.unencodable++, deadLettered: () => counts.deadLettered++ };
+    return { counts, metrics };
+  };
+
+  test("bad_request: a send whose body nests past the limit is refused naming body, and the socket stays usable", async () => {
+    const { ann, bo, conv } = await twoDevices();
+    ann.events.text(`{"type":"send","id":"deep","conv":"${conv}","body":${"[".repeat(1000)}${"]".repeat(1000)}}`);
+    await settle();
+    expect(ann.of("error")).toMatchObject([{ code: "bad_request", id: "deep", message: expect.stringContaining('field "body"') }]);
+    frame(ann, { type: "send", id: "fine", conv, body: { nested: [[1]] } });
+    await settle();
+    expect(ann.of("ack")).toMatchObject([{ id: "fine", seq: 1 }]);
+    expect(seqs(bo)).toEqual([1]);
+    expect([...ann.closes, ...bo.closes]).toEqual([]);
+  });
+
+  test("a stored message too deep to encode is skipped by sync, logged and counted, and the replay goes on", async () => {
+    const { counts, metrics } = counting();
+    const s = setup({ metrics });
+    await s.ready;
+    const conv = (await s.stores.messages.createConversation(["ann", "bo"])).id;
+    const from = { user: "ann", device: "phone" };
+    // Written straight into the store, as a node without the depth limit did.
+    await s.stores.messages.append([{ conv, id: "a", from, body: 1 }, { conv, id: "deep", from, body: tooDeep() }, { conv, id: "c", from, body: 3 }]);
+    const bo = s.device("bo", "laptop");
+    frame(bo, { type: "sync", conv, after: 0 });
+    await settle();
+    expect(seqs(bo)).toEqual([1, 3]);
+    expect(bo.of("synced")).toMatchObject([{ conv, seq: 3 }]);
+    expect(bo.of("error")).toEqual([]);
+    expect(counts.unencodable).toBe(1);
+  });
+
+  test("a fanned-out message too deep to encode is skipped, counted once, and the messages after it are delivered", async () => {
+    const { counts, metrics } = counting();
+    const s = setup({ metrics });
+    await s.ready;
+    const conv = (await s.stores.messages.createConversation(["ann", "bo"])).id;
+    const [bo, tablet] = [s.device("bo", "laptop"), s.device("bo", "tablet")];
+    const from = { user: "ann", device: "phone" };
+    const appended = await s.stores.messages.append([{ conv, id: "a", from, body: 1 }, { conv, id: "deep", from, body: tooDeep() }, { conv, id: "c", from, body: 3 }]);
+    for (const a of appended) s.hub.handlers().deliver({ ...a, origin: "n2", ref: a.message.id });
+    await settle();
+    expect(seqs(bo)).toEqual([1, 3]);
+    expect(seqs(tablet)).toEqual([1, 3]);
+    expect(counts.unencodable).toBe(1);
+    expect([...bo.closes, ...tablet.closes]).toEqual([]);
+  });
+
+  test("a poison message the broker refuses is answered with its error and counted as dead-lettered", async () => {
+    const { counts, metrics } = counting();
+    const broker = new MemoryBroker({ shards: 1 });
+    const s = setup({ broker, metrics });
+    const handlers = s.hub.handlers();
+    // A store that cannot take one message, for a reason that will not pass.
+    await broker.start({
+      ...handlers,
+      sequence: async (messages) => {
+        if (messages.some((m) => m.id === "poison")) throw new RangeError("Maximum call stack size exceeded");
+        return s.stores.messages.append(messages);
+      },
+    });
+    const conv = (await s.stores.messages.createConversation(["ann", "bo"])).id;
+    const ann = s.device("ann", "phone");
+    frame(ann, { type: "send", id: "poison", conv, body: 1 });
+    frame(ann, { type: "send", id: "next", conv, body: 2 });
+    await settle();
+    expect(ann.of("error")).toMatchObject([{ code: "unprocessable", id: "poison", message: expect.stringContaining("Maximum call stack") }]);
+    expect(ann.of("ack")).toMatchObject([{ id: "next", seq: 1 }]);
+    expect(counts.deadLettered).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { DuplexError, ERROR_STATUS, asDuplexError, duplexError } from "../../src/core/errors.ts";
-import { errorFrame, FrameError, parseClientFrame } from "../../src/core/protocol.ts";
+import { encode, errorFrame, FrameError, isId, nestsDeeperThan, parseClientFrame, serialise } from "../../src/core/protocol.ts";
 
 const refuse = (text: string) => {
   try {
@@ -50,14 +50,74 @@ describe("parseClientFrame", () => {
     }
   });
 
+  test("refuses a body nested past the depth limit, naming body and the setting, on a tiny frame thousands of levels deep", () => {
+    const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
+    for (const [body, limit] of [[deep(5000), 32], [deep(33), 32], [`{"a":${deep(3)}}`, 3]] as const) {
+      let err: FrameError | undefined;
+      try {
+        parseClientFrame(`{"type":"send","id":"deep","conv":"c","body":${body}}`, limit);
+      } catch (e) {
+        err = e as FrameError;
+      }
+      expect(err).toBeInstanceOf(FrameError);
+      expect(err!.code).toBe("bad_request");
+      expect(err!.id).toBe("deep");
+      expect(err!.message).toContain('field "body"');
+      expect(err!.message).toContain(`at most ${limit} levels`);
+      expect(err!.message).toContain("DUPLEX_MAX_BODY_DEPTH");
+    }
+    // Exactly at the limit passes; the default limit is 32.
+    expect(parseClientFrame(`{"type":"send","id":"i","conv":"c","body":${deep(32)}}`).type).toBe("send");
+    expect(parseClientFrame(`{"type":"send","id":"i","conv":"c","body":{"a":[1]}}`, 2).type).toBe("send");
+  });
+
   test("a non-string id is not repeated", () => {
     expect(refuse('{"type":"send","id":5,"conv":"c","body":1}').id).toBeUndefined();
   });
 });
 
+describe("nesting and encoding", () => {
+  test("nestsDeeperThan counts arrays and objects, scalars being 0 deep, without recursing", () => {
+    expect(nestsDeeperThan("x", 0)).toBe(false);
+    expect(nestsDeeperThan([], 0)).toBe(true);
+    expect(nestsDeeperThan([1, [2]], 2)).toBe(false);
+    expect(nestsDeeperThan([1, [2]], 1)).toBe(true);
+    expect(nestsDeeperThan({ a: { b: [null] } }, 2)).toBe(true);
+    let v: unknown = 0;
+    for (let i = 0; i < 1_000_000; i++) v = [v];
+    expect(nestsDeeperThan(v, 64)).toBe(true);
+  });
+
+  test("encode gives null and serialise refuses unprocessable where JSON.stringify overflows the stack", () => {
+    let body: unknown = 0;
+    for (let i = 0; i < 200_000; i++) body = [body];
+    const frame = { type: "msg" as const, conv: "c", seq: 1, id: "i", from: { user: "u", device: "d" }, body, ts: 0 };
+    expect(encode(frame)).toBeNull();
+    expect(() => serialise(body, "the body")).toThrow(expect.objectContaining({ code: "unprocessable", message: expect.stringContaining("the body cannot be serialised") }));
+    expect(encode({ type: "pong" })).toBe('{"type":"pong"}');
+  });
+});
+
+describe("isId", () => {
+  test("an id is 1 to 128 characters, counted as code points: 128 emoji or accented letters fit, 129 do not", () => {
+    for (const ok of ["a", "x".repeat(128), "😀".repeat(128), "é".repeat(128), "Ann Lee", "a}:b%"]) expect({ ok, is: isId(ok) }).toEqual({ ok, is: true });
+    for (const bad of ["", "x".repeat(129), "😀".repeat(129), 7, null, undefined]) expect({ bad, is: isId(bad) }).toEqual({ bad, is: false });
+  });
+
+  test("a string with a lone surrogate is no id, wherever the surrogate is", () => {
+    for (const bad of ["\ud800victim", "victim\udbff", "a\udc00b", "\udfff"]) expect({ bad, is: isId(bad) }).toEqual({ bad, is: false });
+  });
+
+  test("frames naming ids that are not well-formed are refused, naming the field", () => {
+    expect(refuse('{"type":"send","id":"\\ud800a","conv":"c","body":1}').message).toContain('field "id" must be a string of 1 to 128 characters, well-formed Unicode');
+    expect(refuse('{"type":"sync","conv":"\\udbffc","after":0}').message).toContain('field "conv"');
+    expect(refuse('{"type":"ping","id":"\\udc00"}').message).toContain('field "id"');
+  });
+});
+
 describe("error codes", () => {
   test("each code maps to its HTTP status and serialises as {code, message}", () => {
-    const expected = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, too_large: 413, rate_limited: 429, unavailable: 503 };
+    const expected = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, too_large: 413, unprocessable: 422, rate_limited: 429, unavailable: 503 };
     expect<Record<string, number>>(ERROR_STATUS).toEqual(expected);
     for (const [code, status] of Object.entries(expected)) {
       const err = duplexError(code as keyof typeof expected, `m-${code}`);

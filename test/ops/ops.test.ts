@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { api, connect, mintToken, type NodeProc, rawUpgrade, startNode, testNamespace } from "../harness.ts";
 import { redisUrl } from "../services.ts";
-import { dropKeys } from "../store/redis-fixtures.ts";
+import { dropKeys } from "../store/redis/fixtures.ts";
 
 /** Parses the Prometheus text format strictly enough to catch a malformed exposition. */
 function parseProm(text: string): Map<string, number> {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { api, connect, type NodeProc, startNode, type TestClient, testNamespace } from "../harness.ts";
-import { dropKeys, listKeys, readHash, REDIS_URL } from "./redis-fixtures.ts";
+import { dropKeys, listKeys, readHash, REDIS_URL } from "./redis/fixtures.ts";
 
 const HEARTBEAT_MS = 1000;
 const namespace = testNamespace();
@@ -51,6 +51,8 @@ describe("two nodes sharing Redis", () => {
     const phone = await open(a, user, "phone");
     await eventually("the session is in Redis", async () => (await readHash(sessionKey(user, "phone"))).session === phone.welcome.session);
     expect(await readHash(sessionKey(user, "phone"))).toMatchObject({ user, device: "phone", node: a.nodeId });
+    // Presence is shown to the users one shares a conversation with.
+    await api(b, "someone", "/api/conversations", { body: { members: [user] } });
     const presence = await api(b, "someone", `/api/presence?users=${user}`);
     expect(presence.body.users[user]).toMatchObject({ online: true, devices: [{ device: "phone", node: a.nodeId }] });
 
@@ -105,6 +107,7 @@ describe("a node that dies or restarts", () => {
     const victim = await startNode({ runtime: "bun", env });
     const users = [uid("dave"), uid("erin"), uid("frank")];
     for (const u of users) await open(victim, u, "phone");
+    await api(b, "someone", "/api/conversations", { body: { members: users } });
     await eventually("the victim's sessions are in Redis", async () =>
       (await Promise.all(users.map((u) => readHash(sessionKey(u, "phone"))))).every((h) => h.node === victim.nodeId));
     await victim.kill();

@@ -1,11 +1,11 @@
 /**
- * The behavioural contract of MessageStore (src/store/interface.ts), run against every
+ * The behavioural contract of MessageStore (src/core/ports/store.ts), run against every
  * implementation: `messageStoreSuite(name, make)` where `make(historyLimit)` returns two
  * handles on one fresh backing store (the same object twice for an in-process store; two
  * connections for Redis), so concurrent writers are real where they can be.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Conversation, MessageStore, NewMessage } from "../../src/store/interface.ts";
+import type { Conversation, MessageStore, NewMessage } from "../../src/core/ports/store.ts";
 
 export interface MessageFixture {
   stores: [MessageStore, MessageStore];
@@ -54,6 +54,27 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       expect(await listed(store, carol)).toEqual(want(2));
       expect(await listed(store, alice, 2)).toEqual(want(2, 1));
       expect(await listed(store, u("nobody"))).toEqual([]);
+    });
+
+    test("countDelivery counts each ref's deliveries on its own, across writers", async () => {
+      const [a, b] = await open();
+      const ref = `ref-${crypto.randomUUID()}`;
+      expect(await a.countDelivery(ref)).toBe(1);
+      expect(await b.countDelivery(ref)).toBe(2);
+      expect(await a.countDelivery(`${ref}-other`)).toBe(1);
+    });
+
+    test("users share a conversation once one has them both as members; a user always shares with themselves", async () => {
+      const [store, other] = await open();
+      const u = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
+      const [alice, bob, carol, dave] = [u("alice"), u("bob"), u("carol"), u("dave")];
+      for (let i = 0; i < 5; i++) await store.createConversation([alice, u("filler")]);
+      await store.createConversation([carol, bob]);
+      expect(await other.shareConversation(alice, [alice, bob, carol, dave])).toEqual([true, false, false, false]);
+      await store.createConversation([bob, alice, carol]);
+      expect(await other.shareConversation(alice, [bob, carol, dave, alice])).toEqual([true, true, false, true]);
+      expect(await other.shareConversation(dave, [alice, dave])).toEqual([false, true]);
+      expect(await store.shareConversation(bob, [])).toEqual([]);
     });
 
     test("an empty or unknown conversation has lastSeq 0 and no history", async () => {
@@ -172,11 +193,55 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       await expect(store.markRead("no-such-conversation", "alice", 1)).rejects.toMatchObject({ code: "not_found" });
     });
 
+    test("a deleted conversation is gone for every member, with its history and read marks; others stay", async () => {
+      const [store, other] = await open();
+      const u = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
+      const [alice, bob] = [u("alice"), u("bob")];
+      const kept = await store.createConversation([alice]);
+      const gone = await store.createConversation([alice, bob]);
+      await store.append([msg(gone.id, "x", alice), msg(gone.id, "y", bob)]);
+      await store.markRead(gone.id, bob, 2);
+      expect(await other.deleteConversation(gone.id)).toBe(true);
+      expect(await store.conversation(gone.id)).toBeNull();
+      expect(await store.range(gone.id, 0, 10)).toEqual([]);
+      expect(await store.lastSeq(gone.id)).toBe(0);
+      expect((await store.conversationsOf(alice, 10)).map((c) => c.id)).toEqual([kept.id]);
+      expect(await store.conversationsOf(bob, 10)).toEqual([]);
+      await expect(store.append([msg(gone.id, "z", alice)])).rejects.toMatchObject({ code: "not_found" });
+      await expect(store.markRead(gone.id, bob, 3)).rejects.toMatchObject({ code: "not_found" });
+      expect(await store.deleteConversation(gone.id)).toBe(false);
+      expect(await store.deleteConversation("no-such-conversation")).toBe(false);
+      expect(await store.conversation(kept.id)).toEqual(kept);
+    });
+
     test("members never change as messages arrive", async () => {
       const [store] = await open();
       const conv = await store.createConversation(["alice", "bob"]);
       await store.append([msg(conv.id, "x")]);
       expect(await store.conversation(conv.id)).toEqual(conv);
+    });
+
+    test("ids that are not well-formed Unicode are refused, naming the field, and nothing is stored", async () => {
+      const [store] = await open();
+      const refused = (field: string) => ({ code: "bad_request", message: expect.stringMatching(new RegExp(`${field}.*well-formed`)) });
+      await expect(store.createConversation(["alice", "\ud800victim"])).rejects.toMatchObject(refused("member"));
+      await expect(store.conversationsOf("\udbffvictim", 10)).rejects.toMatchObject(refused("user"));
+      const conv = await store.createConversation(["alice"]);
+      await expect(store.append([msg(conv.id, "\ud800m")])).rejects.toMatchObject(refused("id"));
+      await expect(store.append([msg(conv.id, "m", "\udbffalice")])).rejects.toMatchObject(refused("user"));
+      await expect(store.append([msg("\ud800c", "m")])).rejects.toMatchObject(refused("conv"));
+      await expect(store.markRead(conv.id, "\ud800alice", 1)).rejects.toMatchObject(refused("user"));
+      for (const call of [() => store.conversation("\ud800c"), () => store.range("\ud800c", 0, 10), () => store.lastSeq("\ud800c")]) {
+        await expect(call()).rejects.toMatchObject(refused("conv"));
+      }
+      expect(await store.lastSeq(conv.id)).toBe(0);
+    });
+
+    test("message ids that differ only in an astral character are two messages", async () => {
+      const [store] = await open();
+      const conv = await store.createConversation(["alice"]);
+      const [a, b] = await store.append([msg(conv.id, "😀".repeat(128)), msg(conv.id, `${"😀".repeat(127)}😁`)]);
+      expect([a.duplicate, b.duplicate, a.message.seq, b.message.seq]).toEqual([false, false, 1, 2]);
     });
   });
 }

@@ -1,11 +1,11 @@
 /**
- * The behavioural contract of SessionStore (src/store/interface.ts), run against every
+ * The behavioural contract of SessionStore (src/core/ports/store.ts), run against every
  * implementation: `sessionStoreSuite(name, make)` where `make()` returns a fresh, empty
  * store and a way to let time pass for it (a fake clock moves at once; a store on real
  * time, such as Redis, is simply waited for).
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { SessionRecord, SessionStore } from "../../src/store/interface.ts";
+import type { SessionRecord, SessionStore } from "../../src/core/ports/store.ts";
 
 export interface SessionFixture {
   store: SessionStore;
@@ -209,6 +209,25 @@ export function sessionStoreSuite(name: string, make: () => Promise<SessionFixtu
       expect(await store.register(two, LONG)).toBeNull();
       expect(await store.byUser("x}:y")).toEqual([one]);
       expect(await store.byUser("x")).toEqual([two]);
+    });
+
+    test("ids that are not well-formed Unicode are refused, naming the field: '\\ud800v' and '\\udbffv' never share a session", async () => {
+      const refused = { code: "bad_request", message: expect.stringContaining("well-formed") };
+      await expect(store.register(record({ user: "\ud800victim" }), LONG)).rejects.toMatchObject({ ...refused, message: expect.stringContaining("user") });
+      await expect(store.register(record({ user: "victim", device: "\udbffphone" }), LONG)).rejects.toMatchObject({ ...refused, message: expect.stringContaining("device") });
+      await expect(store.register(record({ user: "x".repeat(129) }), LONG)).rejects.toMatchObject({ code: "bad_request" });
+      await expect(store.byUser("\udbffvictim")).rejects.toMatchObject(refused);
+      await expect(store.refresh("node-a", [record({ user: "\udfffvictim" })], LONG)).rejects.toMatchObject(refused);
+      await expect(store.remove(record({ user: "\ud800victim" }))).rejects.toMatchObject(refused);
+    });
+
+    test("ids of 128 characters, astral ones included, are accepted and kept apart when they differ in the last one", async () => {
+      const one = record({ user: "😀".repeat(128), device: "é".repeat(128) });
+      const two = record({ user: `${"😀".repeat(127)}😁`, device: "é".repeat(128) });
+      expect(await store.register(one, LONG)).toBeNull();
+      expect(await store.register(two, LONG)).toBeNull();
+      expect(await store.byUser(one.user)).toEqual([one]);
+      expect(await store.byUser(two.user)).toEqual([two]);
     });
   });
 }

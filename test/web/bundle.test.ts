@@ -15,13 +15,13 @@ function build(outfile: string): string {
   return readFileSync(outfile, "utf8");
 }
 
-test("the committed browser bundle src/web/client.js is a fresh build of src/client (else: npm run build:client)", () => {
+test("the committed browser bundle src/web/generated/client.js is a fresh build of src/client (else: npm run build:client)", () => {
   const fresh = build(join(scratch, "client.js"));
-  expect(readFileSync(join(ROOT, "src/web/client.js"), "utf8")).toBe(fresh);
+  expect(readFileSync(join(ROOT, "src/web/generated/client.js"), "utf8")).toBe(fresh);
 });
 
 test("the bundle is plain browser code: no runtime-specific imports", () => {
-  const fresh = readFileSync(join(ROOT, "src/web/client.js"), "utf8");
+  const fresh = readFileSync(join(ROOT, "src/web/generated/client.js"), "utf8");
   expect(fresh).not.toMatch(/\bfrom\s+["'](node:|bun:|npm:|jsr:)/);
   expect(fresh).not.toMatch(/\brequire\(/);
   expect(fresh).toContain("DuplexClient");

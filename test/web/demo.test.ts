@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { deleteNamespace } from "../broker/rabbitmq-fixture.ts";
+import { deleteNamespace } from "../broker/rabbitmq/fixture.ts";
 import { closeDevices, device, online } from "../client/live.ts";
 import { api, mintToken, type NodeProc, ROOT, startNode, testNamespace } from "../harness.ts";
 import { amqpUrl, redisUrl } from "../services.ts";
