@@ -39,7 +39,7 @@ function setup(options: { broker?: Broker; rate?: number; metrics?: HubMetrics }
     const events = hub.open({
       send: (text) => { frames.push(JSON.parse(text)); return true; },
       close: (code, reason) => { closes.push([code, reason]); },
-      ping: () => true,
+      ping: () => {},
       terminate: () => {},
       bufferedAmount: () => 0,
     }, { user, device: name });
