@@ -18,7 +18,6 @@ export interface HubOptions {
   nodeId: string;
   heartbeatMs: number;
   rate: number;
-  maxMessageBytes: number;
   /** DUPLEX_MAX_BODY_DEPTH (default DEFAULT_MAX_BODY_DEPTH). */
   maxBodyDepth?: number;
   maxBufferedBytes: number;
@@ -30,7 +29,6 @@ export interface HubOptions {
 }
 
 const SYNC_PAGE = 500;
-const encoder = new TextEncoder();
 
 export class Hub {
   readonly nodeId: string;
@@ -187,11 +185,6 @@ export class Hub {
   #text(conn: Connection, data: string): void {
     if (conn.closed) return;
     conn.lastSeen = this.#now();
-    // A string of n UTF-16 units takes n to 3n bytes: count exactly only when it matters.
-    if (data.length * 3 > this.#o.maxMessageBytes && encoder.encode(data).byteLength > this.#o.maxMessageBytes) {
-      this.shut(conn, CLOSE.tooBig, "frame too large");
-      return;
-    }
     const verdict = conn.limiter.take(conn.lastSeen);
     if (verdict === "abuse") {
       this.shut(conn, CLOSE.policy, "rate limit exceeded");

@@ -51,7 +51,7 @@ export function create(options: RuntimeOptions): Runtime {
   const seam = (raw: Raw): SocketSeam => ({
     send: (text) => raw.readyState !== 1 || raw.send(text) !== 0,
     close: (code, reason) => close(raw, code, reason),
-    ping: () => { if (raw.readyState === 1) raw.ping(); return true; },
+    ping: () => { if (raw.readyState === 1) raw.ping(); },
     terminate: () => raw.terminate(),
     bufferedAmount: () => raw.getBufferedAmount(),
   });
