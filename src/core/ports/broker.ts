@@ -9,6 +9,7 @@
  * src/main.ts wires them.
  */
 import type { ErrorCode } from "../errors.ts";
+import type { Stage } from "../stages.ts";
 import type { Appended, NewMessage } from "./store.ts";
 
 export interface SendRequest {
@@ -17,12 +18,18 @@ export interface SendRequest {
   /** Chosen by the origin to match the result to its waiting client; opaque here. */
   ref: string;
   message: NewMessage;
+  /** When the origin submitted it (stamp() in src/core/stages.ts), for the stage metrics. */
+  sentAt?: number;
 }
 
 /** A message after sequencing, as fanned out to every node. */
 export interface Sequenced extends Appended {
   origin: string;
   ref: string;
+  /** When its shard's owner had it stored (stamp()), for the stage metrics. */
+  sequencedAt?: number;
+  /** When the origin heard it back (stamp()), for the stage metrics; never sent. */
+  heardAt?: number;
 }
 
 /** A message refused for good (src/broker/poison.ts), as far as it could be read. */
@@ -57,6 +64,11 @@ export interface BrokerHandlers {
    * too: its first fan-out may have been lost, and the origin answers its client from it.
    */
   deliver(item: Sequenced): void;
+  /**
+   * How long one message spent in one stage of the cluster pipeline, in ms
+   * (src/core/stages.ts). Brokers that have no such stage never call it.
+   */
+  stage?(stage: Stage, ms: number): void;
   /** Called on every node for every control event (at-most-once: best effort). */
   control(event: ControlEvent): void;
   /**
