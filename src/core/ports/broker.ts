@@ -58,7 +58,9 @@ export interface BrokerHandlers {
    */
   sequence(messages: NewMessage[]): Promise<Appended[]>;
   /**
-   * Called on every node for every sequenced message, in increasing seq per conversation.
+   * Called on every node for every sequenced message, in increasing seq per conversation,
+   * except where a batch's fanout publish failed and was retried behind the next batch (a
+   * pipelined RabbitMQ shard): the hub fills such a gap from the store before it emits.
    * At-least-once: after a failover the same seq may arrive twice; the hub drops repeats.
    * A resend comes back as its original (duplicate: true, an older seq), and is fanned out
    * too: its first fan-out may have been lost, and the origin answers its client from it.
