@@ -79,21 +79,25 @@ function setup(settleMs = 60_000) {
   };
   const consumer = new ShardConsumer(0, { queue: "q", link, work, settleMs, log: createLogger("error") });
   const tick = () => new Promise((r) => setTimeout(r, 5));
-  return { consumer, channels, batches, tick, subscribe: () => consumer.subscribe({} as ChannelModel) };
+  /** Sends each message on the newest channel and lets its batch be sequenced: its confirm stays outstanding. */
+  const sequenced = async (...bodies: string[]) => {
+    for (const body of bodies) {
+      channels.at(-1)!.send(body);
+      await waitFor(`the batch of ${body}`, () => batches.at(-1)?.bodies.includes(body) === true);
+      batches.at(-1)!.sequenced.resolve();
+      await tick();
+    }
+  };
+  return { consumer, channels, batches, tick, sequenced, subscribe: () => consumer.subscribe({} as ChannelModel) };
 }
 
 test("sequences the next batch while the previous batch's fanout confirm is in flight, and acks them in order", async () => {
-  const { channels, batches, tick, subscribe } = setup();
+  const { channels, batches, tick, sequenced, subscribe } = setup();
   await subscribe();
   const ch = channels[0];
-  ch.send("m1");
-  await waitFor("batch 1", () => batches.length === 1);
-  batches[0].sequenced.resolve();
-  await tick();
-  ch.send("m2");
   // Batch 1's confirm is still outstanding, yet batch 2 is already being sequenced.
-  await waitFor("batch 2 to be sequenced before batch 1 is confirmed", () => batches.length === 2);
-  batches[1].sequenced.resolve();
+  await sequenced("m1", "m2");
+  expect(batches.map((b) => b.bodies)).toEqual([["m1"], ["m2"]]);
   batches[1].confirmed.resolve([]);
   await tick();
   expect(ch.events).toEqual([]); // acking 2 would ack 1 too, and 1 is not confirmed
@@ -103,16 +107,10 @@ test("sequences the next batch while the previous batch's fanout confirm is in f
 });
 
 test("a batch that fails while the next one is in flight: neither is acked, and the shard is handed back to be redone from the first", async () => {
-  const { channels, batches, tick, subscribe } = setup();
+  const { channels, batches, sequenced, subscribe } = setup();
   await subscribe();
   const first = channels[0];
-  first.send("m1");
-  await waitFor("batch 1", () => batches.length === 1);
-  batches[0].sequenced.resolve();
-  await tick();
-  first.send("m2");
-  await waitFor("batch 2", () => batches.length === 2);
-  batches[1].sequenced.resolve();
+  await sequenced("m1", "m2");
   batches[1].confirmed.resolve([]);
   batches[0].confirmed.reject(duplexError("unprocessable", "the fanout publish failed for good"));
   await waitFor("the shard to be handed back and taken up again", () => channels.length === 2);
@@ -129,13 +127,10 @@ test("a batch that fails while the next one is in flight: neither is acked, and 
 });
 
 test("a sequencing failure takes no further batch and acks none behind it; the batch ahead still settles first", async () => {
-  const { channels, batches, tick, subscribe } = setup();
+  const { channels, batches, tick, sequenced, subscribe } = setup();
   await subscribe();
   const first = channels[0];
-  first.send("m1");
-  await waitFor("batch 1", () => batches.length === 1);
-  batches[0].sequenced.resolve();
-  await tick();
+  await sequenced("m1");
   first.send("m2");
   await waitFor("batch 2", () => batches.length === 2);
   first.send("m3"); // waits in the buffer behind batch 2
@@ -149,15 +144,10 @@ test("a sequencing failure takes no further batch and acks none behind it; the b
 });
 
 test("a confirm that never comes holds back every later ack, and letting go requeues them all within settleMs", async () => {
-  const { consumer, channels, batches, tick, subscribe } = setup(300);
+  const { consumer, channels, batches, tick, sequenced, subscribe } = setup(300);
   await subscribe();
   const ch = channels[0];
-  for (const m of ["m1", "m2", "m3"]) {
-    ch.send(m);
-    await waitFor(`batch of ${m}`, () => batches.at(-1)?.bodies.includes(m) === true);
-    batches.at(-1)!.sequenced.resolve();
-    await tick();
-  }
+  await sequenced("m1", "m2", "m3");
   batches[1].confirmed.resolve([]);
   batches[2].confirmed.resolve([]);
   await tick();
@@ -170,15 +160,10 @@ test("a confirm that never comes holds back every later ack, and letting go requ
 });
 
 test("a lost connection with several batches outstanding acks nothing on the dead channel", async () => {
-  const { consumer, channels, batches, tick, subscribe } = setup();
+  const { consumer, channels, batches, tick, sequenced, subscribe } = setup();
   await subscribe();
   const ch = channels[0];
-  for (const m of ["m1", "m2", "m3"]) {
-    ch.send(m);
-    await waitFor(`batch of ${m}`, () => batches.at(-1)?.bodies.includes(m) === true);
-    batches.at(-1)!.sequenced.resolve();
-    await tick();
-  }
+  await sequenced("m1", "m2", "m3");
   consumer.drop(); // the connection died: RabbitMQ requeues all three for the next owner
   for (const b of batches) b.confirmed.resolve([]);
   await tick();
