@@ -67,9 +67,6 @@ export class AmqpLink {
     const brokers = this.#brokers;
     const conn = await connect(brokers.target(), {
       timeout: CONNECT_TIMEOUT_MS,
-      // amqplib leaves Nagle's algorithm on: a lone small frame (a confirm's publish, an ack)
-      // would wait for the peer to acknowledge the one before it.
-      noDelay: true,
       clientProperties: { connection_name: this.#o.name },
       recovery: { ...RECOVERY, waitForConnect: false, setup: (model: ChannelModel) => this.#setup(model) },
     });
