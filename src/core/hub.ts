@@ -13,6 +13,7 @@ import { type HubMetrics, NO_METRICS } from "./metrics.ts";
 import { type ClientFrame, encode, errorFrame, FrameError, handledAll, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
 import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
+import { stamp } from "./stages.ts";
 
 export interface HubOptions {
   nodeId: string;
@@ -219,6 +220,7 @@ export class Hub {
         });
         conn.send({ type: "ack", id: frame.id, conv: done.message.conv, seq: done.message.seq });
         this.#m.ack(this.#now() - received);
+        if (done.heardAt !== undefined) this.#m.stage("ack", stamp() - done.heardAt);
         return;
       }
       case "sync":
