@@ -85,7 +85,7 @@ export class Hub {
     this.#o.log.warn("skipped what could not be encoded", fields);
   }
 
-  /** Adopts an upgraded socket: welcome, register, and the handlers for its events. */
+  /** Adopts an upgraded socket: register, welcome, and the handlers for its events. */
   open(seam: SocketSeam, who: { user: string; device: string; ip?: string | null }): SocketEvents {
     const now = this.#now();
     const record: SessionRecord = {
@@ -93,15 +93,14 @@ export class Hub {
     };
     const conn = new Connection(record, seam, this.#o.rate, this.#outbound);
     this.#bySession.set(record.session, conn);
-    let set = this.#byUser.get(record.user);
-    if (!set) this.#byUser.set(record.user, (set = new Set()));
-    set.add(conn);
     this.#m.connected();
     this.#o.log.info("connected", { session: record.session, user: record.user, device: record.device, ip: who.ip ?? null });
-    conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
-    void this.#register(conn);
+    // Registered before welcome: a client that saw welcome and connects the same device again
+    // is registered after it, so the newer session is the one that stays. Until then the
+    // socket gets nothing (welcome comes first) and its frames wait, in order.
+    let welcomed: Promise<void> | null = this.#register(conn).finally(() => { welcomed = null; });
     return {
-      text: (data) => this.#text(conn, data),
+      text: (data) => welcomed ? void welcomed.then(() => this.#text(conn, data)) : this.#text(conn, data),
       binary: () => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
       pong: () => { conn.lastSeen = this.#now(); },
       closed: (code) => void this.#closed(conn, code),
@@ -169,7 +168,14 @@ export class Hub {
       await this.#o.stores.sessions.remove(record).catch(() => {});
       return;
     }
-    if (!replaced) return;
+    conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
+    let set = this.#byUser.get(record.user);
+    if (!set) this.#byUser.set(record.user, (set = new Set()));
+    set.add(conn);
+    if (replaced) void this.#replaced(replaced);
+  }
+
+  async #replaced(replaced: SessionRecord): Promise<void> {
     const local = this.#bySession.get(replaced.session);
     if (local) return this.shut(local, CLOSE.replaced, "replaced");
     // The new session stands either way; an old one we cannot reach dies with its heartbeat.

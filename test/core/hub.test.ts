@@ -202,6 +202,29 @@ describe("closing", () => {
     expect(second.closes).toEqual([]);
     expect((await s.stores.sessions.byUser("ann")).map((r) => r.session)).toEqual([second.of("welcome")[0].session]);
   });
+
+  test("a device that connects again after its welcome replaces the first connection even when the first registers slowly", async () => {
+    const s = setup();
+    await s.ready;
+    const sessions = s.stores.sessions;
+    const register = sessions.register.bind(sessions);
+    let calls = 0;
+    // The first registration takes longer than the whole second connection (another node, a slow Redis reply).
+    sessions.register = async (record, ttl) => {
+      if (calls++ === 0) await new Promise((r) => setTimeout(r, 50));
+      return register(record, ttl);
+    };
+    const first = s.device("ann", "phone");
+    frame(first, { type: "ping", ts: 7 });
+    while (first.of("welcome").length === 0) await settle();
+    const second = s.device("ann", "phone");
+    while (second.of("welcome").length === 0) await settle();
+    await new Promise((r) => setTimeout(r, 80));
+    expect(first.closes).toEqual([[4409, "replaced"]]);
+    expect(second.closes).toEqual([]);
+    expect(first.frames.map((f) => f.type)).toEqual(["welcome", "pong"]);
+    expect((await sessions.byUser("ann")).map((r) => r.session)).toEqual([second.of("welcome")[0].session]);
+  });
 });
 
 describe("hostile bodies", () => {
