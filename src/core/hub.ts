@@ -242,7 +242,10 @@ export class Hub {
     }
   }
 
-  /** Replays stored messages; live ones for conv wait until the replay is through. */
+  /**
+   * Replays stored messages but those the live stream sent this connection already; live
+   * ones for conv wait until the replay is through.
+   */
   async #sync(conn: Connection, conv: string, after: number): Promise<void> {
     conn.replayBegins(conv);
     let last = after;
@@ -250,7 +253,7 @@ export class Hub {
     try {
       for (;;) {
         const page = await this.#o.stores.messages.range(conv, last, SYNC_PAGE);
-        for (const m of page) conn.send({ type: "msg", ...m });
+        for (const m of page) if (!conn.sentLive(m)) conn.send({ type: "msg", ...m });
         if (page.length > 0) last = sent = page[page.length - 1].seq;
         if (page.length < SYNC_PAGE || conn.closed) break;
       }
