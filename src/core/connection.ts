@@ -6,6 +6,7 @@
 import type { SessionRecord, StoredMessage } from "./ports/store.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
+import { BoundedMap } from "./lru.ts";
 import { RateLimiter } from "./rate.ts";
 import type { SocketSeam } from "./socket.ts";
 
@@ -14,6 +15,8 @@ import type { SocketSeam } from "./socket.ts";
 export const SLOW_GRACE_MS = 250;
 /** Over this many times the bound a reader is closed at once: memory comes first. */
 export const SLOW_HARD_FACTOR = 8;
+/** Conversations per connection whose latest live run is remembered (for `sync`). */
+export const LIVE_RUNS = 256;
 
 export interface Outbound {
   maxBufferedBytes: number;
@@ -34,6 +37,11 @@ export class Connection {
   closed = false;
   /** Per conversation replayed by `sync`; null for a connection that never synced. */
   #replays: Map<string, Replay> | null = null;
+  /**
+   * Per conversation, the latest unbroken run of seqs the live stream sent here: a client
+   * may ask to `sync` before those frames reach it, and the replay must not send them twice.
+   */
+  #runs: BoundedMap<string, Run> | null = null;
   #out: Outbound;
   /** Pending second look at a send buffer found over the bound. */
   #slowCheck: ReturnType<typeof setTimeout> | undefined;
@@ -92,6 +100,7 @@ export class Connection {
     if (--r.running > 0) return;
     for (const m of r.held) {
       if (m.seq <= r.floor) continue;
+      this.#ran(m);
       this.send({ type: "msg", ...m });
       r.floor = m.seq;
     }
@@ -109,10 +118,23 @@ export class Connection {
       if (m.seq <= r.floor) return false;
       this.#forget(m.conv);
     }
+    this.#ran(m);
     const encoded = text();
     if (encoded === null) return false;
     this.sendText(encoded);
     return true;
+  }
+
+  /** True when the live stream already sent this message here: a replay skips it. */
+  sentLive(m: StoredMessage): boolean {
+    const run = this.#runs?.get(m.conv);
+    return run !== undefined && run.first <= m.seq && m.seq <= run.last;
+  }
+
+  /** Live messages of a conversation come in increasing seq; a gap starts a new run. */
+  #ran(m: StoredMessage): void {
+    const run = (this.#runs ??= new BoundedMap(LIVE_RUNS)).get(m.conv);
+    this.#runs.set(m.conv, run && m.seq === run.last + 1 ? { first: run.first, last: m.seq } : { first: m.seq, last: m.seq });
   }
 
   /**
@@ -138,6 +160,11 @@ export class Connection {
     clearTimeout(this.#slowCheck);
     return true;
   }
+}
+
+interface Run {
+  first: number;
+  last: number;
 }
 
 interface Replay {

@@ -86,7 +86,7 @@ export class Hub {
     this.#o.log.warn("skipped what could not be encoded", fields);
   }
 
-  /** Adopts an upgraded socket: welcome, register, and the handlers for its events. */
+  /** Adopts an upgraded socket: register, welcome, and the handlers for its events. */
   open(seam: SocketSeam, who: { user: string; device: string; ip?: string | null }): SocketEvents {
     const now = this.#now();
     const record: SessionRecord = {
@@ -94,15 +94,14 @@ export class Hub {
     };
     const conn = new Connection(record, seam, this.#o.rate, this.#outbound);
     this.#bySession.set(record.session, conn);
-    let set = this.#byUser.get(record.user);
-    if (!set) this.#byUser.set(record.user, (set = new Set()));
-    set.add(conn);
     this.#m.connected();
     this.#o.log.info("connected", { session: record.session, user: record.user, device: record.device, ip: who.ip ?? null });
-    conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
-    void this.#register(conn);
+    // Registered before welcome: a client that saw welcome and connects the same device again
+    // is registered after it, so the newer session is the one that stays. Until then the
+    // socket gets nothing (welcome comes first) and its frames wait, in order.
+    let welcomed: Promise<void> | null = this.#register(conn).finally(() => { welcomed = null; });
     return {
-      text: (data) => this.#text(conn, data),
+      text: (data) => welcomed ? void welcomed.then(() => this.#text(conn, data)) : this.#text(conn, data),
       binary: () => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
       pong: () => { conn.lastSeen = this.#now(); },
       closed: (code) => void this.#closed(conn, code),
@@ -170,7 +169,14 @@ export class Hub {
       await this.#o.stores.sessions.remove(record).catch(() => {});
       return;
     }
-    if (!replaced) return;
+    conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
+    let set = this.#byUser.get(record.user);
+    if (!set) this.#byUser.set(record.user, (set = new Set()));
+    set.add(conn);
+    if (replaced) void this.#replaced(replaced);
+  }
+
+  async #replaced(replaced: SessionRecord): Promise<void> {
     const local = this.#bySession.get(replaced.session);
     if (local) return this.shut(local, CLOSE.replaced, "replaced");
     // The new session stands either way; an old one we cannot reach dies with its heartbeat.
@@ -238,7 +244,10 @@ export class Hub {
     }
   }
 
-  /** Replays stored messages; live ones for conv wait until the replay is through. */
+  /**
+   * Replays stored messages but those the live stream sent this connection already; live
+   * ones for conv wait until the replay is through.
+   */
   async #sync(conn: Connection, conv: string, after: number): Promise<void> {
     conn.replayBegins(conv);
     let last = after;
@@ -246,7 +255,7 @@ export class Hub {
     try {
       for (;;) {
         const page = await this.#o.stores.messages.range(conv, last, SYNC_PAGE);
-        for (const m of page) conn.send({ type: "msg", ...m });
+        for (const m of page) if (!conn.sentLive(m)) conn.send({ type: "msg", ...m });
         if (page.length > 0) last = sent = page[page.length - 1].seq;
         if (page.length < SYNC_PAGE || conn.closed) break;
       }
