@@ -13,10 +13,11 @@
  * Prints one JSON line: { perSec, latency: {p50, p99, ...} (ms) }.
  */
 import { type ConsumeMessage, connect } from "amqplib";
+import { configuredUrl } from "../../test/services.ts";
 import { type Histogram, newHistogram, percentiles, recordMs } from "../load/hist.ts";
 
 const env = process.env;
-const url = env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const url = configuredUrl("AMQP_URL");
 const queue = env.HOP_QUEUE ?? `bench-hop-${crypto.randomUUID().slice(0, 8)}`;
 const warmMs = Number(env.HOP_WARM_MS ?? 1000);
 const runMs = Number(env.HOP_MS ?? 5000);
