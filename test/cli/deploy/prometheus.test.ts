@@ -43,7 +43,7 @@ test("promtool accepts the scrape config and the rules", async () => {
   expect(config.stdout + config.stderr).toContain("SUCCESS: 1 rule files found");
   expect(config.code).toBe(0);
   const rules = await run("promtool", ["check", "rules", join(dir, "duplex.rules.yml")]);
-  expect(rules.stdout).toContain("SUCCESS: 10 rules found");
+  expect(rules.stdout).toContain("SUCCESS: 11 rules found");
   expect(rules.code).toBe(0);
 });
 
@@ -74,6 +74,10 @@ const ALERTS: AlertCase[] = [
   },
   { alert: "DuplexSlowConsumerCloses", series: { [`duplex_slow_consumer_closes_total{${N1}}`]: "0+1x40" }, at: "10m", labels: { severity: "warning", job: "duplex" }, summary: "40 connections closed in 10 minutes for not reading what they were sent" },
   { alert: "DuplexRefusalsRising", series: { [`duplex_errors_total{${N1},code="unauthorized"}`]: "0+150x40" }, at: "10m", labels: { severity: "warning", job: "duplex", code: "unauthorized" }, summary: "10 refusals per second with code unauthorized" },
+  {
+    alert: "DuplexDeadLetters", series: { [`duplex_dead_letter_queue_messages{${N1}}`]: "0x4 3x40", [`duplex_dead_letter_queue_messages{${N2}}`]: "0x4 3x40" },
+    at: "7m", labels: { severity: "warning", job: "duplex" }, summary: "3 messages wait in the dead-letter queue: list them with duplex dead-letters, replay or purge",
+  },
 ];
 
 test("promtool test rules: each alert fires on the data it is meant for, and stays quiet on a healthy node", async () => {
@@ -170,11 +174,11 @@ describe("a real Prometheus loaded with the rendered config, scraping real nodes
   test("loads every rule, and each evaluates with health ok", async () => {
     const loaded = await until("every rule evaluated", async () => {
       const r = await rules();
-      return r.length === 10 && r.every((x) => x.health === "ok") ? r : undefined;
+      return r.length === 11 && r.every((x) => x.health === "ok") ? r : undefined;
     });
     expect(loaded.map((r) => r.name)).toEqual([
       "DuplexNodeDown", "DuplexNodeNotReady", "DuplexShardWithoutOwner", "DuplexBrokerDown", "DuplexStoreDown",
-      "DuplexBrokerReconnecting", "DuplexStoreReconnecting", "DuplexSendToAckSlow", "DuplexSlowConsumerCloses", "DuplexRefusalsRising",
+      "DuplexBrokerReconnecting", "DuplexStoreReconnecting", "DuplexSendToAckSlow", "DuplexSlowConsumerCloses", "DuplexRefusalsRising", "DuplexDeadLetters",
     ]);
   }, 40_000);
 
