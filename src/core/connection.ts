@@ -7,7 +7,7 @@ import type { SessionRecord, StoredMessage } from "./ports/store.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
 import { RateLimiter } from "./rate.ts";
-import type { SocketSeam } from "./socket.ts";
+import type { SocketEvents, SocketSeam } from "./socket.ts";
 
 /** How long a send buffer may stay over the bound: runtimes that write asynchronously
  * (Deno) report a burst sent in one turn as buffered until the event loop runs. */
@@ -22,9 +22,18 @@ export interface Outbound {
   tooSlow(conn: Connection): void;
   /** A frame that cannot be encoded is skipped: logged and counted here. */
   unencodable(conn: Connection, frame: ServerFrame): void;
+  /** The socket's events, handled by the hub: one set of functions for every connection. */
+  text(conn: Connection, data: string): void;
+  binary(conn: Connection): void;
+  pong(conn: Connection): void;
+  closed(conn: Connection, code: number): void;
 }
 
-export class Connection {
+/**
+ * The connection is its socket's event handler too: an idle socket costs this object, its
+ * session record and its limiter, and no closures of its own.
+ */
+export class Connection implements SocketEvents {
   readonly record: SessionRecord;
   readonly seam: SocketSeam;
   readonly limiter: RateLimiter;
@@ -57,6 +66,17 @@ export class Connection {
   sendText(text: string): void {
     if (this.closed) return;
     if (!this.seam.send(text)) return this.#out.tooSlow(this);
+    this.written();
+  }
+
+  /**
+   * After anything was written to the socket, by `sendText` or by the runtime's topic
+   * publish: a reader over the bound is given SLOW_GRACE_MS to catch up, one over
+   * SLOW_HARD_FACTOR times the bound is closed now — where the runtime drops frames for a
+   * socket over that (Bun's backpressureLimit), this check runs before it can.
+   */
+  written(): void {
+    if (this.closed) return;
     const max = this.#out.maxBufferedBytes;
     const buffered = this.seam.bufferedAmount();
     if (buffered <= max) return;
@@ -76,7 +96,16 @@ export class Connection {
     if (r) {
       r.running++;
       r.held ??= [];
-    } else this.#replays.set(conv, { running: 1, held: [], floor: 0 });
+      return;
+    }
+    this.#replays.set(conv, { running: 1, held: [], floor: 0 });
+    // Until its floor is passed, conv reaches this socket through `live`, not the topic.
+    this.seam.unsubscribe?.(conv);
+  }
+
+  /** True while conv's live messages must pass `live` (a replay runs, or its floor stands). */
+  replaying(conv: string): boolean {
+    return this.#replays?.has(conv) ?? false;
   }
 
   /**
@@ -129,6 +158,23 @@ export class Connection {
   #forget(conv: string): void {
     this.#replays!.delete(conv);
     if (this.#replays!.size === 0) this.#replays = null;
+    if (!this.closed) this.seam.subscribe?.(conv);
+  }
+
+  text(data: string): void {
+    this.#out.text(this, data);
+  }
+
+  binary(): void {
+    this.#out.binary(this);
+  }
+
+  pong(): void {
+    this.#out.pong(this);
+  }
+
+  ended(code: number): void {
+    this.#out.closed(this, code);
   }
 
   /** Marks it closed; false when it already was (runtimes may report a close twice). */

@@ -12,7 +12,7 @@ import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
 import { type ClientFrame, encode, errorFrame, FrameError, handledAll, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
-import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
+import { CLOSE, type Publish, type SocketEvents, type SocketSeam } from "./socket.ts";
 
 export interface HubOptions {
   nodeId: string;
@@ -27,6 +27,8 @@ export interface HubOptions {
   log: Logger;
   metrics?: HubMetrics;
   now?: () => number;
+  /** The runtime's native fan-out, where it has one (Bun). */
+  publish?: Publish;
 }
 
 const SYNC_PAGE = 500;
@@ -55,10 +57,14 @@ export class Hub {
       unencodable: (conn, frame) => this.unencodable({
         session: conn.record.session, type: frame.type, ...("conv" in frame ? { conv: frame.conv } : {}), ...("seq" in frame ? { seq: frame.seq } : {}),
       }),
+      text: (conn, data) => this.#text(conn, data),
+      binary: (conn) => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
+      pong: (conn) => { conn.lastSeen = this.#now(); },
+      closed: (conn, code) => void this.#closed(conn, code),
     };
     this.#fanout = new Fanout({
       store: options.stores.messages, byUser: this.#byUser, conversation: (id) => this.conversation(id),
-      metrics: this.#m, log: options.log, now: this.#now, unencodable: (m) => this.unencodable({ type: "msg", conv: m.conv, seq: m.seq }),
+      metrics: this.#m, log: options.log, now: this.#now, publish: options.publish, unencodable: (m) => this.unencodable({ type: "msg", conv: m.conv, seq: m.seq }),
     });
   }
 
@@ -101,13 +107,9 @@ export class Hub {
     this.#m.connected();
     this.#o.log.info("connected", { session: record.session, user: record.user, device: record.device, ip: who.ip ?? null });
     conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
+    this.#fanout.joined();
     void this.#register(conn);
-    return {
-      text: (data) => this.#text(conn, data),
-      binary: () => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
-      pong: () => { conn.lastSeen = this.#now(); },
-      closed: (code) => void this.#closed(conn, code),
-    };
+    return conn;
   }
 
   /** Closes a connection with a code and forgets it. */

@@ -17,6 +17,6 @@ export function honoEvents<Raw extends object>(
       if (typeof e.data === "string") events?.text(e.data);
       else events?.binary();
     },
-    onClose: (e, ws) => sockets.get(ws.raw as Raw)?.closed(e.code, e.reason),
+    onClose: (e, ws) => sockets.get(ws.raw as Raw)?.ended(e.code, e.reason),
   };
 }
