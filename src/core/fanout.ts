@@ -22,7 +22,7 @@ import type { Publish } from "./socket.ts";
 export interface FanoutDeps {
   store: MessageStore;
   /** This node's open connections by user. */
-  byUser: ReadonlyMap<string, ReadonlySet<Connection>>;
+  byUser: ReadonlyMap<string, readonly Connection[]>;
   /** The conversation, cached: members never change. */
   conversation(id: string): Promise<Conversation | null>;
   metrics: HubMetrics;
