@@ -35,6 +35,12 @@ are over every sample.
    per-node session indexes, counted with ZCARD).
 3. **Latency.** ${p.latency.pairs} pairs of users in 1:1 conversations, senders spread evenly; on a cluster the two
    ends of a pair are on different nodes. ${p.latency.warmMs / 1000} s of warm-up, then ${p.latency.durationMs / 1000} s measured per rate.
+   On the cluster, every node's \`duplex_pipeline_stage_seconds\` histogram is read from \`/metrics\`
+   before and after each measured step and summed over the nodes; the stage table gives each
+   stage's p50 and p99 over that step, estimated within the histogram's buckets as Prometheus's
+   \`histogram_quantile\` does (so to a bucket's width; the stages are drawn in
+   [chapter 9](09-order.md#where-a-messages-time-goes)). The cluster's latency is measured
+   twice: on quorum shard queues (the default) and on classic ones, side by side.
 4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor}; the result is the highest
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
@@ -50,7 +56,8 @@ are over every sample.
    from the nodes and \`basic.deliver\` frames to them. MONITOR would slow Redis down, INFO
    commandstats counts every other user of the shared Redis, and the RabbitMQ management API is
    not installed; a proxy sees exactly this cluster. What the idle cluster does (heartbeats,
-   announcements) is counted over a quiet window first and subtracted in proportion to time.
+   announcements, sweeps) is counted over a quiet window first, reported per second, and
+   subtracted from the busy window in proportion to time.
    ${p.roundTrips.pairs} cross-node pairs at ${p.roundTrips.rate} msg/s; batching makes the per-message numbers fall as the rate rises.
 6. **Recovery.** Clients on two of three nodes send ${p.recovery.rate} msg/s in ${p.recovery.convs} conversations spread over every
    shard; the third node, a shard owner, is killed with SIGKILL. Reported: the worst send-to-ack

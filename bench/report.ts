@@ -10,6 +10,7 @@ import type { LatencyResult } from "./scenarios/latency.ts";
 import type { RecoveryResult } from "./scenarios/recovery.ts";
 import type { RoundTripResult } from "./scenarios/roundtrips.ts";
 import type { ScaleResult } from "./scenarios/scale.ts";
+import type { StageRow } from "./scenarios/stages.ts";
 import type { ThroughputResult } from "./scenarios/throughput.ts";
 import { formatRatio, ratios, verdicts } from "./verdicts.ts";
 import { GUARANTEES, METHOD } from "./report-text.ts";
@@ -64,6 +65,8 @@ function tables(r: Results): string {
     ["system", "rate (msg/s)", "delivered", "p50 (ms)", "p99 (ms)", "p99.9 (ms)", "max (ms)", "ack p99 (ms)", "client lag p99 (ms)"],
     r.latency.map((l) => [l.label, int(l.rate), `${int(l.received)} / ${int(l.sent)}`, ms(l.e2e.p50), ms(l.e2e.p99), ms(l.e2e.p999), ms(l.e2e.max), ms(l.ack.p99), ms(l.lagP99)]),
   ));
+  parts.push("\n### Where the time goes: one message's stages on the cluster (p50 / p99 in ms, messages observed)\n");
+  parts.push(stagesTable(r));
   parts.push(`\n### 4. Sustained delivery (highest step with ≥ ${r.plan.passDelivered * 100}% delivered, every send acked, p99 ≤ ${r.plan.passP99Ms} ms)\n`);
   parts.push(table(
     ["system", "shape", "sends/s", "delivered msgs/s", "p50 (ms)", "p99 (ms)", "server CPU (cores)", "next step"],
@@ -85,8 +88,12 @@ function tables(r: Results): string {
   ));
   parts.push("\n### 5. Work per message on a cluster of three (counted by proxies, idle background subtracted)\n");
   parts.push(table(
-    ["system", "rate (msg/s)", "messages", "Redis commands", "Redis round trips", "AMQP publishes", "AMQP deliveries", "most frequent Redis commands"],
-    r.roundTrips.map((t) => [t.label, int(t.rate), int(t.messages), per(t.perMessage.redisCommands), per(t.perMessage.redisRoundTrips), per(t.perMessage.amqpPublishes), per(t.perMessage.amqpDeliveries), t.topCommands.join(", ")]),
+    ["system", "rate (msg/s)", "messages", "Redis commands", "Redis round trips", "AMQP publishes", "AMQP deliveries", "most frequent Redis commands", "idle, per second: Redis commands / AMQP publishes / AMQP deliveries"],
+    r.roundTrips.map((t) => [
+      t.label, int(t.rate), int(t.messages), per(t.perMessage.redisCommands), per(t.perMessage.redisRoundTrips), per(t.perMessage.amqpPublishes), per(t.perMessage.amqpDeliveries), t.topCommands.join(", "),
+      // Results saved before the idle column existed have none.
+      t.idlePerSecond ? [t.idlePerSecond.redisCommands, t.idlePerSecond.amqpPublishes, t.idlePerSecond.amqpDeliveries].map(per).join(" / ") : "–",
+    ]),
   ));
   parts.push("\n### 6. SIGKILL of a shard owner\n");
   parts.push(table(
@@ -108,6 +115,20 @@ function tables(r: Results): string {
     parts.push("\n" + [...r.skipped.map((s) => `- skipped: ${s}`), ...r.failures.map((f) => `- FAILED: ${f}`)].join("\n") + "\n");
   }
   return parts.join("");
+}
+
+/**
+ * One column per cluster latency step: each stage's p50 / p99 from the nodes' histograms
+ * (bench/scenarios/stages.ts; estimated within buckets, so read them to a bucket's width).
+ */
+function stagesTable(r: Results): string {
+  const steps = r.latency.filter((l) => l.stages);
+  const cell = (row: StageRow | undefined) =>
+    !row || row.p50 === null || row.p99 === null ? "–" : `${ms(row.p50)} / ${ms(row.p99)} (${int(row.count)})`;
+  return table(
+    ["stage", ...steps.map((l) => `${l.label.replace(/ \(.*/, "")}${l.id === "duplex-cluster" ? "" : ` ${l.id.replace("duplex-cluster-", "")}`}, ${int(l.rate)}/s`)],
+    (steps[0]?.stages ?? []).map((s) => [s.stage, ...steps.map((l) => cell(l.stages!.find((x) => x.stage === s.stage)))]),
+  );
 }
 
 export function summary(r: Results): string {

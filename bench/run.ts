@@ -160,6 +160,11 @@ try {
       await traffic(t);
       await phase(`${t.label}: SIGKILL of a shard owner`, async () => { results.recovery.push(await recovery(ctx, t)); });
     });
+    // The same cluster on classic shard queues, latency only: the trade-off docs/09-order.md weighs.
+    const classic = namespace("classic");
+    await on("duplex cluster, classic shard queues", () => duplex({ runtime: "bun", nodes: 3, logDir, namespace: classic, redisUrl: REDIS_URL, amqpUrl: AMQP_URL, queueType: "classic" }), async (t) => {
+      await phase(`${t.label}: latency`, async () => { results.latency.push(...await latency(ctx, t)); });
+    });
   }
   if (redisUp && amqpUp && plan.scale) {
     const ns = namespace("scale");

@@ -122,7 +122,62 @@ export function verdicts(r: Results): Verdict[] {
       });
     }
   }
+  out.push(...clusterPipeline(r));
   return out.map((v) => ({ ...v, why: v.met === false ? v.why : "" }));
+}
+
+const ms2 = (v: number | undefined) => (v === undefined ? "n/a" : `${v.toFixed(2)} ms`);
+
+/** Issue 15: the cluster path against Socket.IO ×3 and the raw hop, measured in the same run. */
+function clusterPipeline(r: Results): Verdict[] {
+  const out: Verdict[] = [];
+  const ours = latencyOf(r, "duplex-cluster", 1000);
+  const theirs = latencyOf(r, "socketio-cluster", 1000);
+  const stageNote = (l: LatencyResult | undefined) => {
+    const slowest = l?.stages?.filter((s) => s.p50 !== null).sort((a, b) => b.p50! - a.p50!)[0];
+    return slowest ? ` The slowest stage at this rate was ${slowest.stage} (p50 ${ms2(slowest.p50!)}, p99 ${ms2(slowest.p99!)}); see the stage table.` : "";
+  };
+  out.push({
+    target: "cluster, cross-node 1:1 at 1000 msg/s: p99 ≤ Socket.IO ×3's and p50 ≤ 3 ms",
+    measured: ours && theirs ? `p50 ${ms2(ours.e2e.p50)}, p99 ${ms2(ours.e2e.p99)} (Socket.IO ×3: p50 ${ms2(theirs.e2e.p50)}, p99 ${ms2(theirs.e2e.p99)})` : "not measured",
+    met: ours && theirs ? ours.e2e.p50 <= 3 && ours.e2e.p99 <= theirs.e2e.p99 : null,
+    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${stageNote(ours)}`,
+  });
+  const fast = latencyOf(r, "duplex-cluster", 5000);
+  const complete = !!fast && fast.errors === 0 && fast.received >= fast.sent;
+  out.push({
+    target: "cluster, cross-node 1:1 at 5000 msg/s: every send acked and delivered, p99 ≤ 100 ms",
+    measured: fast ? `${fast.received} of ${fast.sent} delivered, ${fast.errors} unacked, p99 ${ms2(fast.e2e.p99)}` : "not reached (a lower rate was not sustained)",
+    met: fast ? complete && fast.e2e.p99 <= 100 : false,
+    why: fast ? `The pipeline fell behind the offered rate.${stageNote(fast)}` : "The latency ladder stops at the first rate it does not sustain, and that was below 5000 msg/s.",
+  });
+  const convs = bestOf(r, "duplex-cluster", "convs")?.best;
+  const sioConvs = bestOf(r, "socketio-cluster", "convs")?.best;
+  const vsPeer = div(convs?.rate, sioConvs?.rate);
+  const vsHop = div(convs?.rate, r.hop?.perSec);
+  out.push({
+    target: `cluster, ${r.plan.convs.count} conversations sustained: ≥ 1.5× Socket.IO ×3's sends/s and ≥ 30% of the raw hop`,
+    measured: vsPeer === null || vsHop === null ? "not measured" : `${x(vsPeer)} Socket.IO ×3, ${(vsHop * 100).toFixed(0)}% of the hop (${Math.round(convs!.rate)} vs ${Math.round(sioConvs!.rate)} and ${Math.round(r.hop!.perSec)} sends/s)`,
+    met: vsPeer === null || vsHop === null ? null : vsPeer >= 1.5 && vsHop >= 0.3,
+    why: "Each send is one ingress publish, one delivery from its shard queue and its share of a Redis append, a fanout publish and an ack; on two shared cores the broker, Redis, three nodes and the load clients compete for the same CPU.",
+  });
+  const group = bestOf(r, "duplex-cluster", "group")?.best;
+  const sioGroup = bestOf(r, "socketio-cluster", "group")?.best;
+  const k = div(group?.deliveredPerSec, sioGroup?.deliveredPerSec);
+  out.push({
+    target: "cluster, group of 100 × 2 devices: ≥ 2× Socket.IO ×3's delivered/s at an equal or lower p99",
+    measured: k === null ? "not measured" : `${x(k)} (p99 ${group!.e2e.p99.toFixed(1)} vs ${sioGroup!.e2e.p99.toFixed(1)} ms)`,
+    met: k === null ? null : k >= 2 && group!.e2e.p99 <= sioGroup!.e2e.p99,
+    why: "Fan-out to 199 devices is per-socket work on every node (issue 16's side of the path); the cluster pipeline adds its two RabbitMQ hops and the append per send.",
+  });
+  const staged = [1000, 5000].map((rate) => latencyOf(r, "duplex-cluster", rate)).filter((l) => l?.stages?.some((s) => s.count > 0));
+  out.push({
+    target: "cluster, where the time goes: a p50/p99 per pipeline stage at 1000 and 5000 msg/s",
+    measured: staged.length === 0 ? "not measured" : `stage table at ${staged.map((l) => `${l!.rate}/s`).join(" and ")}`,
+    met: staged.length === 2,
+    why: "The stage table has a column only for the rates the latency ladder reached.",
+  });
+  return out;
 }
 
 const n = (v: number) => Math.round(v).toLocaleString("en-US");

@@ -73,7 +73,7 @@ log.info("listening", { url, runtime: runtime.name });
 // Serving before the broker is up lets /healthz say "not ready" while it connects (with
 // backoff); a broker that refuses this node for good (say, a shard count that differs from
 // the cluster's) ends the process with its reason.
-broker.start({ sequence, countDelivery: (ref) => stores.messages.countDelivery(ref), ...hub.handlers() }).then(
+broker.start({ sequence, countDelivery: (ref) => stores.messages.countDelivery(ref), stage: metrics.stage, ...hub.handlers() }).then(
   () => log.info("broker ready", { owned: broker.status().owned.length }),
   (err) => {
     console.error(`duplex: ${err instanceof Error ? err.message : String(err)}`);

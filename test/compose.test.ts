@@ -7,43 +7,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { COMPOSE, config, nginxConf, published, STACKS, verifyCommand } from "./compose-support.ts";
 import { ROOT } from "./harness.ts";
-
-const STACKS = ["ws", "wss", "cluster", "rabbitmq-cluster"];
-const COMPOSE = join(ROOT, "compose");
-
-/** The stack as a reader gets it: with its demo defaults, whatever this shell exports. */
-function config(stack: string): { services: Record<string, any> } {
-  const env = Object.fromEntries(Object.entries(process.env)
-    .filter(([name]) => !["DUPLEX_JWT_SECRET", "REDIS_PASSWORD", "RABBITMQ_PASSWORD", "RABBITMQ_COOKIE"].includes(name)));
-  const r = spawnSync("docker-compose", ["-f", join(COMPOSE, `${stack}.yml`), "config"], { encoding: "utf8", env });
-  if (r.status !== 0) throw new Error(`docker-compose config ${stack}: ${r.stderr}`);
-  return Bun.YAML.parse(r.stdout) as { services: Record<string, any> };
-}
-
-/** The host port that reaches container port `target` of a service, if it is published. */
-function published(service: { ports?: { published: string | number; target: number }[] }, target: number): number | undefined {
-  const port = service.ports?.find((p) => p.target === target)?.published;
-  return port === undefined ? undefined : Number(port);
-}
-
-/** The nginx.conf a stack's nginx runs (the folder mounted at /duplex). */
-function nginxConf(services: Record<string, any>): string {
-  const mount = (services.nginx.volumes as (string | { source: string; target: string })[])
-    .map((v) => typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1] } : v)
-    .find((v) => v.target === "/duplex")!;
-  return readFileSync(join(mount.source, "nginx.conf"), "utf8");
-}
-
-/** What a reader of README.md and docs/11 runs against a stack, from its published ports and secret. */
-function verifyCommand(services: Record<string, any>): string {
-  const conf = nginxConf(services);
-  const tls = /listen (\d+) ssl/.exec(conf);
-  const url = tls
-    ? `wss://127.0.0.1:${published(services.nginx, Number(tls[1]))}`
-    : `ws://127.0.0.1:${published(services.nginx, Number(/listen (\d+);/.exec(conf)![1]))}`;
-  return `node_modules/.bin/bun run src/cli.ts verify --url ${url} --secret ${services.node.environment.DUPLEX_JWT_SECRET}${tls ? " --insecure" : ""}`;
-}
 
 describe("compose stacks", () => {
   for (const stack of STACKS) {

@@ -7,6 +7,7 @@
 import { percentiles, type Percentiles } from "../load/hist.ts";
 import type { Target } from "../systems/targets.ts";
 import { byWorker, type Ctx, delivered, drain, pairs } from "./common.ts";
+import { scrapeStages, type StageRow, stageRows } from "./stages.ts";
 
 export interface LatencyResult {
   id: string;
@@ -19,6 +20,8 @@ export interface LatencyResult {
   ack: Percentiles;
   /** How late the load generator wrote its sends, p99 (ms): large means the client, not the server, lagged. */
   lagP99: number;
+  /** duplex cluster only: one message's stages, read from the nodes' /metrics around the step. */
+  stages?: StageRow[];
 }
 
 export async function latency(ctx: Ctx, t: Target): Promise<LatencyResult[]> {
@@ -31,13 +34,16 @@ export async function latency(ctx: Ctx, t: Target): Promise<LatencyResult[]> {
     const warm = await ctx.pool.send(`w${rate}`, plan.senders, plan.rates, { durationMs: warmMs, drainMs: ctx.plan.drainMs });
     await delivered(ctx, `w${rate}`, warm.sent, ctx.plan.drainMs);
     const tag = `l${rate}`;
+    const cluster = t.id.startsWith("duplex-cluster");
+    const before = cluster ? await scrapeStages(t) : null;
     const s = await ctx.pool.send(tag, plan.senders, plan.rates, { durationMs, drainMs: ctx.plan.drainMs });
     const d = await delivered(ctx, tag, s.sent, ctx.plan.drainMs);
+    const stages = before ? stageRows(before, await scrapeStages(t)) : undefined;
     if (s.acked === 0 || d.received === 0) throw new Error(`${t.label} acked ${s.acked} and delivered ${d.received} of ${s.sent} messages: it is not working`);
     out.push({
       id: t.id, label: t.label, rate, sent: s.sent, received: d.received,
       errors: s.sent - s.acked,
-      e2e: percentiles(d.latency), ack: percentiles(s.ack), lagP99: percentiles(s.lag).p99,
+      e2e: percentiles(d.latency), ack: percentiles(s.ack), lagP99: percentiles(s.lag).p99, stages,
     });
     const r = out.at(-1)!;
     const kept = r.received >= ctx.plan.passDelivered * r.sent && r.errors === 0 && r.e2e.p99 <= ctx.plan.passP99Ms;

@@ -18,6 +18,8 @@ export interface RoundTripResult {
   perMessage: Counts;
   /** The three most frequent Redis commands per message, e.g. "EVALSHA 1.00". */
   topCommands: string[];
+  /** What the whole cluster does per second with no traffic (heartbeats, announcements, sweeps). */
+  idlePerSecond: Counts;
 }
 
 const diff = (a: Counts, b: Counts): Counts => {
@@ -62,5 +64,7 @@ export async function roundTrips(ctx: Ctx, t: Target, proxies: { redis: Counting
     .sort((a, b) => b[1] - a[1])
     .slice(0, 3)
     .map(([k, v]) => `${k.slice(4)} ${v.toFixed(2)}`);
-  return { id: t.id, label: t.label, rate, messages: s.acked, perMessage, topCommands };
+  const idlePerSecond: Counts = {};
+  for (const [k, v] of Object.entries(background)) idlePerSecond[k] = v / (idleSpan / 1000);
+  return { id: t.id, label: t.label, rate, messages: s.acked, perMessage, topCommands, idlePerSecond };
 }

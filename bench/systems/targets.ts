@@ -60,6 +60,8 @@ export interface DuplexOptions {
   namespace: string;
   redisUrl?: string;
   amqpUrl?: string;
+  /** DUPLEX_QUEUE_TYPE of a cluster; the node's default (quorum) when unset. */
+  queueType?: "classic" | "quorum";
 }
 
 /**
@@ -71,14 +73,16 @@ export async function duplex(o: DuplexOptions): Promise<Target> {
   const env: Record<string, string> = { PORT: "0", DUPLEX_JWT_SECRET: key, DUPLEX_NAMESPACE: o.namespace, DUPLEX_RATE: "1000000", LOG_LEVEL: "info" };
   if (o.redisUrl) env.REDIS_URL = o.redisUrl;
   if (o.amqpUrl) env.AMQP_URL = o.amqpUrl;
+  if (o.queueType) env.DUPLEX_QUEUE_TYPE = o.queueType;
   const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) => {
     const name = `${o.namespace}-${o.runtime}-${i}`;
     return startServer({ name, cmd: RUNTIME_CMD[o.runtime], env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
   }));
   await Promise.all(nodes.map((n) => untilReady(n.port, { timeoutMs: 30_000 })));
-  const label = o.nodes > 1 ? `duplex ×${o.nodes} (${o.runtime}, Redis + RabbitMQ)` : `duplex (${o.runtime})`;
+  const queues = o.queueType ? `, ${o.queueType} shard queues` : "";
+  const label = o.nodes > 1 ? `duplex ×${o.nodes} (${o.runtime}, Redis + RabbitMQ${queues})` : `duplex (${o.runtime})`;
   const base = `http://127.0.0.1:${nodes[0].port}`;
-  const id = o.nodes > 1 ? "duplex-cluster" : `duplex-${o.runtime}`;
+  const id = o.nodes > 1 ? `duplex-cluster${o.queueType ? `-${o.queueType}` : ""}` : `duplex-${o.runtime}`;
   return target(id, label, "duplex", key, nodes, async (members) =>
     (await post(`${base}/api/conversations`, { members }, await mintToken(members[0], key))).id
   );

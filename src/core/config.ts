@@ -187,10 +187,8 @@ export const SETTINGS = {
     guards: "flooding: past it frames are answered rate_limited, and a client that keeps on is closed with 1008",
   }),
   heartbeatMs: int("DUPLEX_HEARTBEAT_MS", MIN_HEARTBEAT_MS, 600_000, 25000, {
-    doc: `ping interval h; a dead peer is dropped within ${HEARTBEAT.reap} h on Bun and Node and ` +
-      `within Deno's idle timeout on Deno (${HEARTBEAT.denoIdle} h in whole seconds, at least 1 s), inside the contract's ` +
-      `two intervals. At least ${MIN_HEARTBEAT_MS} so that Deno's idle timeout stays within one interval; ` +
-      "below 500 ms its one-second floor would let a dead Deno peer outlive two",
+    doc: `ping interval h; a dead peer is dropped within ${HEARTBEAT.reap} h on every runtime, inside the contract's ` +
+      `two intervals. At least ${MIN_HEARTBEAT_MS}, which keeps the node's timer (four ticks per interval) at 250 ms or more`,
     guards: "half-open TCP (a vanished peer's session lingering in presence) and proxy or NAT idle timeouts cutting quiet sockets",
   }),
   maxBufferedBytes: int("DUPLEX_MAX_BUFFERED_BYTES", 65536, 1 << 30, 4 * 1024 * 1024, {
@@ -203,9 +201,8 @@ export const SETTINGS = {
   }),
   requestTimeoutMs: int("DUPLEX_REQUEST_TIMEOUT_MS", 10_000, 255_000, 10000, {
     doc: "longest a client may take to send one whole HTTP request, headers and body, counted from its first byte; " +
-      "then the connection is closed (Node answers 408 first). At least 10000: Bun reads headers under a fixed 10 s limit " +
-      "and counts bodies in whole seconds, closing up to 2 s late. Not applied on Deno: Deno.serve has no read deadline, " +
-      "so Deno nodes belong behind the generated nginx, which applies it (duplex nginx --request-timeout-ms)",
+      "then the connection is closed (Node and Deno answer 408 first). At least 10000: Bun reads headers under a fixed 10 s limit " +
+      "and counts bodies in whole seconds, closing up to 2 s late",
     guards: "slowloris: clients that send headers or a body slowly, or never finish, holding connections and descriptors",
   }),
   drainMs: int("DUPLEX_DRAIN_MS", 0, 600_000, 5000, {

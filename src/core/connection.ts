@@ -6,6 +6,7 @@
 import type { SessionRecord, StoredMessage } from "./ports/store.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
+import { BoundedMap } from "./lru.ts";
 import { RateLimiter } from "./rate.ts";
 import type { SocketEvents, SocketSeam } from "./socket.ts";
 
@@ -14,6 +15,8 @@ import type { SocketEvents, SocketSeam } from "./socket.ts";
 export const SLOW_GRACE_MS = 250;
 /** Over this many times the bound a reader is closed at once: memory comes first. */
 export const SLOW_HARD_FACTOR = 8;
+/** Conversations per connection whose latest live run is remembered (for `sync`). */
+export const LIVE_RUNS = 256;
 
 export interface Outbound {
   maxBufferedBytes: number;
@@ -41,8 +44,15 @@ export class Connection implements SocketEvents {
   /** Set once the heartbeat has pinged it: only then does silence mean death. */
   pingable = false;
   closed = false;
+  /** Until the session is registered and welcomed: the client's frames wait for it. */
+  welcomed: Promise<void> | null = null;
   /** Per conversation replayed by `sync`; null for a connection that never synced. */
   #replays: Map<string, Replay> | null = null;
+  /**
+   * Per conversation, the latest unbroken run of seqs the live stream sent here: a client
+   * may ask to `sync` before those frames reach it, and the replay must not send them twice.
+   */
+  #runs: BoundedMap<string, Run> | null = null;
   #out: Outbound;
   /** Pending second look at a send buffer found over the bound. */
   #slowCheck: ReturnType<typeof setTimeout> | undefined;
@@ -121,6 +131,7 @@ export class Connection implements SocketEvents {
     if (--r.running > 0) return;
     for (const m of r.held) {
       if (m.seq <= r.floor) continue;
+      this.#ran(m);
       this.send({ type: "msg", ...m });
       r.floor = m.seq;
     }
@@ -138,10 +149,33 @@ export class Connection implements SocketEvents {
       if (m.seq <= r.floor) return false;
       this.#forget(m.conv);
     }
+    this.#ran(m);
     const encoded = text();
     if (encoded === null) return false;
     this.sendText(encoded);
     return true;
+  }
+
+  /**
+   * A message the runtime's topic publish wrote here: remembered as sent live, as `live`
+   * does, so a `sync` asked before it reaches the device does not send it again.
+   */
+  published(m: StoredMessage): void {
+    if (this.closed) return;
+    this.#ran(m);
+    this.written();
+  }
+
+  /** True when the live stream already sent this message here: a replay skips it. */
+  sentLive(m: StoredMessage): boolean {
+    const run = this.#runs?.get(m.conv);
+    return run !== undefined && run.first <= m.seq && m.seq <= run.last;
+  }
+
+  /** Live messages of a conversation come in increasing seq; a gap starts a new run. */
+  #ran(m: StoredMessage): void {
+    const run = (this.#runs ??= new BoundedMap(LIVE_RUNS)).get(m.conv);
+    this.#runs.set(m.conv, run && m.seq === run.last + 1 ? { first: run.first, last: m.seq } : { first: m.seq, last: m.seq });
   }
 
   /**
@@ -184,6 +218,11 @@ export class Connection implements SocketEvents {
     clearTimeout(this.#slowCheck);
     return true;
   }
+}
+
+interface Run {
+  first: number;
+  last: number;
 }
 
 interface Replay {

@@ -101,7 +101,7 @@ export class Fanout {
         for (const conn of conns) {
           if (user === m.from.user && conn.record.device === m.from.device) continue;
           if (published && !conn.replaying(c.id)) {
-            conn.written();
+            conn.published(m);
             sent++;
           } else if (conn.live(m, encoded)) sent++;
         }

@@ -1,7 +1,7 @@
 /**
  * Every timing that follows from the heartbeat interval h (DUPLEX_HEARTBEAT_MS), in one
- * place: the node's timer (heartbeat.ts), session TTLs (hub.ts), Deno's idle timeout, the
- * client's watchdog, nginx's proxy timeouts — and the figures the docs and the generated
+ * place: the node's timer (heartbeat.ts), session TTLs (hub.ts), the client's
+ * watchdog, nginx's proxy timeouts — and the figures the docs and the generated
  * nginx comment quote, which test/docs-figures.test.ts holds to these.
  */
 
@@ -14,14 +14,12 @@ export const HEARTBEAT = {
   ticks: TICKS,
   /** A pinged socket silent for more than this is dropped at the next tick... */
   silent: SILENT,
-  /** ...so a dead Bun or Node peer is gone within this of its last sign of life. */
+  /** ...so a dead peer is gone within this of its last sign of life, on every runtime. */
   reap: SILENT + 1 / TICKS,
   /** Sessions and a node's liveness live this long unless renewed... */
   ttl: 1.5,
   /** ...and are renewed (and the store swept) this often. */
   renew: 0.5,
-  /** Deno's idle timeout, before rounding to whole seconds (at least 1). */
-  denoIdle: 0.6,
   /** The client gives a link up after this long without any frame. */
   clientSilent: 2,
   /** nginx's proxy read and send timeouts: longer than any healthy silence, so the node decides. */
@@ -30,17 +28,12 @@ export const HEARTBEAT = {
   promise: 2,
 } as const;
 
-/** The least interval: see `denoIdleTimeoutS` for why. */
-export const MIN_HEARTBEAT_MS = 1000;
-
 /**
- * Deno's idleTimeout in whole seconds. Deno pings after half of it and closes after the
- * other half without a pong, so a dead peer goes within it: at most h from 1000 ms up
- * (exactly h at 1000), but the one-second floor would exceed two intervals below 500 ms.
+ * The least interval. Every runtime now meets the reap bound at any interval (the hub's own
+ * timer pings on all three); the floor stays where it was so that no valid setting changes
+ * meaning, and it keeps the timer's tick (h/4) at 250 ms or more.
  */
-export function denoIdleTimeoutS(h: number): number {
-  return Math.max(1, Math.round((h * HEARTBEAT.denoIdle) / 1000));
-}
+export const MIN_HEARTBEAT_MS = 1000;
 
 /** Every figure the docs quote, in ms (seconds where named so), for interval `h` ms. */
 export function heartbeatFigures(h: number) {
@@ -48,20 +41,16 @@ export function heartbeatFigures(h: number) {
   const silentMs = h * HEARTBEAT.silent;
   const sessionTtlMs = Math.ceil(h * HEARTBEAT.ttl);
   const renewMs = h * HEARTBEAT.renew;
-  const denoIdleS = denoIdleTimeoutS(h);
   return {
     h,
     tickMs,
     silentMs,
-    /** The first tick after `silentMs` of silence: a dead Bun/Node peer is gone by then. */
+    /** The first tick after `silentMs` of silence: a dead peer is gone by then, on every runtime. */
     reapMs: h * HEARTBEAT.reap,
     sessionTtlMs,
     renewMs,
     /** A crashed node's sessions expire within the TTL of its last renewal; a sweep follows within renewMs. */
     crashedGoneMs: sessionTtlMs + renewMs,
-    denoIdleS,
-    denoPingAfterMs: (denoIdleS * 1000) / 2,
-    denoReapMs: denoIdleS * 1000,
     clientGiveUpMs: h * HEARTBEAT.clientSilent,
     proxyTimeoutS: Math.ceil((h * HEARTBEAT.proxy) / 1000),
     promiseMs: h * HEARTBEAT.promise,

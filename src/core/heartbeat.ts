@@ -1,8 +1,7 @@
 /**
  * The node's clock, ticking HEARTBEAT.ticks (4) times per heartbeat interval (h); every
  * multiple of h is in heartbeat-figures.ts:
- * - every h: a protocol ping to each socket (where the runtime pings by itself, as Deno
- *   does with idleTimeout, the runtime also closes the silent ones);
+ * - every h: a protocol ping to each socket, on every runtime;
  * - every tick: a socket silent for more than 1.25 h is dropped, so a dead peer is gone
  *   (socket and session) within 1.5 h, inside the contract's two intervals;
  * - every h/2: one store call renews this node and all its sessions for 1.5 h, and a
@@ -31,7 +30,8 @@ export function startHeartbeat(hub: Hub, sessions: SessionStore, log: Logger, no
         conn.seam.terminate();
         hub.shut(conn, CLOSE.goingAway, "no heartbeat");
       } else if (tick % HEARTBEAT.ticks === 0) {
-        conn.pingable = conn.seam.ping();
+        conn.seam.ping();
+        conn.pingable = true;
         conn.tidyReplays((conv) => hub.delivered(conv));
       }
     }

@@ -13,12 +13,12 @@ import { type HubMetrics, NO_METRICS } from "./metrics.ts";
 import { type ClientFrame, encode, errorFrame, FrameError, handledAll, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
 import { CLOSE, type Publish, type SocketEvents, type SocketSeam } from "./socket.ts";
+import { stamp } from "./stages.ts";
 
 export interface HubOptions {
   nodeId: string;
   heartbeatMs: number;
   rate: number;
-  maxMessageBytes: number;
   /** DUPLEX_MAX_BODY_DEPTH (default DEFAULT_MAX_BODY_DEPTH). */
   maxBodyDepth?: number;
   maxBufferedBytes: number;
@@ -32,7 +32,6 @@ export interface HubOptions {
 }
 
 const SYNC_PAGE = 500;
-const encoder = new TextEncoder();
 
 export class Hub {
   readonly nodeId: string;
@@ -62,7 +61,7 @@ export class Hub {
       unencodable: (conn, frame) => this.unencodable({
         session: conn.record.session, type: frame.type, ...("conv" in frame ? { conv: frame.conv } : {}), ...("seq" in frame ? { seq: frame.seq } : {}),
       }),
-      text: (conn, data) => this.#text(conn, data),
+      text: (conn, data) => conn.welcomed ? void conn.welcomed.then(() => this.#text(conn, data)) : this.#text(conn, data),
       binary: (conn) => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
       pong: (conn) => { conn.lastSeen = this.#now(); },
       closed: (conn, code) => void this.#closed(conn, code),
@@ -98,7 +97,7 @@ export class Hub {
     this.#o.log.warn("skipped what could not be encoded", fields);
   }
 
-  /** Adopts an upgraded socket: welcome, register, and the handlers for its events. */
+  /** Adopts an upgraded socket: register, welcome, and the handlers for its events. */
   open(seam: SocketSeam, who: { user: string; device: string; ip?: string | null }): SocketEvents {
     const now = this.#now();
     const record: SessionRecord = {
@@ -106,12 +105,12 @@ export class Hub {
     };
     const conn = new Connection(record, seam, this.#o.rate, this.#outbound);
     this.#bySession.set(record.session, conn);
-    this.#byUser.set(record.user, [...this.#byUser.get(record.user) ?? [], conn]);
     this.#m.connected();
     this.#o.log.info("connected", { session: record.session, user: record.user, device: record.device, ip: who.ip ?? null });
-    conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
-    this.#fanout.joined();
-    void this.#register(conn);
+    // Registered before welcome: a client that saw welcome and connects the same device again
+    // is registered after it, so the newer session is the one that stays. Until then the
+    // socket gets nothing (welcome comes first) and its frames wait, in order.
+    conn.welcomed = this.#register(conn).finally(() => { conn.welcomed = null; });
     return conn;
   }
 
@@ -176,7 +175,13 @@ export class Hub {
       await this.#o.stores.sessions.remove(record).catch(() => {});
       return;
     }
-    if (!replaced) return;
+    conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
+    this.#byUser.set(record.user, [...this.#byUser.get(record.user) ?? [], conn]);
+    this.#fanout.joined();
+    if (replaced) void this.#replaced(replaced);
+  }
+
+  async #replaced(replaced: SessionRecord): Promise<void> {
     const local = this.#bySession.get(replaced.session);
     if (local) return this.shut(local, CLOSE.replaced, "replaced");
     // The new session stands either way; an old one we cannot reach dies with its heartbeat.
@@ -192,11 +197,6 @@ export class Hub {
   #text(conn: Connection, data: string): void {
     if (conn.closed) return;
     conn.lastSeen = this.#now();
-    // A string of n UTF-16 units takes n to 3n bytes: count exactly only when it matters.
-    if (data.length * 3 > this.#o.maxMessageBytes && encoder.encode(data).byteLength > this.#o.maxMessageBytes) {
-      this.shut(conn, CLOSE.tooBig, "frame too large");
-      return;
-    }
     const verdict = conn.limiter.take(conn.lastSeen);
     if (verdict === "abuse") {
       this.shut(conn, CLOSE.policy, "rate limit exceeded");
@@ -231,6 +231,7 @@ export class Hub {
         });
         conn.send({ type: "ack", id: frame.id, conv: done.message.conv, seq: done.message.seq });
         this.#m.ack(this.#now() - received);
+        if (done.heardAt !== undefined) this.#m.stage("ack", stamp() - done.heardAt);
         return;
       }
       case "sync":
@@ -248,7 +249,10 @@ export class Hub {
     }
   }
 
-  /** Replays stored messages; live ones for conv wait until the replay is through. */
+  /**
+   * Replays stored messages but those the live stream sent this connection already; live
+   * ones for conv wait until the replay is through.
+   */
   async #sync(conn: Connection, conv: string, after: number): Promise<void> {
     conn.replayBegins(conv);
     let last = after;
@@ -256,7 +260,7 @@ export class Hub {
     try {
       for (;;) {
         const page = await this.#o.stores.messages.range(conv, last, SYNC_PAGE);
-        for (const m of page) conn.send({ type: "msg", ...m });
+        for (const m of page) if (!conn.sentLive(m)) conn.send({ type: "msg", ...m });
         if (page.length > 0) last = sent = page[page.length - 1].seq;
         if (page.length < SYNC_PAGE || conn.closed) break;
       }

@@ -3,6 +3,7 @@
  * implementation must only bump counters (src/ops/metrics.ts does, with prom-client).
  */
 import type { ErrorCode } from "./errors.ts";
+import type { Stage } from "./stages.ts";
 
 export interface HubMetrics {
   connected(): void;
@@ -16,6 +17,8 @@ export interface HubMetrics {
   ack(ms: number): void;
   /** Sequenced → written to a local socket, in ms. */
   delivered(ms: number): void;
+  /** One message's time in one stage of the cluster pipeline, in ms (src/core/stages.ts). */
+  stage(stage: Stage, ms: number): void;
   slowClosed(): void;
   /** A frame or stored message that could not be encoded was skipped. */
   unencodable(): void;
@@ -26,5 +29,5 @@ export interface HubMetrics {
 const nothing = () => {};
 export const NO_METRICS: HubMetrics = {
   connected: nothing, disconnected: nothing, frameIn: nothing, frameOut: nothing, refused: nothing,
-  sequenced: nothing, ack: nothing, delivered: nothing, slowClosed: nothing, unencodable: nothing, deadLettered: nothing,
+  sequenced: nothing, ack: nothing, delivered: nothing, stage: nothing, slowClosed: nothing, unencodable: nothing, deadLettered: nothing,
 };

@@ -6,8 +6,8 @@ export interface SocketSeam {
   /** false when the runtime dropped the frame instead of queueing it. */
   send(text: string): boolean;
   close(code: number, reason: string): void;
-  /** Sends a protocol ping; false when the runtime pings by itself (Deno's idleTimeout). */
-  ping(): boolean;
+  /** Sends a protocol ping (the peer's pong comes back as SocketEvents.pong). */
+  ping(): void;
   /** Drops the connection without a closing handshake. */
   terminate(): void;
   /** Bytes queued for this socket and not yet written. */
@@ -29,7 +29,7 @@ export interface SocketEvents {
   text(data: string): void;
   binary(): void;
   pong(): void;
-  /** May be called more than once (Deno fires close twice): only the first counts. */
+  /** May be called more than once (the hub closes, then the runtime reports it): only the first counts. */
   ended(code: number, reason: string): void;
 }
 
@@ -37,7 +37,6 @@ export const CLOSE = {
   goingAway: 1001,
   unsupported: 1003,
   policy: 1008,
-  tooBig: 1009,
   tryAgain: 1013,
   replaced: 4409,
 } as const;

@@ -82,9 +82,8 @@ class BunSocket implements SocketSeam {
     if (this.raw!.getBufferedAmount() === 0) this.#closing?.();
   }
 
-  ping(): boolean {
+  ping(): void {
     if (this.raw!.readyState === 1) this.raw!.ping();
-    return true;
   }
 
   terminate(): void {

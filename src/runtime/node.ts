@@ -1,15 +1,6 @@
-/**
- * Node: @hono/node-server serves HTTP; upgrades go through a `ws` server of ours, so its
- * options apply (maxPayload closes with 1009) and the raw socket gives ping, pong and
- * terminate. The upgrade listener is ours rather than node-server's because node-server
- * answers a refused upgrade with an empty body, and the contract promises a JSON one.
- */
-import { serve } from "@hono/node-server";
-import { getConnInfo } from "@hono/node-server/conninfo";
-import type { IncomingMessage, ServerOptions } from "node:http";
-import type { Duplex } from "node:stream";
-import { WebSocket as WsClient, WebSocketServer, type WebSocket } from "ws";
-import type { SocketEvents, SocketSeam } from "../core/socket.ts";
+/** Node: the node:http + ws server of node-http.ts, and Node's process. */
+import { WebSocket as WsClient } from "ws";
+import { nodeHttp } from "./node-http.ts";
 import type { Runtime, RuntimeOptions, SocketFactory } from "./runtime.ts";
 
 export const env = (): Record<string, string | undefined> => process.env;
@@ -21,114 +12,12 @@ export function clientSocket({ insecure }: { insecure: boolean }): SocketFactory
   return (url) => new WsClient(url, { rejectUnauthorized: !insecure }) as unknown as globalThis.WebSocket;
 }
 
-type Open = (seam: SocketSeam) => SocketEvents;
-/**
- * The env of an upgrade request: `incoming` as node-server sets it for other requests (so
- * getConnInfo works on both); `accept` is set by `upgrade`, and the listener completes the
- * handshake.
- */
-interface UpgradeEnv {
-  incoming: IncomingMessage;
-  accept?: Open;
-}
-
-/** The seam over a `ws` socket: one object per socket, its methods shared. */
-class NodeSocket implements SocketSeam {
-  constructor(readonly raw: WebSocket) {}
-  send(text: string): boolean {
-    if (this.raw.readyState === 1) this.raw.send(text);
-    return true;
-  }
-  close(code: number, reason: string): void {
-    this.raw.close(code, reason);
-  }
-  ping(): boolean {
-    if (this.raw.readyState === 1) this.raw.ping();
-    return true;
-  }
-  terminate(): void {
-    this.raw.terminate();
-  }
-  bufferedAmount(): number {
-    return this.raw.bufferedAmount;
-  }
-}
-
-/** The hub's events of a socket, kept on it, so the listeners below are shared by all. */
-const EVENTS = Symbol("duplex.events");
-type Tagged = WebSocket & { [EVENTS]: SocketEvents };
-const events = (raw: WebSocket) => (raw as Tagged)[EVENTS];
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean) {
-  if (isBinary) events(this).binary();
-  else events(this).text(data.toString());
-}
-function onPong(this: WebSocket) {
-  events(this).pong();
-}
-function onClose(this: WebSocket, code: number, reason: Buffer) {
-  events(this).ended(code, reason.toString());
-}
-// A refused frame (over maxPayload) emits error, then close 1009: close is what counts.
-function onError() {}
-
 export function create(options: RuntimeOptions): Runtime {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
-  const adopt = (raw: WebSocket, open: Open) => {
-    (raw as Tagged)[EVENTS] = open(new NodeSocket(raw));
-    raw.on("message", onMessage).on("pong", onPong).on("close", onClose).on("error", onError);
-  };
   return {
     name: "node",
-    upgrade: (c, open) => {
-      (c.env as UpgradeEnv).accept = open;
-      return new Response(null, { status: 200 });
-    },
-    peer: (c) => getConnInfo(c).remote.address ?? null,
-    serve(app, port, host) {
-      return new Promise((resolve, reject) => {
-        const server = serve({ fetch: app.fetch, port, hostname: host, serverOptions: requestBounds(options.requestTimeoutMs) }, (info) => {
-          resolve({ port: info.port, stop: () => new Promise((done) => { wss.close(); server.close(() => done()); }) });
-        });
-        server.once("error", reject);
-        server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-          socket.on("error", () => socket.destroy());
-          const upgradeEnv: UpgradeEnv = { incoming: req };
-          let res: Response;
-          try {
-            res = await app.fetch(toRequest(req), upgradeEnv);
-          } catch {
-            res = new Response(null, { status: 500 });
-          }
-          const open = upgradeEnv.accept;
-          if (open) wss.handleUpgrade(req, socket, head, (raw) => adopt(raw, open));
-          else await refuse(socket, res);
-        });
-      });
-    },
+    ...nodeHttp(options),
     onShutdownSignal(fn) {
       for (const s of ["SIGTERM", "SIGINT"] as const) process.on(s, () => fn(s));
     },
   };
-}
-
-/**
- * Node answers 408 and closes a request whose headers or body are not complete within the
- * bound, counted from its first byte; it checks every connectionsCheckingInterval (30 s by
- * default, which would let a slow client overstay by that much).
- */
-function requestBounds(ms: number): ServerOptions {
-  return { headersTimeout: ms, requestTimeout: ms, connectionsCheckingInterval: Math.max(250, Math.floor(ms / 4)) };
-}
-
-function toRequest(req: IncomingMessage): Request {
-  const headers = new Headers();
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
-  return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
-}
-
-async function refuse(socket: Duplex, res: Response): Promise<void> {
-  const body = Buffer.from(await res.arrayBuffer());
-  const head = [`HTTP/1.1 ${res.status} ${res.statusText || "Refused"}`, "Connection: close", `Content-Length: ${body.length}`];
-  res.headers.forEach((v, k) => { if (k !== "content-length" && k !== "connection") head.push(`${k}: ${v}`); });
-  socket.end(Buffer.concat([Buffer.from(head.join("\r\n") + "\r\n\r\n"), body]));
 }

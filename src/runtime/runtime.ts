@@ -47,13 +47,15 @@ export interface RuntimeModule {
 /**
  * Why a node could not listen, as one line naming the setting at fault (CONTRACT §1). The
  * runtimes report the same causes under different names: Node and Bun use errno codes,
- * Deno its own error classes and, for a name it cannot resolve, only a message.
+ * Deno its own error classes and, for a name it cannot resolve, only a message. Deno's
+ * node:http (which Deno nodes serve through) reports an address not of this machine as
+ * EINVAL; the port cannot be the cause, since config accepts only 0 to 65535.
  */
 export function listenError(err: unknown, port: number, host: string): Error {
   const e = err as { code?: string; name?: string; message?: string };
   const cause = `${e.code ?? ""} ${e.name ?? ""} ${e.message ?? String(err)}`;
   if (/EADDRINUSE|AddrInUse/.test(cause)) return new Error(`PORT ${port} is already in use (HOST ${host})`);
-  if (/EADDRNOTAVAIL|AddrNotAvailable|ENOTFOUND|EAI_|lookup address/.test(cause)) {
+  if (/EADDRNOTAVAIL|AddrNotAvailable|EINVAL|ENOTFOUND|EAI_|lookup address/.test(cause)) {
     return new Error(`HOST "${host}" is not an address of this machine (PORT ${port})`);
   }
   if (/EACCES|PermissionDenied/.test(cause)) return new Error(`PORT ${port} needs privileges this process lacks (HOST ${host})`);

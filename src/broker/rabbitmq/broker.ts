@@ -14,6 +14,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqp
 import { type DuplexError, duplexError } from "../../core/errors.ts";
 import { createLogger, errorFields, type Logger, unreadableFields } from "../../core/log.ts";
 import { serialise } from "../../core/protocol.ts";
+import { type Stage, stamp } from "../../core/stages.ts";
 import type { Broker, BrokerHandlers, BrokerStatus, ControlEvent, SendRequest, Sequenced } from "../../core/ports/broker.ts";
 import { AmqpLink, atMost } from "./connection.ts";
 import { Membership, ownedBy } from "./ownership.ts";
@@ -87,6 +88,7 @@ class RabbitmqBroker implements Broker {
       // Quorum queues count deliveries and enforce x-delivery-limit themselves.
       countDelivery: this.#o.queueType === "classic" ? (ref) => this.#handlers?.countDelivery?.(ref) ?? Promise.resolve(0) : null,
       deliveryLimit: this.#o.deliveryLimit,
+      stage: (stage, ms) => this.#stage(stage, ms),
       log: this.#log,
     });
     this.#consumers = Array.from({ length: this.#o.shards }, (_, s) => new ShardConsumer(s, {
@@ -107,8 +109,9 @@ class RabbitmqBroker implements Broker {
     if (!this.#ready) return Promise.reject(unavailable("RabbitMQ is not connected"));
     const shard = shardOf(request.message.conv, this.#o.shards);
     return this.#pending.wait(ref, request.origin, () => {
-      this.#publish(this.#names.ingress, String(shard), "send", request, { persistent: true, mandatory: true })
-        .catch((err) => this.#pending.settle(ref, err));
+      const sentAt = stamp();
+      this.#publish(this.#names.ingress, String(shard), "send", { ...request, sentAt }, { persistent: true, mandatory: true })
+        .then(() => this.#stage("ingress_confirm", stamp() - sentAt), (err) => this.#pending.settle(ref, err));
     });
   }
 
@@ -290,12 +293,15 @@ class RabbitmqBroker implements Broker {
 
   #dispatch(type: string, body: unknown): void {
     switch (type) {
-      case "sequenced":
+      case "sequenced": {
+        const heardAt = stamp();
         for (const item of body as Sequenced[]) {
+          if (item.sequencedAt !== undefined) this.#stage("fanout_delivery", heardAt - item.sequencedAt);
           this.#call("deliver", () => this.#handlers?.deliver(item));
-          this.#pending.settle(item.ref, item, item.origin);
+          if (this.#pending.has(item.ref)) this.#pending.settle(item.ref, { ...item, heardAt }, item.origin);
         }
         return;
+      }
       case "refused": {
         const r = body as Refusal;
         this.#pending.settle(r.ref, duplexError(r.error.code, r.error.message), r.origin);
@@ -332,6 +338,10 @@ class RabbitmqBroker implements Broker {
       return;
     }
     if (this.#membership.heard(h.node, h.incarnation)) this.#rebalance();
+  }
+
+  #stage(stage: Stage, ms: number): void {
+    this.#handlers?.stage?.(stage, ms);
   }
 
   #call(what: string, fn: () => void): void {

@@ -1,6 +1,8 @@
 /**
  * What a shard's active consumer does with one batch: sequence and store it through the
  * hub, fan the results out with publisher confirms, and only then let the batch be acked.
+ * It hands the batch back as soon as the fanout publish is issued, so that the shard can
+ * sequence its next batch while RabbitMQ confirms this one (shard-consumer.ts).
  * A failure that may pass (the store or broker "unavailable") is retried with backoff for
  * as long as the batch is still this node's. A poison message (src/broker/poison.ts: one
  * that fails for good, or is no `send` at all) goes back to its origin as a refusal and is
@@ -11,6 +13,7 @@ import { DuplexError, duplexError } from "../../core/errors.ts";
 import { errorFields, type Logger } from "../../core/log.ts";
 import type { PoisonReport, SendRequest, Sequenced } from "../../core/ports/broker.ts";
 import type { Appended, NewMessage } from "../../core/ports/store.ts";
+import { type Stage, stamp } from "../../core/stages.ts";
 import { poisonReport, publishEach, sequenceEach } from "../poison.ts";
 import type { ShardWork } from "./shard-consumer.ts";
 import { parseRequest, type Refusal } from "./wire.ts";
@@ -32,6 +35,8 @@ export interface ShardWorkOptions {
   countDelivery: ((ref: string) => Promise<number>) | null;
   /** Deliveries past the first a message may take before it is dead-lettered. */
   deliveryLimit: number;
+  /** One message's time in one stage (BrokerHandlers.stage). */
+  stage(stage: Stage, ms: number): void;
   log: Logger;
 }
 
@@ -49,7 +54,8 @@ export function shardWork(o: ShardWorkOptions): ShardWork {
     }
   }
 
-  return async (batch: ConsumeMessage[], current: () => boolean, shard: number): Promise<ConsumeMessage[]> => {
+  return async (batch, current, shard) => {
+    const takenAt = stamp();
     const dead: ConsumeMessage[] = [];
     const refusals: Refusal[] = [];
     const refuse = (request: SendRequest, source: ConsumeMessage, err: DuplexError) => {
@@ -77,24 +83,33 @@ export function shardWork(o: ShardWorkOptions): ShardWork {
         sources.push(m);
       }
     });
+    for (const r of requests) if (r.sentAt !== undefined) o.stage("shard_queue", takenAt - r.sentAt);
     const results = requests.length === 0 ? [] : await retry(() => sequenceEach(o.sequence, requests.map((r) => r.message)), current);
+    const sequencedAt = stamp();
+    for (let i = 0; i < requests.length; i++) o.stage("sequence", sequencedAt - takenAt);
     const items: Sequenced[] = [];
     const sourceOf = new Map<Sequenced, number>();
     results.forEach((r, i) => {
       if (r instanceof DuplexError) return refuse(requests[i], sources[i], r);
       // A redelivered message may have been stored by a node that died before fanning it
       // out: pass it on as new, and every hub drops a seq it has delivered already.
-      const item = { ...r, origin: requests[i].origin, ref: requests[i].ref };
+      const item: Sequenced = { ...r, origin: requests[i].origin, ref: requests[i].ref, sequencedAt };
       if (sources[i].fields.redelivered && r.duplicate) item.duplicate = false;
       items.push(item);
       sourceOf.set(item, i);
     });
-    const unsent = await retry(() => publishEach((part) => o.fanOut("sequenced", part), items), current);
-    for (const { item, error } of unsent) {
-      const i = sourceOf.get(item)!;
-      refuse(requests[i], sources[i], duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
-    }
-    await retry(() => Promise.all(refusals.map((r) => o.fanOut("refused", r))), current);
-    return dead;
+    // Issued now (publishing is synchronous up to the confirm), confirmed later.
+    const confirmed = (async () => {
+      const unsent = await retry(() => publishEach((part) => o.fanOut("sequenced", part), items), current);
+      const confirmedAt = stamp();
+      for (let i = 0; i < items.length; i++) o.stage("fanout_confirm", confirmedAt - sequencedAt);
+      for (const { item, error } of unsent) {
+        const i = sourceOf.get(item)!;
+        refuse(requests[i], sources[i], duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
+      }
+      await retry(() => Promise.all(refusals.map((r) => o.fanOut("refused", r))), current);
+      return dead;
+    })();
+    return { confirmed };
   };
 }

@@ -26,10 +26,12 @@ export interface Bye {
   incarnation: string;
 }
 
+const decoder = new TextDecoder();
+
 /** A `send` read back from a shard queue; null when it is not one (never trust a queue). */
 export function parseRequest(content: Uint8Array): SendRequest | null {
   try {
-    const r = JSON.parse(new TextDecoder().decode(content));
+    const r = JSON.parse(decoder.decode(content));
     const m = r?.message;
     const ok = typeof r.origin === "string" && typeof r.ref === "string" && typeof m?.conv === "string"
       && typeof m.id === "string" && typeof m.from?.user === "string" && typeof m.from?.device === "string";

@@ -48,7 +48,7 @@ export const NGINX_FLAGS = flags(
   }),
   settingFlag("request-timeout-ms", "N", SETTINGS.requestTimeoutMs, {
     doc: "the nodes' request timeout; nginx gives a client as long for a request's headers and between two reads of its body",
-    guards: "slowloris: nginx cuts slow clients before they reach any node, Deno nodes included, which cannot do it themselves",
+    guards: "slowloris: nginx cuts slow clients before they reach any node",
   }),
   flag({
     name: "nginx-version", arg: "X.Y[.Z]", default: "1.22", values: `${MIN_VERSION.slice(0, 2).join(".")} or newer`,

@@ -9,6 +9,7 @@
  * src/main.ts wires them.
  */
 import type { ErrorCode } from "../errors.ts";
+import type { Stage } from "../stages.ts";
 import type { Appended, NewMessage } from "./store.ts";
 
 export interface SendRequest {
@@ -17,12 +18,18 @@ export interface SendRequest {
   /** Chosen by the origin to match the result to its waiting client; opaque here. */
   ref: string;
   message: NewMessage;
+  /** When the origin submitted it (stamp() in src/core/stages.ts), for the stage metrics. */
+  sentAt?: number;
 }
 
 /** A message after sequencing, as fanned out to every node. */
 export interface Sequenced extends Appended {
   origin: string;
   ref: string;
+  /** When its shard's owner had it stored (stamp()), for the stage metrics. */
+  sequencedAt?: number;
+  /** When the origin heard it back (stamp()), for the stage metrics; never sent. */
+  heardAt?: number;
 }
 
 /** A message refused for good (src/broker/poison.ts), as far as it could be read. */
@@ -51,12 +58,19 @@ export interface BrokerHandlers {
    */
   sequence(messages: NewMessage[]): Promise<Appended[]>;
   /**
-   * Called on every node for every sequenced message, in increasing seq per conversation.
+   * Called on every node for every sequenced message, in increasing seq per conversation,
+   * except where a batch's fanout publish failed and was retried behind the next batch (a
+   * pipelined RabbitMQ shard): the hub fills such a gap from the store before it emits.
    * At-least-once: after a failover the same seq may arrive twice; the hub drops repeats.
    * A resend comes back as its original (duplicate: true, an older seq), and is fanned out
    * too: its first fan-out may have been lost, and the origin answers its client from it.
    */
   deliver(item: Sequenced): void;
+  /**
+   * How long one message spent in one stage of the cluster pipeline, in ms
+   * (src/core/stages.ts). Brokers that have no such stage never call it.
+   */
+  stage?(stage: Stage, ms: number): void;
   /** Called on every node for every control event (at-most-once: best effort). */
   control(event: ControlEvent): void;
   /**

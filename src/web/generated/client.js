@@ -162,7 +162,6 @@ var HEARTBEAT = {
   reap: SILENT + 1 / TICKS,
   ttl: 1.5,
   renew: 0.5,
-  denoIdle: 0.6,
   clientSilent: 2,
   proxy: 3,
   promise: 2

@@ -261,6 +261,45 @@ for (const queueType of ["quorum", "classic"] as const) {
 }
 
 describe("RabbitMQ broker pipeline", () => {
+  test("a store that fails for a moment while batches are in flight: every send stored once, in order, delivered once everywhere", async () => {
+    const { nodes, store, start } = cluster(2, { shards: 1 });
+    let calls = 0;
+    for (const n of nodes) {
+      n.handlers.sequence = async (messages) => {
+        // Redis restarting under a pipelined shard: two store calls fail as "unavailable",
+        // while earlier batches' fanout confirms are still in flight.
+        if (++calls === 4 || calls === 7) throw duplexError("unavailable", "the store is restarting");
+        n.sequenced.push(...messages);
+        return store.append(messages);
+      };
+    }
+    await start();
+    await settled(nodes, 1);
+    const convs = await Promise.all(range(3).map(() => store.createConversation(["u1"])));
+    const issued: { node: number; conv: string; done: Promise<Sequenced> }[] = [];
+    for (let burst = 0; burst < 20; burst++) {
+      for (let k = 0; k < 10; k++) {
+        const node = k % 2;
+        const conv = convs[k % 3].id;
+        issued.push({ node, conv, done: send(nodes[node], conv, `b${burst}-${k}`) });
+      }
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const results = await Promise.all(issued.map((x) => x.done));
+    expect(calls).toBeGreaterThan(7);
+    for (const c of convs) {
+      const last = await store.lastSeq(c.id);
+      expect((await store.range(c.id, 0, last + 1)).map((m) => m.seq)).toEqual(range(last));
+      expect(last).toBe(issued.filter((x) => x.conv === c.id).length); // stored once each
+      for (const node of [0, 1]) {
+        const seqs = issued.flatMap((x, i) => (x.node === node && x.conv === c.id ? [results[i].message.seq] : []));
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      }
+    }
+    await waitFor("both nodes to receive everything", () => nodes.every((n) => deliveredSeqs(n).size === 3 && convs.every((c) => deliveredSeqs(n).get(c.id)!.length === issued.filter((x) => x.conv === c.id).length)));
+    for (const n of nodes) for (const c of convs) expect(deliveredSeqs(n).get(c.id)).toEqual(range(issued.filter((x) => x.conv === c.id).length));
+  });
+
   test("refuses a message the store rejects for good, and keeps its shard moving", async () => {
     const { nodes, store, start } = cluster(1, { shards: 1 });
     const [n] = nodes;

@@ -1,6 +1,8 @@
 /**
- * Broker faults against a RabbitMQ node of this test's own (its own node name, ports and
- * files; see /work/shared/notes/second-rabbitmq-node.md): the shared one is never touched.
+ * Broker faults against a RabbitMQ node of this test's own — from Testcontainers where a
+ * Docker engine answers (rabbit-container.ts), else a process with its own node
+ * name, ports and files (see /work/shared/notes/second-rabbitmq-node.md): the shared one is
+ * never touched.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Sequenced } from "../../../src/core/ports/broker.ts";
@@ -10,7 +12,8 @@ import { cleanUpAfterAll } from "../../cli/deploy/support.ts";
 import { api, connect, startNode } from "../../harness.ts";
 import { redisUrl } from "../../services.ts";
 import { dropKeys } from "../../store/redis/fixtures.ts";
-import { type OwnRabbit, startRabbit } from "./own-rabbitmq.ts";
+import type { OwnRabbit } from "./own-rabbitmq.ts";
+import { ownRabbit } from "./rabbit-container.ts";
 import { deleteNamespace, testNamespace, testNode, waitFor } from "./fixture.ts";
 
 setDefaultTimeout(60_000);
@@ -20,7 +23,7 @@ let rabbit: OwnRabbit;
 
 beforeAll(async () => {
   const t0 = performance.now();
-  rabbit = await startRabbit(`duplex-test-${testNamespace()}@localhost`, "", 55_000);
+  rabbit = await ownRabbit(`duplex-test-${testNamespace()}`, 55_000);
   console.log(`own RabbitMQ ${rabbit.node} up in ${(performance.now() - t0).toFixed(0)} ms`);
 }, 90_000);
 
