@@ -9,6 +9,7 @@ import type { IdleResult } from "./scenarios/idle.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
 import type { RecoveryResult } from "./scenarios/recovery.ts";
 import type { RoundTripResult } from "./scenarios/roundtrips.ts";
+import type { ScaleResult } from "./scenarios/scale.ts";
 import type { StageRow } from "./scenarios/stages.ts";
 import type { ThroughputResult } from "./scenarios/throughput.ts";
 import { formatRatio, ratios, verdicts } from "./verdicts.ts";
@@ -34,6 +35,8 @@ export interface Results {
   hop: HopResult | null;
   roundTrips: RoundTripResult[];
   recovery: RecoveryResult[];
+  /** Absent in results saved before the scale scenario existed. */
+  scale?: ScaleResult | null;
   skipped: string[];
   failures: string[];
 }
@@ -96,6 +99,13 @@ function tables(r: Results): string {
   parts.push(table(
     ["system", "shards lost", "sends", "acked", "delivered", "failed", "ack p99 before (ms)", "worst wait, lost shards (ms)", "worst wait, other shards (ms)"],
     r.recovery.map((f) => [f.label, `${f.affectedShards} of ${f.shards}`, int(f.sends), int(f.acked), int(f.delivered), int(f.failed), ms(f.normalP99), ms(f.recoveryMs), ms(f.othersWorstMs)]),
+  ));
+  parts.push("\n### 7. Scale: idle connections on a cluster of three (Redis + RabbitMQ)\n");
+  const sc = r.scale;
+  parts.push(table(
+    ["system", "connections held (all in Redis)", "RSS per node (MiB)", "memory / connection (KiB)", "connects/s until registered", "Redis bytes / session", "a node's death noticed after (s)"],
+    sc ? [[sc.label, int(sc.conns), sc.rssPerNode.map(mb).join(", "), kb(sc.bytesPerConn), sc.registeredRate ? int(sc.registeredRate) : "–", int(sc.redisBytesPerSession),
+      sc.deathNoticedMs === null ? `not within ${(sc.deathBoundMs / 1000).toFixed(0)}` : (sc.deathNoticedMs / 1000).toFixed(1)]] : [],
   ));
   parts.push("\n### Ratios\n");
   parts.push(table(["ratio", "value", "better when"], ratios(r).map((x) => [x.what, formatRatio(x.value), x.better])));

@@ -16,6 +16,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { loadConfig } from "../src/core/config.ts";
 import { amqpProxy, redisProxy } from "./count/proxies.ts";
 import { Pool } from "./load/pool.ts";
 import { machine } from "./machine.ts";
@@ -26,6 +27,7 @@ import { idle } from "./scenarios/idle.ts";
 import { latency } from "./scenarios/latency.ts";
 import { recovery } from "./scenarios/recovery.ts";
 import { roundTrips } from "./scenarios/roundtrips.ts";
+import { scale } from "./scenarios/scale.ts";
 import { throughput } from "./scenarios/throughput.ts";
 import { AMQP_URL, answers, dropNamespaces, REDIS_URL } from "./systems/services.ts";
 import { BIN, killAll, ROOT, runToEnd } from "./systems/spawn.ts";
@@ -78,7 +80,7 @@ const ctx: Ctx = { pool, plan, say };
 const results: Results = {
   quick, plan, command: quick ? "npm run bench -- --quick" : "npm run bench", date: new Date().toISOString(), seconds: 0,
   machine: await machine(),
-  idle: [], latency: [], throughput: [], hop: null, roundTrips: [], recovery: [], skipped: [], failures: [],
+  idle: [], latency: [], throughput: [], hop: null, roundTrips: [], recovery: [], scale: null, skipped: [], failures: [],
 };
 
 /** Runs one measurement; a failure is recorded and the run goes on with the next. */
@@ -162,6 +164,14 @@ try {
     const classic = namespace("classic");
     await on("duplex cluster, classic shard queues", () => duplex({ runtime: "bun", nodes: 3, logDir, namespace: classic, redisUrl: REDIS_URL, amqpUrl: AMQP_URL, queueType: "classic" }), async (t) => {
       await phase(`${t.label}: latency`, async () => { results.latency.push(...await latency(ctx, t)); });
+    });
+  }
+  if (redisUp && amqpUp && plan.scale) {
+    const ns = namespace("scale");
+    await on("duplex cluster at scale", () => duplex({ runtime: "bun", nodes: 3, logDir, namespace: ns, redisUrl: REDIS_URL, amqpUrl: AMQP_URL }), async (t) => {
+      await phase(`${t.label}: ${plan.scale!.conns.toLocaleString("en-US")} idle connections`, async () => {
+        results.scale = await scale(ctx, t, ns, loadConfig({}).heartbeatMs);
+      });
     });
   }
   if (redisUp) {

@@ -49,7 +49,7 @@ const metrics = promMetrics({ node: config.nodeId, runtime: runtime.name }, {
   storeReconnects: () => stores.reconnects(),
   deadLetters: broker.deadLetters && (() => broker.deadLetters!()),
 });
-const hub = new Hub({ ...config, stores, broker, log, metrics });
+const hub = new Hub({ ...config, stores, broker, log, metrics, publish: runtime.publish });
 const stopHeartbeat = startHeartbeat(hub, stores.sessions, log);
 
 const app = createApp({

@@ -27,8 +27,11 @@ export interface IdleResult {
 const devices = (ctx: Ctx, t: Target, prefix: string, n: number): Device[] =>
   Array.from({ length: n }, (_, i) => ({ user: `${prefix}${i}`, device: "d", node: i % t.nodes.length, worker: i % ctx.pool.size }));
 
-/** `namespace`: the cluster's, whose per-node session indexes show registration. */
-export async function idle(ctx: Ctx, t: Target, namespace?: string): Promise<IdleResult> {
+/**
+ * `namespace`: the cluster's, whose per-node session indexes show registration; `whileHeld`
+ * runs with every connection still open, after the RSS is read.
+ */
+export async function idle(ctx: Ctx, t: Target, namespace?: string, whileHeld?: () => Promise<void>): Promise<IdleResult> {
   const { conns, warm, concurrency, settleMs } = ctx.plan.idle;
   const rss = () => t.nodes.reduce((sum, n) => sum + rssBytes(n.pid), 0);
   // A first round of connections warms up code paths and allocator pools, so that the
@@ -52,6 +55,7 @@ export async function idle(ctx: Ctx, t: Target, namespace?: string): Promise<Idl
   }
   await sleep(settleMs);
   const rssAfter = rss();
+  await whileHeld?.();
   await ctx.pool.closeAll();
   return {
     id: t.id, label: t.label, conns, rssBefore, rssAfter,

@@ -97,8 +97,8 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     fix: "Clients retry with backoff and nginx moves on to another node; if every node says it, look at /readyz's store and ready fields and at the broker and Redis alerts.",
   },
   {
-    area: "http", match: ["this endpoint only speaks WebSocket", "a WebSocket upgrade needs Sec-WebSocket-Key"],
-    cause: "A plain HTTP request reached /ws, or a proxy dropped the Upgrade and Connection headers.",
+    area: "http", match: ["this endpoint only speaks WebSocket", "a WebSocket upgrade needs Sec-WebSocket-Key", "the WebSocket upgrade failed"],
+    cause: "A plain HTTP request reached /ws, or a proxy dropped the Upgrade and Connection headers (on Bun, a request Bun itself will not upgrade is refused with the last line).",
     fix: "Behind nginx, use the generated config (it forwards Upgrade and Connection); for other proxies, enable WebSocket pass-through.",
   },
   {

@@ -8,7 +8,7 @@ import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
 import { BoundedMap } from "./lru.ts";
 import { RateLimiter } from "./rate.ts";
-import type { SocketSeam } from "./socket.ts";
+import type { SocketEvents, SocketSeam } from "./socket.ts";
 
 /** How long a send buffer may stay over the bound: runtimes that write asynchronously
  * (Deno) report a burst sent in one turn as buffered until the event loop runs. */
@@ -25,9 +25,18 @@ export interface Outbound {
   tooSlow(conn: Connection): void;
   /** A frame that cannot be encoded is skipped: logged and counted here. */
   unencodable(conn: Connection, frame: ServerFrame): void;
+  /** The socket's events, handled by the hub: one set of functions for every connection. */
+  text(conn: Connection, data: string): void;
+  binary(conn: Connection): void;
+  pong(conn: Connection): void;
+  closed(conn: Connection, code: number): void;
 }
 
-export class Connection {
+/**
+ * The connection is its socket's event handler too: an idle socket costs this object, its
+ * session record and its limiter, and no closures of its own.
+ */
+export class Connection implements SocketEvents {
   readonly record: SessionRecord;
   readonly seam: SocketSeam;
   readonly limiter: RateLimiter;
@@ -35,6 +44,8 @@ export class Connection {
   /** Set once the heartbeat has pinged it: only then does silence mean death. */
   pingable = false;
   closed = false;
+  /** Until the session is registered and welcomed: the client's frames wait for it. */
+  welcomed: Promise<void> | null = null;
   /** Per conversation replayed by `sync`; null for a connection that never synced. */
   #replays: Map<string, Replay> | null = null;
   /**
@@ -65,6 +76,17 @@ export class Connection {
   sendText(text: string): void {
     if (this.closed) return;
     if (!this.seam.send(text)) return this.#out.tooSlow(this);
+    this.written();
+  }
+
+  /**
+   * After anything was written to the socket, by `sendText` or by the runtime's topic
+   * publish: a reader over the bound is given SLOW_GRACE_MS to catch up, one over
+   * SLOW_HARD_FACTOR times the bound is closed now — where the runtime drops frames for a
+   * socket over that (Bun's backpressureLimit), this check runs before it can.
+   */
+  written(): void {
+    if (this.closed) return;
     const max = this.#out.maxBufferedBytes;
     const buffered = this.seam.bufferedAmount();
     if (buffered <= max) return;
@@ -84,7 +106,16 @@ export class Connection {
     if (r) {
       r.running++;
       r.held ??= [];
-    } else this.#replays.set(conv, { running: 1, held: [], floor: 0 });
+      return;
+    }
+    this.#replays.set(conv, { running: 1, held: [], floor: 0 });
+    // Until its floor is passed, conv reaches this socket through `live`, not the topic.
+    this.seam.unsubscribe?.(conv);
+  }
+
+  /** True while conv's live messages must pass `live` (a replay runs, or its floor stands). */
+  replaying(conv: string): boolean {
+    return this.#replays?.has(conv) ?? false;
   }
 
   /**
@@ -125,6 +156,16 @@ export class Connection {
     return true;
   }
 
+  /**
+   * A message the runtime's topic publish wrote here: remembered as sent live, as `live`
+   * does, so a `sync` asked before it reaches the device does not send it again.
+   */
+  published(m: StoredMessage): void {
+    if (this.closed) return;
+    this.#ran(m);
+    this.written();
+  }
+
   /** True when the live stream already sent this message here: a replay skips it. */
   sentLive(m: StoredMessage): boolean {
     const run = this.#runs?.get(m.conv);
@@ -151,6 +192,23 @@ export class Connection {
   #forget(conv: string): void {
     this.#replays!.delete(conv);
     if (this.#replays!.size === 0) this.#replays = null;
+    if (!this.closed) this.seam.subscribe?.(conv);
+  }
+
+  text(data: string): void {
+    this.#out.text(this, data);
+  }
+
+  binary(): void {
+    this.#out.binary(this);
+  }
+
+  pong(): void {
+    this.#out.pong(this);
+  }
+
+  ended(code: number): void {
+    this.#out.closed(this, code);
   }
 
   /** Marks it closed; false when it already was (runtimes may report a close twice). */

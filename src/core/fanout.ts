@@ -2,19 +2,27 @@
  * The broker's sequenced messages, on their way to this node's sockets: in order per
  * conversation (OrderedDelivery), to every local device of every member but the sending
  * one, encoded once for all of them.
+ *
+ * Where the runtime publishes natively (Bun), a conversation is a topic: one publish writes
+ * the frame to every subscribed socket in native code, where a write per socket from
+ * JavaScript was most of the fan-out's cost. A socket replaying the conversation (`sync`)
+ * leaves its topic until its replay floor is passed and gets its messages through `live`,
+ * which holds or drops them per device as on every other runtime.
  */
 import type { Sequenced } from "./ports/broker.ts";
 import type { Conversation, MessageStore, StoredMessage } from "./ports/store.ts";
 import type { Connection } from "./connection.ts";
 import { OrderedDelivery } from "./delivery.ts";
 import { errorFields, type Logger } from "./log.ts";
+import { BoundedMap } from "./lru.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
+import type { Publish } from "./socket.ts";
 
 export interface FanoutDeps {
   store: MessageStore;
   /** This node's open connections by user. */
-  byUser: ReadonlyMap<string, ReadonlySet<Connection>>;
+  byUser: ReadonlyMap<string, readonly Connection[]>;
   /** The conversation, cached: members never change. */
   conversation(id: string): Promise<Conversation | null>;
   metrics: HubMetrics;
@@ -22,11 +30,19 @@ export interface FanoutDeps {
   now(): number;
   /** A message that cannot be encoded is skipped: logged and counted once per node. */
   unencodable(m: StoredMessage): void;
+  publish?: Publish;
 }
+
+/** Conversations whose topic subscriptions this node remembers as complete. */
+const SUBSCRIBED = 100_000;
 
 export class Fanout {
   #d: FanoutDeps;
   #delivery: OrderedDelivery;
+  /** Bumped when a socket opens: every conversation's subscriptions must be looked at again. */
+  #epoch = 0;
+  /** conv → the epoch at which every local member socket (but replaying ones) was subscribed. */
+  #subscribed = new BoundedMap<string, number>(SUBSCRIBED);
 
   constructor(deps: FanoutDeps) {
     this.#d = deps;
@@ -49,6 +65,11 @@ export class Fanout {
     );
   }
 
+  /** A socket opened: it joins its conversations' topics at their next message. */
+  joined(): void {
+    this.#epoch++;
+  }
+
   /** The last seq delivered (or passed) in conv; undefined when conv is not followed here. */
   delivered(conv: string): number | undefined {
     return this.#delivery.delivered(conv);
@@ -65,13 +86,24 @@ export class Fanout {
       const frame: ServerFrame = { type: "msg", ...m };
       let text: string | null | undefined;
       const encoded = () => (text === undefined ? (text = encode(frame)) : text);
+      const sender = this.#sender(c, m);
+      const publish = this.#d.publish;
+      let published = false;
+      if (publish && encoded() !== null) {
+        this.#subscribe(c);
+        publish(c.id, text!, sender?.seam);
+        published = true;
+      }
       let sent = 0;
       for (const user of c.members) {
         const conns = this.#d.byUser.get(user);
         if (!conns) continue;
         for (const conn of conns) {
           if (user === m.from.user && conn.record.device === m.from.device) continue;
-          if (conn.live(m, encoded)) sent++;
+          if (published && !conn.replaying(c.id)) {
+            conn.published(m);
+            sent++;
+          } else if (conn.live(m, encoded)) sent++;
         }
       }
       if (text === null) this.#d.unencodable(m);
@@ -82,6 +114,21 @@ export class Fanout {
     }, (err) => this.#skipped(m, err))
       // Nothing above may end the process as an unhandled rejection.
       .catch((err) => this.#d.log.error("fan-out of a message failed", { conv: m.conv, seq: m.seq, ...errorFields(err) }));
+  }
+
+  /** The sending device's socket, when it is on this node. */
+  #sender(c: Conversation, m: StoredMessage): Connection | undefined {
+    for (const conn of this.#d.byUser.get(m.from.user) ?? []) if (conn.record.device === m.from.device) return conn;
+    return undefined;
+  }
+
+  /** Makes sure every local socket of c's members that is not replaying c is in c's topic. */
+  #subscribe(c: Conversation): void {
+    if (this.#subscribed.get(c.id) === this.#epoch) return;
+    for (const user of c.members) {
+      for (const conn of this.#d.byUser.get(user) ?? []) if (!conn.closed && !conn.replaying(c.id)) conn.seam.subscribe!(c.id);
+    }
+    this.#subscribed.set(c.id, this.#epoch);
   }
 
   #skipped(m: StoredMessage, err: unknown): void {

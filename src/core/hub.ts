@@ -12,7 +12,7 @@ import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
 import { type ClientFrame, encode, errorFrame, FrameError, handledAll, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
-import { CLOSE, type SocketEvents, type SocketSeam } from "./socket.ts";
+import { CLOSE, type Publish, type SocketEvents, type SocketSeam } from "./socket.ts";
 import { stamp } from "./stages.ts";
 
 export interface HubOptions {
@@ -27,6 +27,8 @@ export interface HubOptions {
   log: Logger;
   metrics?: HubMetrics;
   now?: () => number;
+  /** The runtime's native fan-out, where it has one (Bun). */
+  publish?: Publish;
 }
 
 const SYNC_PAGE = 500;
@@ -38,7 +40,12 @@ export class Hub {
   #m: HubMetrics;
   #outbound: Outbound;
   #now: () => number;
-  #byUser = new Map<string, Set<Connection>>();
+  /**
+   * Each user's local connections. An array, replaced rather than changed: most users have
+   * one or two devices, an array of them costs a fraction of a Set, and a fan-out iterating
+   * an old array is not disturbed by a connection that closes meanwhile.
+   */
+  #byUser = new Map<string, readonly Connection[]>();
   #bySession = new Map<string, Connection>();
   #convs = new BoundedMap<string, Promise<Conversation | null>>(100_000);
   #fanout: Fanout;
@@ -54,10 +61,14 @@ export class Hub {
       unencodable: (conn, frame) => this.unencodable({
         session: conn.record.session, type: frame.type, ...("conv" in frame ? { conv: frame.conv } : {}), ...("seq" in frame ? { seq: frame.seq } : {}),
       }),
+      text: (conn, data) => conn.welcomed ? void conn.welcomed.then(() => this.#text(conn, data)) : this.#text(conn, data),
+      binary: (conn) => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
+      pong: (conn) => { conn.lastSeen = this.#now(); },
+      closed: (conn, code) => void this.#closed(conn, code),
     };
     this.#fanout = new Fanout({
       store: options.stores.messages, byUser: this.#byUser, conversation: (id) => this.conversation(id),
-      metrics: this.#m, log: options.log, now: this.#now, unencodable: (m) => this.unencodable({ type: "msg", conv: m.conv, seq: m.seq }),
+      metrics: this.#m, log: options.log, now: this.#now, publish: options.publish, unencodable: (m) => this.unencodable({ type: "msg", conv: m.conv, seq: m.seq }),
     });
   }
 
@@ -99,13 +110,8 @@ export class Hub {
     // Registered before welcome: a client that saw welcome and connects the same device again
     // is registered after it, so the newer session is the one that stays. Until then the
     // socket gets nothing (welcome comes first) and its frames wait, in order.
-    let welcomed: Promise<void> | null = this.#register(conn).finally(() => { welcomed = null; });
-    return {
-      text: (data) => welcomed ? void welcomed.then(() => this.#text(conn, data)) : this.#text(conn, data),
-      binary: () => this.shut(conn, CLOSE.unsupported, "binary frames are not supported"),
-      pong: () => { conn.lastSeen = this.#now(); },
-      closed: (code) => void this.#closed(conn, code),
-    };
+    conn.welcomed = this.#register(conn).finally(() => { conn.welcomed = null; });
+    return conn;
   }
 
   /** Closes a connection with a code and forgets it. */
@@ -170,9 +176,8 @@ export class Hub {
       return;
     }
     conn.send({ type: "welcome", session: record.session, user: record.user, device: record.device, node: this.nodeId, heartbeat: this.heartbeatMs });
-    let set = this.#byUser.get(record.user);
-    if (!set) this.#byUser.set(record.user, (set = new Set()));
-    set.add(conn);
+    this.#byUser.set(record.user, [...this.#byUser.get(record.user) ?? [], conn]);
+    this.#fanout.joined();
     if (replaced) void this.#replaced(replaced);
   }
 
@@ -327,9 +332,9 @@ export class Hub {
     this.#m.disconnected(code);
     this.#o.log.info("disconnected", { session: conn.record.session, user: conn.record.user, device: conn.record.device, code });
     this.#bySession.delete(conn.record.session);
-    const set = this.#byUser.get(conn.record.user);
-    set?.delete(conn);
-    if (set?.size === 0) this.#byUser.delete(conn.record.user);
+    const others = this.#byUser.get(conn.record.user)?.filter((c) => c !== conn) ?? [];
+    if (others.length > 0) this.#byUser.set(conn.record.user, others);
+    else this.#byUser.delete(conn.record.user);
     return this.#o.stores.sessions.remove(conn.record).catch((err) =>
       this.#o.log.warn("session removal failed; its TTL will expire it", { session: conn.record.session, ...errorFields(err) })
     );

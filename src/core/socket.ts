@@ -12,7 +12,17 @@ export interface SocketSeam {
   terminate(): void;
   /** Bytes queued for this socket and not yet written. */
   bufferedAmount(): number;
+  /** Joins / leaves a native topic (see Publish); absent where the runtime has none. */
+  subscribe?(topic: string): void;
+  unsubscribe?(topic: string): void;
 }
+
+/**
+ * The runtime's native fan-out (Bun's topics): writes `text` to every socket subscribed to
+ * `topic` but `except`, in one call and in native code. Absent where the runtime has none:
+ * the hub then writes to each socket itself.
+ */
+export type Publish = (topic: string, text: string, except?: SocketSeam) => void;
 
 /** What the hub does with one connection's events; returned by Hub.open. */
 export interface SocketEvents {
@@ -20,7 +30,7 @@ export interface SocketEvents {
   binary(): void;
   pong(): void;
   /** May be called more than once (the hub closes, then the runtime reports it): only the first counts. */
-  closed(code: number, reason: string): void;
+  ended(code: number, reason: string): void;
 }
 
 export const CLOSE = {

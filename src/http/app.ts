@@ -161,10 +161,19 @@ export function createApp(d: AppDeps): Hono {
     }
     const device = asked ?? `d-${crypto.randomUUID().slice(0, 8)}`;
     const ip = clientAddress(d.peer(c), (name) => c.req.header(name), config.trustedProxies);
-    return d.upgrade(c, (seam) => hub.open(seam, { user: me, device, ip }));
+    return d.upgrade(c, opener(hub, { user: me, device, ip }));
   });
 
   return app;
+}
+
+/**
+ * What the socket keeps is made outside the request's handler: a closure made inside that
+ * async function would keep its whole frame (on Bun, the request and its headers too) for
+ * as long as the socket lives.
+ */
+function opener(hub: Hub, who: { user: string; device: string; ip: string | null }): (seam: SocketSeam) => SocketEvents {
+  return (seam) => hub.open(seam, who);
 }
 
 function checkOrigin(c: Context, config: Config): void {

@@ -4,6 +4,7 @@
  */
 import { sign, verify } from "hono/jwt";
 import { duplexError } from "../core/errors.ts";
+import { BoundedMap } from "../core/lru.ts";
 import { ID_RULE, isId } from "../core/protocol.ts";
 
 export async function mintToken(user: string, secret: string, ttlSeconds = 3600): Promise<string> {
@@ -23,7 +24,7 @@ export async function verifyToken(token: string | undefined | null, secret: stri
   if (!token) throw duplexError("unauthorized", "an access token is required");
   let payload: Record<string, unknown>;
   try {
-    payload = await verify(token, secret, "HS256");
+    payload = await verify(token, await verifyKey(secret), "HS256");
   } catch (err) {
     const expired = err instanceof Error && err.name === "JwtTokenExpired";
     throw duplexError("unauthorized", expired ? "the access token has expired" : "the access token is invalid");
@@ -35,6 +36,20 @@ export async function verifyToken(token: string | undefined | null, secret: stri
   const sub = payload.sub;
   if (!isId(sub)) throw duplexError("unauthorized", `the access token's user (sub) must be ${ID_RULE}`);
   return sub;
+}
+
+/**
+ * The secret as a key, imported once: given the string, hono imports it anew for every
+ * token, and every connection's handshake would pay for that and leave it to the GC.
+ */
+const keys = new BoundedMap<string, Promise<CryptoKey>>(16);
+function verifyKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    keys.set(secret, key);
+  }
+  return key;
 }
 
 /** Reads "Bearer <token>" from an Authorization header. */

@@ -1,17 +1,21 @@
 /**
- * Bun: Hono's bun adapter for the upgrade; the websocket handler is spread so that Bun's
- * own options can be added (its native payload limit closes with 1009 before we see the
- * frame). Bun's idle timeout rounds up to 8 s and cannot follow a shorter heartbeat, so
- * it is off and the hub's heartbeat pings through ServerWebSocket.ping().
+ * Bun: the upgrade is Bun's own (`server.upgrade`) rather than hono/bun's, which keeps a
+ * URL, a set of handlers and Hono's request context alive for every socket; here a socket
+ * keeps one BunSocket, which is its seam too. Bun's native payload limit closes with 1009
+ * before we see the frame. Bun's idle timeout rounds up to 8 s and cannot follow a shorter
+ * heartbeat, so it is off and the hub's heartbeat pings through ServerWebSocket.ping().
+ * Conversations fan out through Bun's topics (`publish`): one native call per message.
  */
-import type { ServerWebSocket } from "bun";
-import { getConnInfo, upgradeWebSocket, websocket } from "hono/bun";
+import type { Server as BunServer, ServerWebSocket } from "bun";
+import { getBunServer, getConnInfo } from "hono/bun";
 import { lookup } from "node:dns/promises";
-import type { SocketEvents, SocketSeam } from "../core/socket.ts";
-import { honoEvents } from "./hono-events.ts";
+import { SLOW_HARD_FACTOR } from "../core/connection.ts";
+import { duplexError } from "../core/errors.ts";
+import type { Publish, SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { Runtime, RuntimeOptions, SocketFactory } from "./runtime.ts";
 
-type Raw = ServerWebSocket<unknown>;
+type Raw = ServerWebSocket<BunSocket>;
+type Open = (seam: SocketSeam) => SocketEvents;
 
 export const env = (): Record<string, string | undefined> => process.env;
 export const exit = (code: number): never => process.exit(code);
@@ -37,45 +41,104 @@ async function listening<T>(listen: () => T, host: string): Promise<T> {
 /** How long a close frame may wait behind queued data: as long as `ws` (Node) waits for a closing peer. */
 const CLOSE_GRACE_MS = 30_000;
 
+/** One socket: the data Bun keeps with it, the seam the hub writes through, and its events. */
+class BunSocket implements SocketSeam {
+  raw: Raw | null = null;
+  events: SocketEvents | null = null;
+  #open: Open | null;
+  /** A close waiting for the send queue to drain. */
+  #closing: (() => void) | null = null;
+
+  constructor(open: Open) {
+    this.#open = open;
+  }
+
+  opened(raw: Raw): void {
+    this.raw = raw;
+    this.events = this.#open!(this);
+    this.#open = null;
+  }
+
+  send(text: string): boolean {
+    const raw = this.raw!;
+    return raw.readyState !== 1 || raw.send(text) !== 0;
+  }
+
+  /**
+   * Bun drops a socket a few seconds after close() even if data is still queued ahead of
+   * the close frame, so a slow reader would see 1006 instead of the code it was closed
+   * with. The close frame is sent once the queue has drained, or after CLOSE_GRACE_MS.
+   */
+  close(code: number, reason: string): void {
+    const raw = this.raw!;
+    // Nothing published after the close may reach the socket.
+    for (const topic of raw.subscriptions) raw.unsubscribe(topic);
+    if (raw.getBufferedAmount() === 0 || this.#closing) return raw.close(code, reason);
+    const timer = setTimeout(() => this.#closing?.(), CLOSE_GRACE_MS);
+    this.#closing = () => { clearTimeout(timer); this.#closing = null; raw.close(code, reason); };
+  }
+
+  drained(): void {
+    if (this.raw!.getBufferedAmount() === 0) this.#closing?.();
+  }
+
+  ping(): void {
+    if (this.raw!.readyState === 1) this.raw!.ping();
+  }
+
+  terminate(): void {
+    this.raw!.terminate();
+  }
+
+  bufferedAmount(): number {
+    return this.raw!.getBufferedAmount();
+  }
+
+  subscribe(topic: string): void {
+    this.raw!.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    this.raw!.unsubscribe(topic);
+  }
+}
+
 export function create(options: RuntimeOptions): Runtime {
-  const sockets = new WeakMap<Raw, SocketEvents>();
-  // Bun drops a socket a few seconds after close() even if data is still queued ahead of
-  // the close frame, so a slow reader would see 1006 instead of the code it was closed with.
-  // The close frame is sent once the queue has drained, or after CLOSE_GRACE_MS.
-  const closing = new WeakMap<Raw, () => void>();
-  const close = (raw: Raw, code: number, reason: string) => {
-    if (raw.getBufferedAmount() === 0 || closing.has(raw)) return raw.close(code, reason);
-    const timer = setTimeout(() => closing.get(raw)?.(), CLOSE_GRACE_MS);
-    closing.set(raw, () => { clearTimeout(timer); closing.delete(raw); raw.close(code, reason); });
+  let server: BunServer<BunSocket> | null = null;
+  const publish: Publish = (topic, text, except) => {
+    // A socket's own publish reaches every subscriber but itself.
+    if (except) (except as BunSocket).raw!.publish(topic, text);
+    else server?.publish(topic, text);
   };
-  const seam = (raw: Raw): SocketSeam => ({
-    send: (text) => raw.readyState !== 1 || raw.send(text) !== 0,
-    close: (code, reason) => close(raw, code, reason),
-    ping: () => { if (raw.readyState === 1) raw.ping(); },
-    terminate: () => raw.terminate(),
-    bufferedAmount: () => raw.getBufferedAmount(),
-  });
   return {
     name: "bun",
-    upgrade: (c, open) => upgradeWebSocket(c, honoEvents(sockets, seam, open)),
+    upgrade: (c, open) => {
+      const bun = getBunServer<BunServer<BunSocket>>(c);
+      if (!bun?.upgrade(c.req.raw, { data: new BunSocket(open) })) throw duplexError("bad_request", "the WebSocket upgrade failed");
+      return new Response(null);
+    },
     peer: (c) => getConnInfo(c).remote.address ?? null,
+    publish,
     async serve(app, port, host) {
-      const server = await listening(() => Bun.serve({
+      server = await listening(() => Bun.serve<BunSocket>({
         port, hostname: host, fetch: app.fetch,
         // Bun counts whole seconds; it closes a request that is not complete by then.
         idleTimeout: Math.ceil(options.requestTimeoutMs / 1000),
         websocket: {
-          // Hono types its handler for its own socket type; Bun's is the same object.
-          ...(websocket as object),
           maxPayloadLength: options.maxPayload,
           idleTimeout: 0,
           sendPings: false,
-          backpressureLimit: options.maxBufferedBytes,
-          pong: (raw: Raw) => sockets.get(raw)?.pong(),
-          drain: (raw: Raw) => { if (raw.getBufferedAmount() === 0) closing.get(raw)?.(); },
+          // Bun drops frames for a socket over this, published ones silently: the hub closes
+          // a socket before it gets there (Connection.written).
+          backpressureLimit: options.maxBufferedBytes * SLOW_HARD_FACTOR,
+          open: (raw) => raw.data.opened(raw),
+          message: (raw, data) => typeof data === "string" ? raw.data.events?.text(data) : raw.data.events?.binary(),
+          close: (raw, code, reason) => raw.data.events?.ended(code, reason),
+          pong: (raw) => raw.data.events?.pong(),
+          drain: (raw) => raw.data.drained(),
         },
       }), host);
-      return { port: server.port as number, stop: () => server.stop() };
+      return { port: server.port as number, stop: () => server!.stop() };
     },
     onShutdownSignal(fn) {
       for (const s of ["SIGTERM", "SIGINT"] as const) process.on(s, () => fn(s));

@@ -28,23 +28,50 @@ interface UpgradeEnv {
   accept?: Open;
 }
 
+/** The seam over a `ws` socket: one object per socket, its methods shared. */
+class NodeSocket implements SocketSeam {
+  constructor(readonly raw: WebSocket) {}
+  send(text: string): boolean {
+    if (this.raw.readyState === 1) this.raw.send(text);
+    return true;
+  }
+  close(code: number, reason: string): void {
+    this.raw.close(code, reason);
+  }
+  ping(): void {
+    if (this.raw.readyState === 1) this.raw.ping();
+  }
+  terminate(): void {
+    this.raw.terminate();
+  }
+  bufferedAmount(): number {
+    return this.raw.bufferedAmount;
+  }
+}
+
+/** The hub's events of a socket, kept on it, so the listeners below are shared by all. */
+const EVENTS = Symbol("duplex.events");
+type Tagged = WebSocket & { [EVENTS]: SocketEvents };
+const events = (raw: WebSocket) => (raw as Tagged)[EVENTS];
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean) {
+  if (isBinary) events(this).binary();
+  else events(this).text(data.toString());
+}
+function onPong(this: WebSocket) {
+  events(this).pong();
+}
+function onClose(this: WebSocket, code: number, reason: Buffer) {
+  events(this).ended(code, reason.toString());
+}
+// A refused frame (over maxPayload) emits error, then close 1009: close is what counts.
+function onError() {}
+
 /** Everything of a Runtime but its name and its signals, which node.ts and deno.ts add. */
 export function nodeHttp(options: RuntimeOptions): Pick<Runtime, "upgrade" | "peer" | "serve"> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
-  const seam = (raw: WebSocket): SocketSeam => ({
-    send: (text) => { if (raw.readyState === 1) raw.send(text); return true; },
-    close: (code, reason) => raw.close(code, reason),
-    ping: () => { if (raw.readyState === 1) raw.ping(); },
-    terminate: () => raw.terminate(),
-    bufferedAmount: () => raw.bufferedAmount,
-  });
   const adopt = (raw: WebSocket, open: Open) => {
-    const events = open(seam(raw));
-    raw.on("message", (data, isBinary) => isBinary ? events.binary() : events.text(data.toString()));
-    raw.on("pong", events.pong);
-    raw.on("close", (code, reason) => events.closed(code, reason.toString()));
-    // A refused frame (over maxPayload) emits error, then close 1009: close is what counts.
-    raw.on("error", () => {});
+    (raw as Tagged)[EVENTS] = open(new NodeSocket(raw));
+    raw.on("message", onMessage).on("pong", onPong).on("close", onClose).on("error", onError);
   };
   return {
     upgrade: (c, open) => {

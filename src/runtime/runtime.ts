@@ -4,6 +4,7 @@
  * serving. `load()` in load.ts picks the one for the runtime we are on.
  */
 import type { Context, Hono } from "hono";
+import type { Publish } from "../core/socket.ts";
 import type { Upgrade } from "../http/app.ts";
 
 /** Makes a WebSocket; lets a runtime add headers or TLS options the standard one lacks. */
@@ -29,6 +30,8 @@ export interface Runtime {
   /** The address of the request's TCP peer (a proxy, when there is one); null if unknown. */
   peer(c: Context): string | null;
   serve(app: Hono, port: number, host: string): Promise<Server>;
+  /** Native fan-out to subscribed sockets, where the runtime has it (Bun). */
+  publish?: Publish;
   onShutdownSignal(fn: (signal: string) => void): void;
 }
 

@@ -9,7 +9,7 @@ import { duplexError } from "../../src/core/errors.ts";
 import { Hub } from "../../src/core/hub.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { type HubMetrics, NO_METRICS } from "../../src/core/metrics.ts";
-import type { SocketEvents } from "../../src/core/socket.ts";
+import type { Publish, SocketEvents, SocketSeam } from "../../src/core/socket.ts";
 import { memoryStores } from "../../src/store/memory.ts";
 import type { Stores, StoredMessage } from "../../src/core/ports/store.ts";
 
@@ -17,6 +17,8 @@ const log = createLogger("error");
 
 interface Device {
   events: SocketEvents;
+  /** What the socket reports as queued (a reader that stopped reading reports a lot). */
+  buffered: number;
   frames: Record<string, any>[];
   closes: [number, string][];
   of(type: string): Record<string, any>[];
@@ -25,25 +27,47 @@ interface Device {
 let stores: Stores;
 afterEach(() => stores?.close());
 
-function setup(options: { broker?: Broker; rate?: number; metrics?: HubMetrics } = {}) {
+/**
+ * Native topics as Bun has them: a socket's publish reaches every subscriber but itself,
+ * and a socket that closes leaves its topics.
+ */
+function fakeTopics() {
+  const topics = new Map<string, Set<SocketSeam>>();
+  const publish: Publish = (topic, text, except) => {
+    for (const seam of topics.get(topic) ?? []) if (seam !== except) seam.send(text);
+  };
+  const join = (seam: SocketSeam) => Object.assign(seam, {
+    subscribe: (topic: string) => { if (!topics.has(topic)) topics.set(topic, new Set()); topics.get(topic)!.add(seam); },
+    unsubscribe: (topic: string) => topics.get(topic)?.delete(seam),
+  });
+  return { publish, join };
+}
+
+const MAX_BUFFERED = 1 << 20;
+
+function setup(options: { broker?: Broker; rate?: number; metrics?: HubMetrics; topics?: boolean } = {}) {
   stores = memoryStores();
   const broker = options.broker ?? new MemoryBroker({ shards: 4 });
+  const topics = options.topics ? fakeTopics() : null;
   const hub = new Hub({
     nodeId: "n1", heartbeatMs: 25_000, rate: options.rate ?? 100,
-    maxBufferedBytes: 1 << 20, stores, broker, log, metrics: options.metrics,
+    maxBufferedBytes: MAX_BUFFERED, stores, broker, log, metrics: options.metrics, publish: topics?.publish,
   });
   const ready = broker.start({ sequence: (messages) => stores.messages.append(messages), ...hub.handlers() });
   const device = (user: string, name: string): Device => {
     const frames: Record<string, any>[] = [];
     const closes: [number, string][] = [];
-    const events = hub.open({
-      send: (text) => { frames.push(JSON.parse(text)); return true; },
-      close: (code, reason) => { closes.push([code, reason]); },
+    let open = true;
+    const seam: SocketSeam = {
+      send: (text) => { if (open) frames.push(JSON.parse(text)); return true; },
+      close: (code, reason) => { open = false; closes.push([code, reason]); },
       ping: () => {},
       terminate: () => {},
-      bufferedAmount: () => 0,
-    }, { user, device: name });
-    return { events, frames, closes, of: (type) => frames.filter((f) => f.type === type) };
+      bufferedAmount: () => d.buffered,
+    };
+    const d: Device = { events: null!, buffered: 0, frames, closes, of: (type) => frames.filter((f) => f.type === type) };
+    d.events = hub.open(topics ? topics.join(seam) : seam, { user, device: name });
+    return d;
   };
   return { hub, stores, ready, device };
 }
@@ -52,8 +76,8 @@ const settle = () => new Promise((r) => setTimeout(r, 5));
 const frame = (d: Device, f: unknown) => d.events.text(JSON.stringify(f));
 const seqs = (d: Device) => d.of("msg").map((m) => m.seq);
 
-async function twoDevices() {
-  const s = setup();
+async function twoDevices(options: { topics?: boolean } = {}) {
+  const s = setup(options);
   await s.ready;
   const conv = (await s.stores.messages.createConversation(["ann", "bo"])).id;
   return { ...s, conv, ann: s.device("ann", "phone"), bo: s.device("bo", "laptop") };
@@ -112,93 +136,125 @@ describe("the hub answers each error code on the socket", () => {
   });
 });
 
-describe("each seq reaches a device once", () => {
-  const stored = (conv: string, seq: number): StoredMessage =>
-    ({ conv, seq, id: `m${seq}`, from: { user: "ann", device: "phone" }, body: seq, ts: 1 });
-  const fanned = (m: StoredMessage, duplicate = false): Sequenced => ({ message: m, duplicate, origin: "n2", ref: "r" });
+for (const [how, topics] of [["written to each socket", false], ["published to a topic", true]] as const) {
+  describe(`each seq reaches a device once (${how})`, () => {
+    const stored = (conv: string, seq: number): StoredMessage =>
+      ({ conv, seq, id: `m${seq}`, from: { user: "ann", device: "phone" }, body: seq, ts: 1 });
+    const fanned = (m: StoredMessage, duplicate = false): Sequenced => ({ message: m, duplicate, origin: "n2", ref: "r" });
 
-  test("a message replayed by sync is not sent again when its fan-out arrives afterwards", async () => {
-    const { hub, stores, bo, conv } = await twoDevices();
-    const [one, two] = (await stores.messages.append([1, 2].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
-    hub.handlers().deliver(fanned(one));
-    await settle();
-    frame(bo, { type: "sync", conv, after: 1 });
-    await settle();
-    hub.handlers().deliver(fanned(two));
-    await settle();
-    expect(seqs(bo)).toEqual([1, 2]);
-    expect(bo.of("synced")).toMatchObject([{ conv, seq: 2 }]);
-    // Past the replay, live messages flow again.
-    const [three] = (await stores.messages.append([{ conv, id: "m3", from: { user: "ann", device: "phone" }, body: 3 }])).map((a) => a.message);
-    hub.handlers().deliver(fanned(three));
-    await settle();
-    expect(seqs(bo)).toEqual([1, 2, 3]);
-  });
+    test("a message replayed by sync is not sent again when its fan-out arrives afterwards", async () => {
+      const { hub, stores, bo, conv } = await twoDevices({ topics });
+      const [one, two] = (await stores.messages.append([1, 2].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
+      hub.handlers().deliver(fanned(one));
+      await settle();
+      frame(bo, { type: "sync", conv, after: 1 });
+      await settle();
+      hub.handlers().deliver(fanned(two));
+      await settle();
+      expect(seqs(bo)).toEqual([1, 2]);
+      expect(bo.of("synced")).toMatchObject([{ conv, seq: 2 }]);
+      // Past the replay, live messages flow again.
+      const [three] = (await stores.messages.append([{ conv, id: "m3", from: { user: "ann", device: "phone" }, body: 3 }])).map((a) => a.message);
+      hub.handlers().deliver(fanned(three));
+      await settle();
+      expect(seqs(bo)).toEqual([1, 2, 3]);
+    });
 
-  test("a sync asked for before live messages reach the client does not send them again", async () => {
-    const { hub, stores, bo, conv } = await twoDevices();
-    const msgs = (await stores.messages.append(Array.from({ length: 30 }, (_, i) => ({ conv, id: `m${i + 1}`, from: { user: "ann", device: "phone" }, body: i + 1 })))).map((a) => a.message);
-    // The fan-out reaches this node only now, after the device connected: it goes out live.
-    for (const m of msgs) hub.handlers().deliver(fanned(m));
-    await settle();
-    // The client, not having read those frames yet, asks for what came after 25.
-    frame(bo, { type: "sync", conv, after: 25 });
-    await settle();
-    expect(seqs(bo)).toEqual(msgs.map((m) => m.seq));
-    expect(bo.of("synced")).toMatchObject([{ conv, seq: 30 }]);
-  });
+    test("a sync asked for before live messages reach the client does not send them again", async () => {
+      const { hub, stores, bo, conv } = await twoDevices({ topics });
+      const msgs = (await stores.messages.append(Array.from({ length: 30 }, (_, i) => ({ conv, id: `m${i + 1}`, from: { user: "ann", device: "phone" }, body: i + 1 })))).map((a) => a.message);
+      // The fan-out reaches this node only now, after the device connected: it goes out live.
+      for (const m of msgs) hub.handlers().deliver(fanned(m));
+      await settle();
+      // The client, not having read those frames yet, asks for what came after 25.
+      frame(bo, { type: "sync", conv, after: 25 });
+      await settle();
+      expect(seqs(bo)).toEqual(msgs.map((m) => m.seq));
+      expect(bo.of("synced")).toMatchObject([{ conv, seq: 30 }]);
+    });
 
-  test("a replay still sends what came before the live stream reached the device", async () => {
-    const { hub, stores, bo, conv } = await twoDevices();
-    const msgs = (await stores.messages.append([1, 2, 3, 4].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
-    // The node follows the conversation from seq 3 on (its fan-out of 1 and 2 went to no local device).
-    for (const m of msgs.slice(0, 2)) hub.handlers().deliver(fanned(m, true));
-    for (const m of msgs.slice(2)) hub.handlers().deliver(fanned(m));
-    await settle();
-    frame(bo, { type: "sync", conv, after: 0 });
-    await settle();
-    expect(seqs(bo)).toEqual([3, 4, 1, 2]);
-  });
+    test("a replay still sends what came before the live stream reached the device", async () => {
+      const { hub, stores, bo, conv } = await twoDevices({ topics });
+      const msgs = (await stores.messages.append([1, 2, 3, 4].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
+      // The node follows the conversation from seq 3 on (its fan-out of 1 and 2 went to no local device).
+      for (const m of msgs.slice(0, 2)) hub.handlers().deliver(fanned(m, true));
+      for (const m of msgs.slice(2)) hub.handlers().deliver(fanned(m));
+      await settle();
+      frame(bo, { type: "sync", conv, after: 0 });
+      await settle();
+      expect(seqs(bo)).toEqual([3, 4, 1, 2]);
+    });
 
-  test("live messages arriving during a replay wait for it and follow it in order", async () => {
-    const { hub, stores, bo, conv } = await twoDevices();
-    const msgs = (await stores.messages.append([1, 2, 3].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
-    frame(bo, { type: "sync", conv, after: 0 });
-    for (const m of msgs) hub.handlers().deliver(fanned(m));
-    await settle();
-    expect(seqs(bo)).toEqual([1, 2, 3]);
-  });
+    test("live messages arriving during a replay wait for it and follow it in order", async () => {
+      const { hub, stores, bo, conv } = await twoDevices({ topics });
+      const msgs = (await stores.messages.append([1, 2, 3].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
+      frame(bo, { type: "sync", conv, after: 0 });
+      for (const m of msgs) hub.handlers().deliver(fanned(m));
+      await settle();
+      expect(seqs(bo)).toEqual([1, 2, 3]);
+    });
 
-  test("a repeat whose first fan-out was lost is delivered once where the node follows the conversation", async () => {
-    const { hub, bo, conv } = await twoDevices();
-    hub.handlers().deliver(fanned(stored(conv, 1)));
-    await settle();
-    hub.handlers().deliver(fanned(stored(conv, 2), true));
-    hub.handlers().deliver(fanned(stored(conv, 2), true));
-    hub.handlers().deliver(fanned(stored(conv, 1), true));
-    await settle();
-    expect(seqs(bo)).toEqual([1, 2]);
-  });
+    test("a repeat whose first fan-out was lost is delivered once where the node follows the conversation", async () => {
+      const { hub, bo, conv } = await twoDevices({ topics });
+      hub.handlers().deliver(fanned(stored(conv, 1)));
+      await settle();
+      hub.handlers().deliver(fanned(stored(conv, 2), true));
+      hub.handlers().deliver(fanned(stored(conv, 2), true));
+      hub.handlers().deliver(fanned(stored(conv, 1), true));
+      await settle();
+      expect(seqs(bo)).toEqual([1, 2]);
+    });
 
-  test("a repeat in a conversation the node has not followed is not delivered", async () => {
-    const { hub, bo, conv } = await twoDevices();
-    hub.handlers().deliver(fanned(stored(conv, 5), true));
-    await settle();
-    expect(seqs(bo)).toEqual([]);
-  });
+    test("a repeat in a conversation the node has not followed is not delivered", async () => {
+      const { hub, bo, conv } = await twoDevices({ topics });
+      hub.handlers().deliver(fanned(stored(conv, 5), true));
+      await settle();
+      expect(seqs(bo)).toEqual([]);
+    });
 
-  test("a message never returns to the device that sent it, and reaches the others once", async () => {
-    const { ann, bo, device, conv } = await twoDevices();
-    const tablet = device("ann", "tablet");
-    frame(ann, { type: "send", id: "x1", conv, body: "hi" });
-    frame(ann, { type: "send", id: "x1", conv, body: "hi" });
-    await settle();
-    expect(ann.of("ack")).toMatchObject([{ id: "x1", seq: 1 }, { id: "x1", seq: 1 }]);
-    expect(seqs(ann)).toEqual([]);
-    expect(seqs(tablet)).toEqual([1]);
-    expect(seqs(bo)).toEqual([1]);
+    test("a message never returns to the device that sent it, and reaches the others once", async () => {
+      const { ann, bo, device, conv } = await twoDevices({ topics });
+      const tablet = device("ann", "tablet");
+      frame(ann, { type: "send", id: "x1", conv, body: "hi" });
+      frame(ann, { type: "send", id: "x1", conv, body: "hi" });
+      await settle();
+      expect(ann.of("ack")).toMatchObject([{ id: "x1", seq: 1 }, { id: "x1", seq: 1 }]);
+      expect(seqs(ann)).toEqual([]);
+      expect(seqs(tablet)).toEqual([1]);
+      expect(seqs(bo)).toEqual([1]);
+    });
+
+    test("a device that opens after a conversation's first message gets the next ones, and one past its replay gets each once", async () => {
+      const { hub, stores, bo, device, conv } = await twoDevices({ topics });
+      const append = async (n: number) => (await stores.messages.append([{ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n }]))[0].message;
+      const [one, two] = [await append(1), await append(2)];
+      hub.handlers().deliver(fanned(one));
+      await settle();
+      const desk = device("bo", "desk");
+      const tab = device("bo", "tab");
+      frame(tab, { type: "sync", conv, after: 0 });
+      await settle();
+      hub.handlers().deliver(fanned(two));
+      await settle();
+      hub.handlers().deliver(fanned(await append(3)));
+      await settle();
+      hub.handlers().deliver(fanned(await append(4)));
+      await settle();
+      expect(seqs(bo)).toEqual([1, 2, 3, 4]);
+      expect(seqs(desk)).toEqual([2, 3, 4]);
+      expect(seqs(tab)).toEqual([1, 2, 3, 4]);
+    });
+
+    test("a reader over its send bound is closed 1013 rather than losing a fanned-out frame", async () => {
+      const { hub, stores, bo, conv } = await twoDevices({ topics });
+      const [one] = (await stores.messages.append([{ conv, id: "m1", from: { user: "ann", device: "phone" }, body: 1 }])).map((a) => a.message);
+      bo.buffered = 9 * MAX_BUFFERED;
+      hub.handlers().deliver(fanned(one));
+      await settle();
+      expect(bo.closes).toEqual([[1013, "too slow: reconnect and sync"]]);
+    });
   });
-});
+}
 
 describe("closing", () => {
   test("a close reported twice (as Deno does) counts once and removes the session once", async () => {
@@ -208,8 +264,8 @@ describe("closing", () => {
     const ann = s.device("ann", "phone");
     await settle();
     expect(await s.stores.sessions.byUser("ann")).toHaveLength(1);
-    ann.events.closed(1001, "");
-    ann.events.closed(1005, "");
+    ann.events.ended(1001, "");
+    ann.events.ended(1005, "");
     await settle();
     expect(closes).toEqual([1001]);
     expect(s.hub.connections).toBe(0);
