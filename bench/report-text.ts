@@ -10,7 +10,9 @@ setting changed is \`DUPLEX_RATE\` (raised: one load connection sends for many u
 guards against abuse and costs the same either way). Logging stays at the default \`info\`. The
 floor is \`bench/baseline/bare-bun.ts\`: Bun.serve with no auth, no store and no sequencing, run
 twice — fanning out with Bun's native pub/sub (one call per message), and with one
-\`ServerWebSocket.send\` per socket, the way a hub that keeps its own socket sets writes. The
+\`ServerWebSocket.send\` per socket, the way a hub that keeps its own socket sets writes. On
+Node the floor for memory is \`bench/baseline/bare-ws.ts\`: a \`ws\` server on \`node:http\`, the
+library and settings of duplex's Node runtime, that only answers the upgrade with \`welcome\`. The
 peer is \`bench/peer/socketio.ts\`: Socket.IO 4 on Node with the same JWT check, a room per
 conversation and an ack callback; across nodes, \`@socket.io/redis-adapter\`.
 
@@ -41,6 +43,9 @@ are over every sample.
    \`histogram_quantile\` does (so to a bucket's width; the stages are drawn in
    [chapter 9](09-order.md#where-a-messages-time-goes)). The cluster's latency is measured
    twice: on quorum shard queues (the default) and on classic ones, side by side.
+   Beside the stages, the CPU each consumer used during the step, in cores: the three nodes,
+   RabbitMQ and Redis (found by process name in \`/proc\`), and the whole machine
+   (\`/proc/stat\`); on two shared cores a pipeline that waits for CPU shows it there.
 4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor}; the result is the highest
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
@@ -49,7 +54,7 @@ are over every sample.
    processes (\`/proc/PID/stat\`) over the step: one JavaScript process can use about one core.
    The ceiling is \`bench/baseline/rabbit-hop.ts\`: one hop built like a shard (quorum queue,
    single active consumer, persistent messages, confirms, prefetch 256, batched acks),
-   saturated; its latency is taken at a fixed rate.
+   saturated; its latency, and the CPU RabbitMQ spends on it, are taken at a fixed rate.
 5. **Work per message.** The cluster's nodes reach Redis and RabbitMQ through loopback proxies
    (\`bench/count/proxies.ts\`) that parse the traffic: RESP commands by name, round trips (a burst
    of client bytes after the server last spoke, per connection), AMQP \`basic.publish\` frames

@@ -20,6 +20,8 @@ export interface HopResult {
   /** The fixed rate the latency was measured at. */
   rate: number;
   latency: Percentiles;
+  /** RabbitMQ's CPU (cores) while the paced messages ran; absent in older results. */
+  rabbitmqCores?: number | null;
 }
 
 export interface Results {
@@ -83,8 +85,8 @@ function tables(r: Results): string {
   ));
   parts.push("\n### Ceiling: one raw RabbitMQ hop (amqplib, quorum queue, confirms)\n");
   parts.push(table(
-    ["messages/s (publisher saturating)", "latency at", "p50 (ms)", "p99 (ms)", "p99.9 (ms)"],
-    r.hop ? [[int(r.hop.perSec), `${int(r.hop.rate)}/s`, ms(r.hop.latency.p50), ms(r.hop.latency.p99), ms(r.hop.latency.p999)]] : [],
+    ["messages/s (publisher saturating)", "latency at", "p50 (ms)", "p99 (ms)", "p99.9 (ms)", "RabbitMQ CPU at that rate (cores)"],
+    r.hop ? [[int(r.hop.perSec), `${int(r.hop.rate)}/s`, ms(r.hop.latency.p50), ms(r.hop.latency.p99), ms(r.hop.latency.p999), r.hop.rabbitmqCores == null ? "–" : r.hop.rabbitmqCores.toFixed(2)]] : [],
   ));
   parts.push("\n### 5. Work per message on a cluster of three (counted by proxies, idle background subtracted)\n");
   parts.push(table(
@@ -125,9 +127,20 @@ function stagesTable(r: Results): string {
   const steps = r.latency.filter((l) => l.stages);
   const cell = (row: StageRow | undefined) =>
     !row || row.p50 === null || row.p99 === null ? "–" : `${ms(row.p50)} / ${ms(row.p99)} (${int(row.count)})`;
+  const cores = (v: number | null | undefined) => (v == null ? "–" : v.toFixed(2));
+  // What the step cost the machine: a stage that waits on a busy CPU shows it here.
+  const cpu: [string, (l: (typeof steps)[number]) => string][] = [
+    ["CPU, the three nodes (cores)", (l) => cores(l.cpu?.servers)],
+    ["CPU, RabbitMQ (cores)", (l) => cores(l.cpu?.rabbitmq)],
+    ["CPU, Redis (cores)", (l) => cores(l.cpu?.redis)],
+    [`CPU, whole machine (cores of ${r.machine.cpus})`, (l) => cores(l.cpu?.machine)],
+  ];
   return table(
     ["stage", ...steps.map((l) => `${l.label.replace(/ \(.*/, "")}${l.id === "duplex-cluster" ? "" : ` ${l.id.replace("duplex-cluster-", "")}`}, ${int(l.rate)}/s`)],
-    (steps[0]?.stages ?? []).map((s) => [s.stage, ...steps.map((l) => cell(l.stages!.find((x) => x.stage === s.stage)))]),
+    [
+      ...(steps[0]?.stages ?? []).map((s) => [s.stage, ...steps.map((l) => cell(l.stages!.find((x) => x.stage === s.stage)))]),
+      ...(steps.some((l) => l.cpu) ? cpu.map(([name, value]) => [name, ...steps.map(value)]) : []),
+    ],
   );
 }
 

@@ -6,6 +6,9 @@
  *                                 its raw results, bench/results/latest.json
  *   npm run bench -- --quick      smoke run, under two minutes; prints the table only
  *   --out FILE / --json FILE      write the report / the raw results there (with --quick too)
+ *   --only REGEX                  start only the systems whose name matches (while tuning one
+ *                                 path); like --quick, it writes no files unless told to
+ *   --phases REGEX                of those, run only the measurements whose name matches
  *   --render FILE.json            measure nothing: rewrite the report from saved results
  *
  * Exits 0 when every measurement completed (whatever the numbers), 1 when something
@@ -31,7 +34,7 @@ import { scale } from "./scenarios/scale.ts";
 import { throughput } from "./scenarios/throughput.ts";
 import { AMQP_URL, answers, dropNamespaces, REDIS_URL } from "./systems/services.ts";
 import { BIN, killAll, ROOT, runToEnd } from "./systems/spawn.ts";
-import { bare, duplex, socketIo, type Target } from "./systems/targets.ts";
+import { bare, bareWs, duplex, socketIo, type Target } from "./systems/targets.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -39,8 +42,13 @@ const option = (name: string) => {
   return i >= 0 && args[i + 1] ? resolve(args[i + 1]) : null;
 };
 const quick = args.includes("--quick");
-const out = option("--out") ?? (quick ? null : join(ROOT, "docs/benchmarks.md"));
-const jsonOut = option("--json") ?? (quick ? null : join(ROOT, "bench/results/latest.json"));
+const onlyAt = args.indexOf("--only");
+const only = onlyAt >= 0 ? new RegExp(args[onlyAt + 1] ?? "") : null;
+const phasesAt = args.indexOf("--phases");
+const phases = phasesAt >= 0 ? new RegExp(args[phasesAt + 1] ?? "") : null;
+const partial = quick || only !== null || phases !== null;
+const out = option("--out") ?? (partial ? null : join(ROOT, "docs/benchmarks.md"));
+const jsonOut = option("--json") ?? (partial ? null : join(ROOT, "bench/results/latest.json"));
 
 const saved = option("--render");
 if (saved) {
@@ -85,6 +93,7 @@ const results: Results = {
 
 /** Runs one measurement; a failure is recorded and the run goes on with the next. */
 async function phase(name: string, fn: () => Promise<void>): Promise<void> {
+  if (phases && !/: start$/.test(name) && !phases.test(name)) return;
   say(`▸ ${name}`);
   const t0 = performance.now();
   try {
@@ -100,6 +109,7 @@ async function phase(name: string, fn: () => Promise<void>): Promise<void> {
 
 /** Starts a system, runs `body` against it, and stops it whatever happens. */
 async function on(name: string, make: () => Promise<Target>, body: (t: Target) => Promise<void>): Promise<void> {
+  if (only && !only.test(name)) return;
   let t: Target | null = null;
   await phase(`${name}: start`, async () => { t = await make(); });
   if (!t) return;
@@ -137,6 +147,7 @@ try {
   }
   await on("bare Bun.serve", () => bare(logDir), async (t) => { await idlePhase(t); await traffic(t); });
   await on("bare Bun.serve, send loop", () => bare(logDir, "loop"), traffic);
+  await on("bare ws (node)", () => bareWs(logDir), idlePhase);
   await on("Socket.IO", () => socketIo({ nodes: 1, logDir, namespace: namespace("sio") }), async (t) => { await idlePhase(t); await traffic(t); });
 
   const redisUp = await answers(REDIS_URL);
@@ -144,7 +155,7 @@ try {
   if (!amqpUp) results.skipped.push(`RabbitMQ does not answer at ${AMQP_URL}: the raw hop and the duplex cluster were not measured`);
   if (!redisUp) results.skipped.push(`Redis does not answer at ${REDIS_URL}: no cluster was measured`);
 
-  if (amqpUp) {
+  if (amqpUp && (!only || only.test("raw RabbitMQ hop"))) {
     await phase("raw RabbitMQ hop", async () => {
       const stdout = await runToEnd({
         name: "rabbit-hop", cmd: [`${BIN}/bun`, "run", "bench/baseline/rabbit-hop.ts"], timeoutMs: plan.hop.warmMs + 2 * plan.hop.durationMs + 30_000,

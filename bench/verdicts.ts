@@ -127,6 +127,15 @@ export function verdicts(r: Results): Verdict[] {
 }
 
 const ms2 = (v: number | undefined) => (v === undefined ? "n/a" : `${v.toFixed(2)} ms`);
+const cores = (v: number | null | undefined) => (v == null ? "n/a" : v.toFixed(2));
+
+/** What the step cost the machine, beside what the peer's step at the same rate cost it. */
+function cpuNote(r: Results, ours: LatencyResult | undefined, theirs: LatencyResult | undefined): string {
+  const c = ours?.cpu;
+  if (!c) return "";
+  const peer = theirs?.cpu ? `; Socket.IO ×3 at the same rate kept it ${cores(theirs.cpu.machine)} cores busy` : "";
+  return ` The machine had no CPU to spare: ${cores(c.machine)} of its ${r.machine.cpus} cores were busy during the step — RabbitMQ ${cores(c.rabbitmq)}, the three nodes ${cores(c.servers)}, Redis ${cores(c.redis)}, the rest the load processes and the kernel${peer}. RabbitMQ's share is the two hops and the fanout: ${r.hop?.rabbitmqCores != null ? `one raw hop alone kept it ${cores(r.hop.rabbitmqCores)} cores busy at ${r.hop.rate} msg/s in this run, ` : ""}at such a rate each message passes its processes one by one, where under load they take messages in batches (docs/09-order.md, what the pipeline costs).`;
+}
 
 /** Issue 15: the cluster path against Socket.IO ×3 and the raw hop, measured in the same run. */
 function clusterPipeline(r: Results): Verdict[] {
@@ -141,7 +150,7 @@ function clusterPipeline(r: Results): Verdict[] {
     target: "cluster, cross-node 1:1 at 1000 msg/s: p99 ≤ Socket.IO ×3's and p50 ≤ 3 ms",
     measured: ours && theirs ? `p50 ${ms2(ours.e2e.p50)}, p99 ${ms2(ours.e2e.p99)} (Socket.IO ×3: p50 ${ms2(theirs.e2e.p50)}, p99 ${ms2(theirs.e2e.p99)})` : "not measured",
     met: ours && theirs ? ours.e2e.p50 <= 3 && ours.e2e.p99 <= theirs.e2e.p99 : null,
-    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${stageNote(ours)}`,
+    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${cpuNote(r, ours, theirs)}${stageNote(ours)}`,
   });
   const fast = latencyOf(r, "duplex-cluster", 5000);
   const complete = !!fast && fast.errors === 0 && fast.received >= fast.sent;
@@ -149,7 +158,7 @@ function clusterPipeline(r: Results): Verdict[] {
     target: "cluster, cross-node 1:1 at 5000 msg/s: every send acked and delivered, p99 ≤ 100 ms",
     measured: fast ? `${fast.received} of ${fast.sent} delivered, ${fast.errors} unacked, p99 ${ms2(fast.e2e.p99)}` : "not reached (a lower rate was not sustained)",
     met: fast ? complete && fast.e2e.p99 <= 100 : false,
-    why: fast ? `The pipeline fell behind the offered rate.${stageNote(fast)}` : "The latency ladder stops at the first rate it does not sustain, and that was below 5000 msg/s.",
+    why: fast ? `The pipeline fell behind the offered rate.${cpuNote(r, fast, latencyOf(r, "socketio-cluster", 5000))}${stageNote(fast)}` : "The latency ladder stops at the first rate it does not sustain, and that was below 5000 msg/s.",
   });
   const convs = bestOf(r, "duplex-cluster", "convs")?.best;
   const sioConvs = bestOf(r, "socketio-cluster", "convs")?.best;
@@ -221,11 +230,17 @@ function oneNode(r: Results): Verdict[] {
   const out: Verdict[] = [];
   const mem = (id: string) => idleOf(r, id)?.bytesPerConn;
   const nodeRatio = div(mem("duplex-node"), mem("socketio"));
+  const wsFloor = mem("bare-ws");
+  /** What duplex adds over the runtime's own socket, as the floor on that runtime measures it. */
+  const own = (id: string, floor: string) => {
+    const [ours, bare] = [mem(id), mem(floor)];
+    return ours === undefined || bare === undefined ? "n/a" : kib(ours - bare);
+  };
   out.push({
     target: "memory per idle connection on Node ≤ 0.5× Socket.IO",
-    measured: `${x(nodeRatio)} (${kib(mem("duplex-node"))} vs ${kib(mem("socketio"))} KiB)`,
+    measured: `${x(nodeRatio)} (${kib(mem("duplex-node"))} vs ${kib(mem("socketio"))} KiB; a bare \`ws\` server: ${kib(wsFloor)} KiB)`,
     met: nodeRatio === null ? null : nodeRatio <= 0.5,
-    why: "A duplex socket on Node is a `ws` socket (its own buffers and listeners, about what Socket.IO's engine also holds) plus duplex's session record, rate limiter and connection state; Socket.IO adds its engine's handshake state and rooms.",
+    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in this run (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record, connection, rate limiter, index entries) add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them.`,
   });
   const deno = mem("duplex-deno");
   out.push({

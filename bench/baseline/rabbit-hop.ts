@@ -10,11 +10,13 @@
  * latency is only the length of the backlog).
  *
  *   bun run bench/baseline/rabbit-hop.ts   (AMQP_URL, HOP_QUEUE, HOP_WARM_MS, HOP_MS, HOP_WINDOW, HOP_RATE)
- * Prints one JSON line: { perSec, latency: {p50, p99, ...} (ms) }.
+ * Prints one JSON line: { perSec, latency: {p50, p99, ...} (ms), rabbitmqCores } — the last
+ * is the CPU RabbitMQ used while the paced messages ran (null when its process is not visible).
  */
 import { type ConsumeMessage, connect } from "amqplib";
 import { configuredUrl } from "../../test/services.ts";
 import { type Histogram, newHistogram, percentiles, recordMs } from "../load/hist.ts";
+import { cpuMeter } from "../systems/cpu.ts";
 
 const env = process.env;
 const url = configuredUrl("AMQP_URL");
@@ -97,7 +99,9 @@ async function paced(): Promise<Histogram> {
 
 const perSec = await saturate();
 await sleep(2000); // let the backlog drain before latency is measured
+const meter = cpuMeter([]);
 const latency = percentiles(await paced());
+const rabbitmqCores = meter().rabbitmq;
 await pub.deleteQueue(queue);
 await Promise.allSettled([pubConn.close(), subConn.close()]);
-console.log(JSON.stringify({ perSec, rate: pacedRate, latency }));
+console.log(JSON.stringify({ perSec, rate: pacedRate, latency, rabbitmqCores }));

@@ -5,6 +5,7 @@
  * live in the same load worker, so send and receive times come from one clock.
  */
 import { percentiles, type Percentiles } from "../load/hist.ts";
+import { cpuMeter, type CpuUse } from "../systems/cpu.ts";
 import type { Target } from "../systems/targets.ts";
 import { byWorker, type Ctx, delivered, drain, pairs } from "./common.ts";
 import { scrapeStages, type StageRow, stageRows } from "./stages.ts";
@@ -22,6 +23,8 @@ export interface LatencyResult {
   lagP99: number;
   /** duplex cluster only: one message's stages, read from the nodes' /metrics around the step. */
   stages?: StageRow[];
+  /** Clusters only: CPU used during the measured step, in cores. */
+  cpu?: CpuUse;
 }
 
 export async function latency(ctx: Ctx, t: Target): Promise<LatencyResult[]> {
@@ -36,14 +39,16 @@ export async function latency(ctx: Ctx, t: Target): Promise<LatencyResult[]> {
     const tag = `l${rate}`;
     const cluster = t.id.startsWith("duplex-cluster");
     const before = cluster ? await scrapeStages(t) : null;
+    const meter = cpuMeter(t.nodes.map((node) => node.pid));
     const s = await ctx.pool.send(tag, plan.senders, plan.rates, { durationMs, drainMs: ctx.plan.drainMs });
+    const cpu = n > 1 ? meter() : undefined;
     const d = await delivered(ctx, tag, s.sent, ctx.plan.drainMs);
     const stages = before ? stageRows(before, await scrapeStages(t)) : undefined;
     if (s.acked === 0 || d.received === 0) throw new Error(`${t.label} acked ${s.acked} and delivered ${d.received} of ${s.sent} messages: it is not working`);
     out.push({
       id: t.id, label: t.label, rate, sent: s.sent, received: d.received,
       errors: s.sent - s.acked,
-      e2e: percentiles(d.latency), ack: percentiles(s.ack), lagP99: percentiles(s.lag).p99, stages,
+      e2e: percentiles(d.latency), ack: percentiles(s.ack), lagP99: percentiles(s.lag).p99, stages, cpu,
     });
     const r = out.at(-1)!;
     const kept = r.received >= ctx.plan.passDelivered * r.sent && r.errors === 0 && r.e2e.p99 <= ctx.plan.passP99Ms;

@@ -28,6 +28,17 @@ export interface Target {
 
 const RUNTIME_CMD: Record<Runtime, string[]> = { ...NODE_COMMANDS, node: NODE_UNWRAPPED };
 
+/**
+ * BENCH_PROFILE=DIR: every duplex node on Bun writes a CPU profile (markdown, one per node)
+ * into DIR when it stops, the evidence to read before optimising a path.
+ */
+function command(runtime: Runtime): string[] {
+  const dir = process.env.BENCH_PROFILE;
+  if (runtime !== "bun" || !dir) return RUNTIME_CMD[runtime];
+  const [bin, ...rest] = RUNTIME_CMD.bun;
+  return [bin, "--cpu-prof-md", `--cpu-prof-dir=${dir}`, ...rest];
+}
+
 const secret = () => `bench-${crypto.randomUUID()}`;
 
 function target(id: string, label: string, proto: Proto, key: string, nodes: Server[], make: (members: string[]) => Promise<string>): Target {
@@ -76,7 +87,7 @@ export async function duplex(o: DuplexOptions): Promise<Target> {
   if (o.queueType) env.DUPLEX_QUEUE_TYPE = o.queueType;
   const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) => {
     const name = `${o.namespace}-${o.runtime}-${i}`;
-    return startServer({ name, cmd: RUNTIME_CMD[o.runtime], env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
+    return startServer({ name, cmd: command(o.runtime), env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
   }));
   await Promise.all(nodes.map((n) => untilReady(n.port, { timeoutMs: 30_000 })));
   const queues = o.queueType ? `, ${o.queueType} shard queues` : "";
@@ -104,6 +115,12 @@ export async function bare(logDir: string, fanout: "publish" | "loop" = "publish
   return target(name, label, "bare", "", [node], async (members) =>
     (await post(`http://127.0.0.1:${node.port}/api/conversations`, { members })).id
   );
+}
+
+/** The floor for memory on Node: a bare `ws` server, the library duplex's Node runtime uses. */
+export async function bareWs(logDir: string): Promise<Target> {
+  const node = await startServer({ name: "bare-ws", cmd: ["node", "--import", "tsx", "bench/baseline/bare-ws.ts"], env: { PORT: "0" }, log: join(logDir, "bare-ws.log") });
+  return target("bare-ws", "bare ws (node)", "bare", "", [node], () => Promise.reject(new Error("bare ws holds idle connections only")));
 }
 
 export async function socketIo(o: { nodes: number; logDir: string; namespace: string; redisUrl?: string }): Promise<Target> {

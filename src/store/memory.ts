@@ -197,11 +197,12 @@ export class MemoryMessageStore implements MessageStore {
 
   #appendOne(m: NewMessage): Appended {
     const state = this.#state(m.conv);
-    const prior = state.sent.get(sentKey(m));
+    const key = sentKey(m);
+    const prior = state.sent.get(key);
     if (prior !== undefined) return { message: state.messages[prior - state.trimmed - 1], duplicate: true };
     const message: StoredMessage = { ...m, seq: state.trimmed + state.messages.length + 1, ts: this.#now() };
     state.messages.push(message);
-    state.sent.set(sentKey(m), message.seq);
+    state.sent.set(key, message.seq);
     while (state.messages.length > this.#historyLimit) {
       state.sent.delete(sentKey(state.messages.shift()!));
       state.trimmed++;

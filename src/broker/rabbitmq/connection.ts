@@ -10,6 +10,7 @@
  * lost on its own rebuilds the whole connection, so setup is the only code that (re)builds.
  */
 import { connect } from "amqplib";
+import type { Writable } from "node:stream";
 import type { Channel, ChannelModel, ConfirmChannel, RecoveringChannelModel } from "amqplib";
 import { DuplexError } from "../../core/errors.ts";
 import { AmqpUrls } from "./urls.ts";
@@ -67,6 +68,9 @@ export class AmqpLink {
     const brokers = this.#brokers;
     const conn = await connect(brokers.target(), {
       timeout: CONNECT_TIMEOUT_MS,
+      // amqplib turns Nagle's algorithm on (setNoDelay(false)) unless told otherwise: each
+      // small publish or ack then waits for the previous segment's ACK, milliseconds a hop.
+      noDelay: true,
       clientProperties: { connection_name: this.#o.name },
       recovery: { ...RECOVERY, waitForConnect: false, setup: (model: ChannelModel) => this.#setup(model) },
     });
@@ -103,6 +107,7 @@ export class AmqpLink {
    * of our own first, the failed setup is one more attempt to retry.
    */
   #setup(model: ChannelModel): Promise<void> {
+    coalesceWrites((model.connection as unknown as { stream: Writable }).stream);
     model.on("error", (err) => this.#o.log.debug("RabbitMQ connection error during setup", errorFields(err)));
     return this.#o.setup(model);
   }
@@ -169,6 +174,30 @@ export class AmqpLink {
     });
     return channel;
   }
+}
+
+/**
+ * amqplib's multiplexer writes every frame (a publish, an ack) to the socket on its own:
+ * on Bun and Node each becomes a write(2) and a wakeup of the broker, and those system
+ * calls were the largest item in a node's CPU profile under load. Corking the socket at the
+ * first write of a turn and uncorking it once the turn's synchronous work is done sends
+ * what the turn produced in one writev. Nothing waits longer: the uncork runs before the
+ * event loop moves on.
+ */
+export function coalesceWrites(socket: Writable): void {
+  const write = socket.write;
+  let corked = false;
+  socket.write = function (this: Writable, ...args: Parameters<Writable["write"]>) {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      queueMicrotask(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write.apply(this, args);
+  } as Writable["write"];
 }
 
 /** Waits for `work`, but not longer than `ms`: a broker that stopped answering must not hold us. */

@@ -1,0 +1,65 @@
+/**
+ * Where the machine's CPU went during a measured step: the system's own server processes,
+ * the shared RabbitMQ and Redis (found by name in /proc), and the whole machine (/proc/stat),
+ * in cores. On a shared two-core box a pipeline that is short of CPU waits, and its
+ * latency says so only together with these figures.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { cpuSeconds } from "./spawn.ts";
+
+export interface CpuUse {
+  /** The system's own server processes (the duplex nodes). */
+  servers: number;
+  rabbitmq: number | null;
+  redis: number | null;
+  /** Everything on the machine, user + system + interrupts. */
+  machine: number;
+}
+
+const TICK = 100;
+
+/** Pids whose command name is `comm` (beam.smp, redis-server); empty when none is visible. */
+function pidsOf(comm: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === comm) out.push(Number(entry));
+    } catch {
+      // It ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** Busy CPU-seconds of the whole machine since boot: every field of /proc/stat's cpu line but idle and iowait. */
+function machineSeconds(): number {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + steal) / TICK;
+}
+
+const sum = (pids: number[]) => pids.reduce((s, pid) => {
+  try {
+    return s + cpuSeconds(pid);
+  } catch {
+    return s;
+  }
+}, 0);
+
+/** Starts counting; the returned function gives the cores used since, per consumer. */
+export function cpuMeter(serverPids: number[]): () => CpuUse {
+  const rabbit = pidsOf("beam.smp");
+  const redis = pidsOf("redis-server");
+  const t0 = performance.now();
+  const start = { servers: sum(serverPids), rabbitmq: sum(rabbit), redis: sum(redis), machine: machineSeconds() };
+  return () => {
+    const s = (performance.now() - t0) / 1000;
+    return {
+      servers: (sum(serverPids) - start.servers) / s,
+      rabbitmq: rabbit.length ? (sum(rabbit) - start.rabbitmq) / s : null,
+      redis: redis.length ? (sum(redis) - start.redis) / s : null,
+      machine: (machineSeconds() - start.machine) / s,
+    };
+  };
+}
