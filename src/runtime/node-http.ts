@@ -65,6 +65,9 @@ function onClose(this: WebSocket, code: number, reason: Buffer) {
 }
 // A refused frame (over maxPayload) emits error, then close 1009: close is what counts.
 function onError() {}
+function destroySocket(this: Duplex) {
+  this.destroy();
+}
 
 /** Everything of a Runtime but its name and its signals, which node.ts and deno.ts add. */
 export function nodeHttp(options: RuntimeOptions): Pick<Runtime, "upgrade" | "peer" | "serve"> {
@@ -86,7 +89,9 @@ export function nodeHttp(options: RuntimeOptions): Pick<Runtime, "upgrade" | "pe
         });
         server.once("error", reject);
         server.on("upgrade", async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-          socket.on("error", () => socket.destroy());
+          // A shared listener, not a closure: one made here would keep this handler's scope
+          // (and with it the hub's opener and who it was for) as long as the socket lives.
+          socket.on("error", destroySocket);
           const upgradeEnv: UpgradeEnv = { incoming: req };
           let res: Response;
           try {
