@@ -203,9 +203,11 @@ function fanoutNote(r: Results): string {
 /** 1:1 conversations on one node: three writes per send, so the per-send path dominates. */
 function perSendNote(r: Results): string {
   const loopRun = bestOf(r, "bare-loop", "convs");
+  const publishRun = bestOf(r, "bare", "convs");
   const ours = bestOf(r, "duplex-bun", "convs")?.best;
   if (!loopRun?.best || !ours) return "";
-  return `With three deliveries per send the work per send dominates: duplex sustained ${n(ours.rate)} sends/s where the bare floor with the same send loop sustained ${saturated(loopRun) ? "" : "at least "}${n(loopRun.best.rate)}; the difference is duplex's path for each send (frame validation, membership check, sequencing through the in-process broker and the store, the ack, metrics).`;
+  const floor = publishRun?.best ? ` and with Bun's pub/sub ${saturated(publishRun) ? "" : "at least "}${n(publishRun.best.rate)} (so the machine and the load processes allow more)` : "";
+  return `With three deliveries per send the work per send dominates: duplex sustained ${n(ours.rate)} sends/s where the bare floor with the same send loop sustained ${saturated(loopRun) ? "" : "at least "}${n(loopRun.best.rate)}${floor}; the difference is duplex's path for each send (frame validation, membership check, sequencing through the in-process broker and the store, the ack, metrics).`;
 }
 
 /** Across nodes: equal steps are equal within the ladder's resolution; the p99 tells the pipelines apart. */
@@ -240,7 +242,7 @@ function oneNode(r: Results): Verdict[] {
     target: "memory per idle connection on Node ≤ 0.5× Socket.IO",
     measured: `${x(nodeRatio)} (${kib(mem("duplex-node"))} vs ${kib(mem("socketio"))} KiB; a bare \`ws\` server: ${kib(wsFloor)} KiB)`,
     met: nodeRatio === null ? null : nodeRatio <= 0.5,
-    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in this run (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record, connection, rate limiter, index entries) add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them.`,
+    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in this run (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record, connection, rate limiter, index entries) add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them. Heap snapshots of both, item by item, are in docs/13-production.md (sizing).`,
   });
   const deno = mem("duplex-deno");
   out.push({
