@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { deleteNamespace } from "../broker/rabbitmq/fixture.ts";
+import { dropNamespace } from "../cleanup.ts";
 import { closeDevices, device, online } from "../client/live.ts";
 import { api, mintToken, type NodeProc, ROOT, startNode, testNamespace } from "../harness.ts";
 import { amqpUrl, redisUrl } from "../services.ts";
@@ -62,7 +62,7 @@ describe("the demo page on a node over Redis and RabbitMQ", () => {
   afterAll(async () => {
     closeDevices();
     await node?.kill();
-    await deleteNamespace(env.AMQP_URL, namespace, 2);
+    await dropNamespace(namespace, 2);
   }, SLOW);
 
   test("two pages of one user and a client of another exchange messages, and survive a node restart", async () => {
