@@ -12,7 +12,7 @@ import type { RoundTripResult } from "./scenarios/roundtrips.ts";
 import type { ScaleResult } from "./scenarios/scale.ts";
 import type { StageRow } from "./scenarios/stages.ts";
 import type { ThroughputResult } from "./scenarios/throughput.ts";
-import { formatRatio, ratios, verdicts } from "./verdicts.ts";
+import { cores, formatRatio, ratios, verdicts } from "./verdicts.ts";
 import { GUARANTEES, METHOD } from "./report-text.ts";
 
 export interface HopResult {
@@ -86,7 +86,7 @@ function tables(r: Results): string {
   parts.push("\n### Ceiling: one raw RabbitMQ hop (amqplib, quorum queue, confirms)\n");
   parts.push(table(
     ["messages/s (publisher saturating)", "latency at", "p50 (ms)", "p99 (ms)", "p99.9 (ms)", "RabbitMQ CPU at that rate (cores)"],
-    r.hop ? [[int(r.hop.perSec), `${int(r.hop.rate)}/s`, ms(r.hop.latency.p50), ms(r.hop.latency.p99), ms(r.hop.latency.p999), r.hop.rabbitmqCores == null ? "–" : r.hop.rabbitmqCores.toFixed(2)]] : [],
+    r.hop ? [[int(r.hop.perSec), `${int(r.hop.rate)}/s`, ms(r.hop.latency.p50), ms(r.hop.latency.p99), ms(r.hop.latency.p999), cores(r.hop.rabbitmqCores)]] : [],
   ));
   parts.push("\n### 5. Work per message on a cluster of three (counted by proxies, idle background subtracted)\n");
   parts.push(table(
@@ -127,7 +127,6 @@ function stagesTable(r: Results): string {
   const steps = r.latency.filter((l) => l.stages);
   const cell = (row: StageRow | undefined) =>
     !row || row.p50 === null || row.p99 === null ? "–" : `${ms(row.p50)} / ${ms(row.p99)} (${int(row.count)})`;
-  const cores = (v: number | null | undefined) => (v == null ? "–" : v.toFixed(2));
   // What the step cost the machine: a stage that waits on a busy CPU shows it here.
   const cpu: [string, (l: (typeof steps)[number]) => string][] = [
     ["CPU, the three nodes (cores)", (l) => cores(l.cpu?.servers)],

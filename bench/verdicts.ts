@@ -127,7 +127,7 @@ export function verdicts(r: Results): Verdict[] {
 }
 
 const ms2 = (v: number | undefined) => (v === undefined ? "n/a" : `${v.toFixed(2)} ms`);
-const cores = (v: number | null | undefined) => (v == null ? "n/a" : v.toFixed(2));
+export const cores = (v: number | null | undefined) => (v == null ? "–" : v.toFixed(2));
 
 /** What the step cost the machine, beside what the peer's step at the same rate cost it. */
 function cpuNote(r: Results, ours: LatencyResult | undefined, theirs: LatencyResult | undefined): string {

@@ -9,7 +9,7 @@
  */
 import { percentiles, type Percentiles } from "../load/hist.ts";
 import type { Ladder } from "../plan.ts";
-import { cpuSeconds } from "../systems/spawn.ts";
+import { cpuSeconds } from "../systems/cpu.ts";
 import type { Target } from "../systems/targets.ts";
 import { byWorker, type Ctx, delivered, type Device, drain, openDevices } from "./common.ts";
 

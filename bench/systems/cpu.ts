@@ -5,7 +5,6 @@
  * latency says so only together with these figures.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { cpuSeconds } from "./spawn.ts";
 
 export interface CpuUse {
   /** The system's own server processes (the duplex nodes). */
@@ -16,7 +15,15 @@ export interface CpuUse {
   machine: number;
 }
 
+/** Clock ticks per second in /proc (USER_HZ, 100 on Linux). */
 const TICK = 100;
+
+/** CPU time a process has used, user + system, in seconds. */
+export function cpuSeconds(pid: number): number {
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / TICK;
+}
 
 /** Pids whose command name is `comm` (beam.smp, redis-server); empty when none is visible. */
 function pidsOf(comm: string): number[] {

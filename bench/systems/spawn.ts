@@ -107,10 +107,3 @@ export function runToEnd(o: { name: string; cmd: string[]; env: Record<string, s
     });
   });
 }
-
-/** CPU time a process has used, user + system, in seconds (Linux; clock ticks of 1/100 s). */
-export function cpuSeconds(pid: number): number {
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}

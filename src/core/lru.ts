@@ -9,14 +9,8 @@ export class BoundedMap<K, V> {
   constructor(max: number) {
     this.#max = max;
   }
-  get size(): number {
-    return this.#map.size;
-  }
   get(key: K): V | undefined {
     return this.#map.get(key);
-  }
-  has(key: K): boolean {
-    return this.#map.has(key);
   }
   delete(key: K): boolean {
     return this.#map.delete(key);

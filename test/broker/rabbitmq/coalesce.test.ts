@@ -38,11 +38,3 @@ test("a write in a later turn is not held back for company", async () => {
   await new Promise((r) => setImmediate(r));
   expect(calls).toEqual([["a"], ["b"]]);
 });
-
-test("without it, each frame is a write of its own (what amqplib does)", async () => {
-  const { socket, calls } = recorder();
-  socket.write("publish-1");
-  socket.write("ack-1");
-  await new Promise((r) => setImmediate(r));
-  expect(calls.length).toBeGreaterThan(1);
-});
