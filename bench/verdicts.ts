@@ -75,7 +75,7 @@ export function verdicts(r: Results): Verdict[] {
     target: "memory per idle connection ≤ 2.3× bare Bun",
     measured: x(memRatio),
     met: memRatio === null ? null : memRatio <= 2.3,
-    why: `duplex (bun) grew by ${kib(idleOf(r, "duplex-bun")?.bytesPerConn)} KiB per connection, the floor by ${kib(idleOf(r, "bare")?.bytesPerConn)} KiB (Socket.IO: ${kib(idleOf(r, "socketio")?.bytesPerConn)} KiB). A duplex connection carries what the floor does not: a session record in the store, its rate limiter and connection state, the per-user index entry, and Hono's upgrade context with the handlers it keeps per socket; the floor keeps only Bun's own socket and its topic subscriptions.`,
+    why: `duplex (bun) grew by ${kib(idleOf(r, "duplex-bun")?.bytesPerConn)} KiB per connection, the floor by ${kib(idleOf(r, "bare")?.bytesPerConn)} KiB (Socket.IO: ${kib(idleOf(r, "socketio")?.bytesPerConn)} KiB). A duplex connection carries what the floor does not: a session record in the store, its connection state, the per-user index entry, and Hono's upgrade context with the handlers it keeps per socket; the floor keeps only Bun's own socket and its topic subscriptions.`,
   });
   out.push(...oneNode(r));
   const l = latencyOf(r, "duplex-bun", 5000);
@@ -242,7 +242,7 @@ function oneNode(r: Results): Verdict[] {
     target: "memory per idle connection on Node ≤ 0.5× Socket.IO",
     measured: `${x(nodeRatio)} (${kib(mem("duplex-node"))} vs ${kib(mem("socketio"))} KiB; a bare \`ws\` server: ${kib(wsFloor)} KiB)`,
     met: nodeRatio === null ? null : nodeRatio <= 0.5,
-    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in this run (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record, connection, rate limiter, index entries) add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them. Heap snapshots of both, item by item, are in docs/13-production.md (sizing).`,
+    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in this run (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record and the store's copy, connection, index entries) and its handshakes' garbage add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them. Heap snapshots of both, item by item, and how RSS moves in the seconds after a burst of connections are in docs/13-production.md (sizing).`,
   });
   const deno = mem("duplex-deno");
   out.push({

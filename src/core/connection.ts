@@ -7,7 +7,7 @@ import type { SessionRecord, StoredMessage } from "./ports/store.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
 import { BoundedMap } from "./lru.ts";
-import { RateLimiter } from "./rate.ts";
+import { RateLimiter, type RateVerdict } from "./rate.ts";
 import type { SocketEvents, SocketSeam } from "./socket.ts";
 
 /** How long a send buffer may stay over the bound: runtimes that write asynchronously
@@ -20,6 +20,8 @@ export const LIVE_RUNS = 256;
 
 export interface Outbound {
   maxBufferedBytes: number;
+  /** Frames per second a connection may send (its RateLimiter's rate). */
+  rate: number;
   metrics: HubMetrics;
   /** Called once for a reader too slow to keep: dropping its frames would be silent loss. */
   tooSlow(conn: Connection): void;
@@ -33,13 +35,12 @@ export interface Outbound {
 }
 
 /**
- * The connection is its socket's event handler too: an idle socket costs this object, its
- * session record and its limiter, and no closures of its own.
+ * The connection is its socket's event handler too: an idle socket costs this object and its
+ * session record, and no closures of its own (its rate limiter comes with its first frame).
  */
 export class Connection implements SocketEvents {
   readonly record: SessionRecord;
   readonly seam: SocketSeam;
-  readonly limiter: RateLimiter;
   lastSeen: number;
   /** Set once the heartbeat has pinged it: only then does silence mean death. */
   pingable = false;
@@ -54,15 +55,23 @@ export class Connection implements SocketEvents {
    */
   #runs: BoundedMap<string, Run> | null = null;
   #out: Outbound;
+  #limiter: RateLimiter | null = null;
   /** Pending second look at a send buffer found over the bound. */
   #slowCheck: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(record: SessionRecord, seam: SocketSeam, rate: number, out: Outbound) {
+  constructor(record: SessionRecord, seam: SocketSeam, out: Outbound) {
     this.record = record;
     this.seam = seam;
-    this.limiter = new RateLimiter(rate, record.connectedAt);
     this.lastSeen = record.connectedAt;
     this.#out = out;
+  }
+
+  /**
+   * The rate limit's verdict on a frame received at `now`. A bucket made at the first frame
+   * starts full, as one made at connect would be by then (it never holds more than its burst).
+   */
+  take(now: number): RateVerdict {
+    return (this.#limiter ??= new RateLimiter(this.#out.rate, now)).take(now);
   }
 
   send(frame: ServerFrame): void {

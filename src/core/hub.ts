@@ -57,7 +57,7 @@ export class Hub {
     this.#now = options.now ?? Date.now;
     this.#m = options.metrics ?? NO_METRICS;
     this.#outbound = {
-      maxBufferedBytes: options.maxBufferedBytes, metrics: this.#m, tooSlow: (conn) => this.#tooSlow(conn),
+      maxBufferedBytes: options.maxBufferedBytes, rate: options.rate, metrics: this.#m, tooSlow: (conn) => this.#tooSlow(conn),
       unencodable: (conn, frame) => this.unencodable({
         session: conn.record.session, type: frame.type, ...("conv" in frame ? { conv: frame.conv } : {}), ...("seq" in frame ? { seq: frame.seq } : {}),
       }),
@@ -103,7 +103,7 @@ export class Hub {
     const record: SessionRecord = {
       session: crypto.randomUUID(), user: who.user, device: who.device, node: this.nodeId, connectedAt: now, lastSeen: now,
     };
-    const conn = new Connection(record, seam, this.#o.rate, this.#outbound);
+    const conn = new Connection(record, seam, this.#outbound);
     this.#bySession.set(record.session, conn);
     this.#m.connected();
     this.#o.log.info("connected", { session: record.session, user: record.user, device: record.device, ip: who.ip ?? null });
@@ -197,7 +197,7 @@ export class Hub {
   #text(conn: Connection, data: string): void {
     if (conn.closed) return;
     conn.lastSeen = this.#now();
-    const verdict = conn.limiter.take(conn.lastSeen);
+    const verdict = conn.take(conn.lastSeen);
     if (verdict === "abuse") {
       this.shut(conn, CLOSE.policy, "rate limit exceeded");
       return;

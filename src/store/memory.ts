@@ -9,10 +9,12 @@ import type {
 } from "../core/ports/store.ts";
 import { checkDevice, checkIds, checkMessage } from "./ids.ts";
 
-interface Entry {
-  record: SessionRecord;
-  expiresAt: number;
-}
+/** A session as stored: the record's fields and its expiry in one object, the only one a session costs here. */
+type Entry = SessionRecord & { expiresAt: number };
+
+const entry = (r: SessionRecord, expiresAt: number): Entry => ({
+  session: r.session, user: r.user, device: r.device, node: r.node, connectedAt: r.connectedAt, lastSeen: r.lastSeen, expiresAt,
+});
 
 export class MemorySessionStore implements SessionStore {
   /** user+device → entry; one session per device by construction. */
@@ -29,7 +31,7 @@ export class MemorySessionStore implements SessionStore {
     const key = deviceKey(record);
     const old = this.#live(this.#byDevice.get(key));
     const expiresAt = this.#now() + ttlMs;
-    this.#byDevice.set(key, { record: { ...record }, expiresAt });
+    this.#byDevice.set(key, entry(record, expiresAt));
     this.#nodes.set(record.node, Math.max(this.#nodes.get(record.node) ?? 0, expiresAt));
     return old && old.session !== record.session ? old : null;
   }
@@ -37,7 +39,7 @@ export class MemorySessionStore implements SessionStore {
   async remove(record: Pick<SessionRecord, "session" | "user" | "device">): Promise<void> {
     checkDevice(record);
     const key = deviceKey(record);
-    if (this.#byDevice.get(key)?.record.session === record.session) this.#byDevice.delete(key);
+    if (this.#byDevice.get(key)?.session === record.session) this.#byDevice.delete(key);
   }
 
   async refresh(node: string, sessions: readonly SessionRecord[], ttlMs: number): Promise<void> {
@@ -45,9 +47,17 @@ export class MemorySessionStore implements SessionStore {
     const now = this.#now();
     this.#nodes.set(node, now + ttlMs);
     for (const s of sessions) {
-      const other = this.#live(this.#byDevice.get(deviceKey(s)));
-      if (other && other.session !== s.session) continue;
-      this.#byDevice.set(deviceKey(s), { record: { ...s, node, lastSeen: now }, expiresAt: now + ttlMs });
+      const key = deviceKey(s);
+      const held = this.#byDevice.get(key);
+      if (held && held.session === s.session) {
+        // Renewed in place: a fresh copy of every session each heartbeat would be promoted
+        // to the old generation, and a node's RSS would grow by it until the next full GC.
+        held.node = node;
+        held.lastSeen = now;
+        held.expiresAt = now + ttlMs;
+      } else if (!(held && held.expiresAt > now)) {
+        this.#byDevice.set(key, entry({ ...s, node, lastSeen: now }, now + ttlMs));
+      }
     }
   }
 
@@ -63,9 +73,9 @@ export class MemorySessionStore implements SessionStore {
   async sweep(): Promise<number> {
     const now = this.#now();
     let removed = 0;
-    for (const [key, entry] of this.#byDevice) {
-      const nodeUntil = this.#nodes.get(entry.record.node);
-      if (entry.expiresAt <= now || (nodeUntil !== undefined && nodeUntil <= now)) {
+    for (const [key, held] of this.#byDevice) {
+      const nodeUntil = this.#nodes.get(held.node);
+      if (held.expiresAt <= now || (nodeUntil !== undefined && nodeUntil <= now)) {
         this.#byDevice.delete(key);
         removed++;
       }
@@ -76,14 +86,16 @@ export class MemorySessionStore implements SessionStore {
 
   async close(): Promise<void> {}
 
-  #live(entry: Entry | undefined): SessionRecord | null {
-    return entry && entry.expiresAt > this.#now() ? { ...entry.record } : null;
+  #live(held: Entry | undefined): SessionRecord | null {
+    if (!held || held.expiresAt <= this.#now()) return null;
+    const { expiresAt: _, ...record } = held;
+    return record;
   }
 
   #select(pred: (r: SessionRecord) => boolean): SessionRecord[] {
     const out: SessionRecord[] = [];
-    for (const entry of this.#byDevice.values()) {
-      const live = this.#live(entry);
+    for (const held of this.#byDevice.values()) {
+      const live = this.#live(held);
       if (live && pred(live)) out.push(live);
     }
     return out;
