@@ -16,7 +16,8 @@ export interface Plan {
   /** Hard bound of the whole run: past it everything is killed and the run fails. */
   deadlineMs: number;
   idle: { conns: number; warm: number; concurrency: number; settleMs: number; runtimes: ("bun" | "deno" | "node")[] };
-  latency: { pairs: number; rates: number[]; warmMs: number; durationMs: number };
+  /** floorRate: a clusters-only first step, low enough to leave the machine mostly idle (the pipeline's own latency); null: not measured. */
+  latency: { pairs: number; rates: number[]; floorRate: number | null; warmMs: number; durationMs: number };
   group: { members: number; devices: number; ladder: Ladder };
   convs: { count: number; devices: number; ladder: Ladder };
   /** A step passes when this share of the expected deliveries arrived… */
@@ -36,7 +37,7 @@ const FULL: Plan = {
   workers: 3,
   deadlineMs: 60 * 60_000,
   idle: { conns: 15_000, warm: 300, concurrency: 64, settleMs: 3000, runtimes: ["bun", "deno", "node"] },
-  latency: { pairs: 100, rates: [1000, 5000, 10_000], warmMs: 2000, durationMs: 10_000 },
+  latency: { pairs: 100, rates: [1000, 5000, 10_000], floorRate: 100, warmMs: 2000, durationMs: 10_000 },
   group: { members: 100, devices: 2, ladder: { start: 50, factor: 1.5, steps: 11, stepMs: 5000 } },
   convs: { count: 500, devices: 2, ladder: { start: 1000, factor: 1.5, steps: 11, stepMs: 5000 } },
   passDelivered: 0.99,
@@ -54,7 +55,7 @@ const QUICK: Plan = {
   workers: 3,
   deadlineMs: 170_000,
   idle: { conns: 600, warm: 60, concurrency: 16, settleMs: 500, runtimes: ["bun", "deno", "node"] },
-  latency: { pairs: 50, rates: [5000], warmMs: 300, durationMs: 1500 },
+  latency: { pairs: 50, rates: [5000], floorRate: null, warmMs: 300, durationMs: 1500 },
   group: { members: 100, devices: 2, ladder: { start: 100, factor: 2, steps: 1, stepMs: 1500 } },
   convs: { count: 100, devices: 2, ladder: { start: 1000, factor: 2, steps: 1, stepMs: 1500 } },
   passDelivered: 0.99,

@@ -137,6 +137,16 @@ function cpuNote(r: Results, ours: LatencyResult | undefined, theirs: LatencyRes
   return ` The machine had no CPU to spare: ${cores(c.machine)} of its ${r.machine.cpus} cores were busy during the step — RabbitMQ ${cores(c.rabbitmq)}, the three nodes ${cores(c.servers)}, Redis ${cores(c.redis)}, the rest the load processes and the kernel${peer}. RabbitMQ's share is the two hops and the fanout: ${r.hop?.rabbitmqCores != null ? `one raw hop alone kept it ${cores(r.hop.rabbitmqCores)} cores busy at ${r.hop.rate} msg/s in this run, ` : ""}at such a rate each message passes its processes one by one, where under load they take messages in batches (docs/09-order.md, what the pipeline costs).`;
 }
 
+/** The cluster at the plan's floor rate: the pipeline's latency when nothing waits for CPU. */
+function floorNote(r: Results): string {
+  const rate = r.plan.latency.floorRate;
+  const floor = rate ? latencyOf(r, "duplex-cluster", rate) : undefined;
+  if (!floor?.cpu) return "";
+  const stage = (name: string) => floor.stages?.find((s) => s.stage === name)?.p50;
+  const queued = stage("shard_queue");
+  return ` Even at ${rate} msg/s, with ${cores(floor.cpu.machine)} of the machine's cores busy, the p50 was ${ms2(floor.e2e.p50)}${queued == null ? "" : `, ${ms2(queued)} of it between the ingress publish and the shard's owner taking the message (shard_queue)`}: each hop wakes a process that was idle, and at a low rate every message pays for its own wake-ups.`;
+}
+
 /** Issue 15: the cluster path against Socket.IO ×3 and the raw hop, measured in the same run. */
 function clusterPipeline(r: Results): Verdict[] {
   const out: Verdict[] = [];
@@ -150,7 +160,7 @@ function clusterPipeline(r: Results): Verdict[] {
     target: "cluster, cross-node 1:1 at 1000 msg/s: p99 ≤ Socket.IO ×3's and p50 ≤ 3 ms",
     measured: ours && theirs ? `p50 ${ms2(ours.e2e.p50)}, p99 ${ms2(ours.e2e.p99)} (Socket.IO ×3: p50 ${ms2(theirs.e2e.p50)}, p99 ${ms2(theirs.e2e.p99)})` : "not measured",
     met: ours && theirs ? ours.e2e.p50 <= 3 && ours.e2e.p99 <= theirs.e2e.p99 : null,
-    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${cpuNote(r, ours, theirs)}${stageNote(ours)}`,
+    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${cpuNote(r, ours, theirs)}${stageNote(ours)}${floorNote(r)}`,
   });
   const fast = latencyOf(r, "duplex-cluster", 5000);
   const complete = !!fast && fast.errors === 0 && fast.received >= fast.sent;

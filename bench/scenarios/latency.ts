@@ -2,7 +2,9 @@
  * Metric 3: end-to-end latency, one sender to another user's device, open-loop at fixed
  * rates. Pairs of users share a 1:1 conversation; on a cluster the two sockets of a pair
  * are on different nodes, so every message crosses the broker. Both sockets of a pair
- * live in the same load worker, so send and receive times come from one clock.
+ * live in the same load worker, so send and receive times come from one clock. A cluster
+ * is measured first at the plan's floorRate, low enough to leave the machine mostly idle:
+ * what the pipeline's hops take when nothing waits for CPU.
  */
 import { percentiles, type Percentiles } from "../load/hist.ts";
 import { cpuMeter, type CpuUse } from "../systems/cpu.ts";
@@ -28,8 +30,9 @@ export interface LatencyResult {
 }
 
 export async function latency(ctx: Ctx, t: Target): Promise<LatencyResult[]> {
-  const { rates, warmMs, durationMs } = ctx.plan.latency;
+  const { warmMs, durationMs, floorRate } = ctx.plan.latency;
   const n = t.nodes.length;
+  const rates = n > 1 && floorRate ? [floorRate, ...ctx.plan.latency.rates] : ctx.plan.latency.rates;
   const senders = await pairs(ctx, t, ctx.plan.latency.pairs, "l", (i, side) => (i + side) % n);
   const out: LatencyResult[] = [];
   for (const rate of rates) {
