@@ -7,6 +7,7 @@ import type { Machine } from "./machine.ts";
 import type { Plan } from "./plan.ts";
 import type { IdleResult } from "./scenarios/idle.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
+import type { ProfileResult } from "./scenarios/profile.ts";
 import type { RecoveryResult } from "./scenarios/recovery.ts";
 import type { RoundTripResult } from "./scenarios/roundtrips.ts";
 import type { ScaleResult } from "./scenarios/scale.ts";
@@ -39,6 +40,8 @@ export interface Results {
   recovery: RecoveryResult[];
   /** Absent in results saved before the scale scenario existed. */
   scale?: ScaleResult | null;
+  /** One Bun node under the profiler at the conversations rate it sustained; absent in older results. */
+  profile?: ProfileResult | null;
   skipped: string[];
   failures: string[];
 }
@@ -83,6 +86,9 @@ function tables(r: Results): string {
         : [t.label, shape, "none sustained", "–", "–", "–", "–", next];
     }),
   ));
+  const prof = r.profile;
+  parts.push(`\n### Profile: one Bun node, ${r.plan.convs.count} conversations${prof ? ` at ${int(prof.rate)} sends/s for ${prof.stepMs / 1000} s` : ""} (top entries by self samples)\n`);
+  parts.push(table(["self (% of samples)", "function", "where"], prof ? prof.top.map((e) => [e.selfPct.toFixed(1), `\`${e.fn}\``, e.where]) : []));
   parts.push("\n### Ceiling: one raw RabbitMQ hop (amqplib, quorum queue, confirms)\n");
   parts.push(table(
     ["messages/s (publisher saturating)", "latency at", "p50 (ms)", "p99 (ms)", "p99.9 (ms)", "RabbitMQ CPU at that rate (cores)"],

@@ -28,6 +28,7 @@ import { markdown, type Results, summary } from "./report.ts";
 import type { Ctx } from "./scenarios/common.ts";
 import { idle } from "./scenarios/idle.ts";
 import { latency } from "./scenarios/latency.ts";
+import { profile } from "./scenarios/profile.ts";
 import { recovery } from "./scenarios/recovery.ts";
 import { roundTrips } from "./scenarios/roundtrips.ts";
 import { scale } from "./scenarios/scale.ts";
@@ -88,7 +89,7 @@ const ctx: Ctx = { pool, plan, say };
 const results: Results = {
   quick, plan, command: quick ? "npm run bench -- --quick" : "npm run bench", date: new Date().toISOString(), seconds: 0,
   machine: await machine(),
-  idle: [], latency: [], throughput: [], hop: null, roundTrips: [], recovery: [], scale: null, skipped: [], failures: [],
+  idle: [], latency: [], throughput: [], hop: null, roundTrips: [], recovery: [], scale: null, profile: null, skipped: [], failures: [],
 };
 
 /** Runs one measurement; a failure is recorded and the run goes on with the next. */
@@ -144,6 +145,12 @@ try {
       await idlePhase(t);
       if (runtime === "bun") await traffic(t);
     });
+  }
+  // The per-send path's profile, at the rate the unprofiled node sustained (issue 16 asks for it).
+  const sustained = results.throughput.find((t) => t.id === "duplex-bun" && t.shape === "convs")?.best?.rate;
+  if (sustained && !plan.quick) {
+    const make = (profileDir: string) => duplex({ runtime: "bun", nodes: 1, logDir, namespace: namespace("profiled"), profileDir });
+    await phase("duplex (bun): profile of the conversations step", async () => { results.profile = await profile(ctx, make, sustained); });
   }
   await on("bare Bun.serve", () => bare(logDir), async (t) => { await idlePhase(t); await traffic(t); });
   await on("bare Bun.serve, send loop", () => bare(logDir, "loop"), traffic);

@@ -216,9 +216,17 @@ function perSendNote(r: Results): string {
   const publishRun = bestOf(r, "bare", "convs");
   const ours = bestOf(r, "duplex-bun", "convs")?.best;
   if (!loopRun?.best || !ours) return "";
-  const floor = publishRun?.best ? ` and with Bun's pub/sub ${saturated(publishRun) ? "" : "at least "}${n(publishRun.best.rate)} (so the machine and the load processes allow more)` : "";
-  return `With three deliveries per send the work per send dominates: duplex sustained ${n(ours.rate)} sends/s where the bare floor with the same send loop sustained ${saturated(loopRun) ? "" : "at least "}${n(loopRun.best.rate)}${floor}; the difference is duplex's path for each send (frame validation, membership check, sequencing through the in-process broker and the store, the ack, metrics).`;
+  const floor = publishRun?.best ? ` and with Bun's pub/sub ${saturated(publishRun) ? "" : "at least "}${n(publishRun.best.rate)} (${perSend(publishRun.best)}; so the machine and the load processes allow more)` : "";
+  const sio = bestOf(r, "socketio", "convs")?.best?.rate;
+  const needed = sio === undefined ? null : 3 * sio;
+  const budget = needed === null || !publishRun?.best ? "" : ` Three times Socket.IO's rate is ${n(needed)} sends/s. The only system that sustained it, the floor on Bun's pub/sub, spent ${perSend(publishRun.best)}, on the ${r.machine.cpus} cores it shares with the load processes; duplex would have to come down to about that, less than the bare send loop spends.`;
+  const top = r.profile?.top.slice(0, 6).map((e) => `${e.fn} ${e.selfPct.toFixed(1)}%${e.where === "native" ? "" : ` (${e.where})`}`).join(", ");
+  const profiled = top ? ` The profile of that step (table above, ${n(r.profile!.rate)} sends/s) spreads duplex's share over the whole path rather than one cost to remove: ${top}.` : "";
+  return `With three deliveries per send the work per send dominates: duplex sustained ${n(ours.rate)} sends/s (${perSend(ours)}) where the bare floor with the same send loop sustained ${saturated(loopRun) ? "" : "at least "}${n(loopRun.best.rate)} (${perSend(loopRun.best)})${floor}; the difference is duplex's path for each send (frame validation, membership check, sequencing through the in-process broker and the store, the ack, metrics).${budget}${profiled}`;
 }
+
+/** A step's server CPU per send, in µs. */
+const perSend = (step: { serverCores: number; rate: number }) => `${((step.serverCores / step.rate) * 1e6).toFixed(1)} µs of server CPU a send`;
 
 /** Across nodes: equal steps are equal within the ladder's resolution; the p99 tells the pipelines apart. */
 function clusterNote(r: Results, shape: Shape): string {

@@ -32,8 +32,8 @@ const RUNTIME_CMD: Record<Runtime, string[]> = { ...NODE_COMMANDS, node: NODE_UN
  * BENCH_PROFILE=DIR: every duplex node on Bun writes a CPU profile (markdown, one per node)
  * into DIR when it stops, the evidence to read before optimising a path.
  */
-function command(runtime: Runtime): string[] {
-  const dir = process.env.BENCH_PROFILE;
+function command(runtime: Runtime, profileDir?: string): string[] {
+  const dir = profileDir ?? process.env.BENCH_PROFILE;
   if (runtime !== "bun" || !dir) return RUNTIME_CMD[runtime];
   const [bin, ...rest] = RUNTIME_CMD.bun;
   return [bin, "--cpu-prof-md", `--cpu-prof-dir=${dir}`, ...rest];
@@ -73,6 +73,8 @@ export interface DuplexOptions {
   amqpUrl?: string;
   /** DUPLEX_QUEUE_TYPE of a cluster; the node's default (quorum) when unset. */
   queueType?: "classic" | "quorum";
+  /** Bun only: each node writes a CPU profile (markdown) into this directory when it stops. */
+  profileDir?: string;
 }
 
 /**
@@ -87,7 +89,7 @@ export async function duplex(o: DuplexOptions): Promise<Target> {
   if (o.queueType) env.DUPLEX_QUEUE_TYPE = o.queueType;
   const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) => {
     const name = `${o.namespace}-${o.runtime}-${i}`;
-    return startServer({ name, cmd: command(o.runtime), env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
+    return startServer({ name, cmd: command(o.runtime, o.profileDir), env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
   }));
   await Promise.all(nodes.map((n) => untilReady(n.port, { timeoutMs: 30_000 })));
   const queues = o.queueType ? `, ${o.queueType} shard queues` : "";

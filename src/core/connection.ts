@@ -183,8 +183,12 @@ export class Connection implements SocketEvents {
 
   /** Live messages of a conversation come in increasing seq; a gap starts a new run. */
   #ran(m: StoredMessage): void {
-    const run = (this.#runs ??= new BoundedMap(LIVE_RUNS)).get(m.conv);
-    this.#runs.set(m.conv, run && m.seq === run.last + 1 ? { first: run.first, last: m.seq } : { first: m.seq, last: m.seq });
+    const runs = (this.#runs ??= new BoundedMap(LIVE_RUNS));
+    const run = runs.get(m.conv);
+    const extended = run !== undefined && m.seq === run.last + 1;
+    if (extended) run.last = m.seq;
+    // Set again even when extended in place: setting is what keeps it among the recent.
+    runs.set(m.conv, extended ? run : { first: m.seq, last: m.seq });
   }
 
   /**

@@ -6,6 +6,8 @@
 export class BoundedMap<K, V> {
   readonly #max: number;
   readonly #map = new Map<K, V>();
+  /** The key set last, which is already at the newest end: setting it again moves nothing. */
+  #newest: K | undefined;
   constructor(max: number) {
     this.#max = max;
   }
@@ -17,8 +19,13 @@ export class BoundedMap<K, V> {
   }
   set(key: K, value: V): this {
     const map = this.#map;
-    // Deleting first moves the key to the newest end of the insertion order.
-    map.delete(key);
+    // Deleting first moves the key to the newest end of the insertion order. A key set
+    // twice in a row (one busy conversation) skips that: it is there already, or was
+    // deleted since and is appended at that end anyway.
+    if (key !== this.#newest) {
+      map.delete(key);
+      this.#newest = key;
+    }
     map.set(key, value);
     if (map.size > this.#max) map.delete(map.keys().next().value as K);
     return this;

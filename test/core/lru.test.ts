@@ -14,6 +14,15 @@ describe("BoundedMap", () => {
     expect([m.get("a"), m.get("b"), m.get("c")]).toEqual([10, undefined, 3]);
   });
 
+  test("a key set twice in a row stays the most recent, and so does one deleted and set again", () => {
+    const m = new BoundedMap<string, number>(2);
+    m.set("a", 1).set("b", 2).set("b", 20).set("c", 3);
+    expect([m.get("a"), m.get("b"), m.get("c")]).toEqual([undefined, 20, 3]);
+    m.delete("c");
+    m.set("c", 30).set("d", 4);
+    expect([m.get("b"), m.get("c"), m.get("d")]).toEqual([undefined, 30, 4]);
+  });
+
   test("reading does not refresh a key, and a deleted key frees its place", () => {
     const m = new BoundedMap<string, number>(2);
     m.set("a", 1).set("b", 2);
