@@ -36,7 +36,7 @@ are over every sample.
    check and \`welcome\`; on the cluster also until every session is registered in Redis (the
    per-node session indexes, counted with ZCARD).
 3. **Latency.** ${p.latency.pairs} pairs of users in 1:1 conversations, senders spread evenly; on a cluster the two
-   ends of a pair are on different nodes. ${p.latency.warmMs / 1000} s of warm-up, then ${p.latency.durationMs / 1000} s measured per rate.
+   ends of a pair are on different nodes. ${p.latency.warmMs / 1000} s of warm-up, then ${p.latency.durationMs / 1000} s measured per rate.${p.latency.floorRate ? ` A cluster is measured first at ${p.latency.floorRate} msg/s, where the machine is mostly idle: what the hops take when nothing waits for CPU.` : ""}
    On the cluster, every node's \`duplex_pipeline_stage_seconds\` histogram is read from \`/metrics\`
    before and after each measured step and summed over the nodes; the stage table gives each
    stage's p50 and p99 over that step, estimated within the histogram's buckets as Prometheus's
@@ -52,6 +52,10 @@ are over every sample.
    Conversations: ${p.convs.count} pairs of users with ${p.convs.devices} devices each, every conversation sending (3
    deliveries per send). "Server CPU" is the user + system time of the system's own server
    processes (\`/proc/PID/stat\`) over the step: one JavaScript process can use about one core.
+   After the Bun node's ladders, one more Bun node runs under Bun's CPU profiler (\`--cpu-prof-md\`) and
+   takes one long conversations step at the rate the unprofiled node sustained; the report
+   lists its functions by self samples (a sample's weighted time can carry a wait of the
+   sampler's own). The profile covers the node's whole life, opening its sockets included.
    The ceiling is \`bench/baseline/rabbit-hop.ts\`: one hop built like a shard (quorum queue,
    single active consumer, persistent messages, confirms, prefetch 256, batched acks),
    saturated; its latency, and the CPU RabbitMQ spends on it, are taken at a fixed rate.

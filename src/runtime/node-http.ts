@@ -117,9 +117,11 @@ function requestBounds(ms: number): ServerOptions {
   return { headersTimeout: ms, requestTimeout: ms, connectionsCheckingInterval: Math.max(250, Math.floor(ms / 4)) };
 }
 
+/** The raw header pairs go to Request as they came: it builds its one Headers from them. */
 function toRequest(req: IncomingMessage): Request {
-  const headers = new Headers();
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+  const headers: [string, string][] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.push([raw[i], raw[i + 1]]);
   return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
 }
 
