@@ -7,7 +7,7 @@ import type { SessionRecord, StoredMessage } from "./ports/store.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { encode, type ServerFrame } from "./protocol.ts";
 import { BoundedMap } from "./lru.ts";
-import { RateLimiter, type RateVerdict } from "./rate.ts";
+import type { Bucket, RateLimit, RateVerdict } from "./rate.ts";
 import type { SocketEvents, SocketSeam } from "./socket.ts";
 
 /** How long a send buffer may stay over the bound: runtimes that write asynchronously
@@ -20,8 +20,8 @@ export const LIVE_RUNS = 256;
 
 export interface Outbound {
   maxBufferedBytes: number;
-  /** Frames per second a connection may send (its RateLimiter's rate). */
-  rate: number;
+  /** The rate limit every connection's bucket is drawn under. */
+  limit: RateLimit;
   metrics: HubMetrics;
   /** Called once for a reader too slow to keep: dropping its frames would be silent loss. */
   tooSlow(conn: Connection): void;
@@ -36,12 +36,15 @@ export interface Outbound {
 
 /**
  * The connection is its socket's event handler too: an idle socket costs this object and its
- * session record, and no closures of its own (its rate limiter comes with its first frame).
+ * session record, and no closures of its own.
  */
-export class Connection implements SocketEvents {
+export class Connection implements SocketEvents, Bucket {
   readonly record: SessionRecord;
   readonly seam: SocketSeam;
   lastSeen: number;
+  /** Its rate limit's bucket (RateLimit.take): the tokens left, and when they were counted. */
+  tokens: number;
+  countedAt: number;
   /** Set once the heartbeat has pinged it: only then does silence mean death. */
   pingable = false;
   closed = false;
@@ -55,7 +58,6 @@ export class Connection implements SocketEvents {
    */
   #runs: BoundedMap<string, Run> | null = null;
   #out: Outbound;
-  #limiter: RateLimiter | null = null;
   /** Pending second look at a send buffer found over the bound. */
   #slowCheck: ReturnType<typeof setTimeout> | undefined;
 
@@ -63,15 +65,14 @@ export class Connection implements SocketEvents {
     this.record = record;
     this.seam = seam;
     this.lastSeen = record.connectedAt;
+    this.tokens = out.limit.burst;
+    this.countedAt = record.connectedAt;
     this.#out = out;
   }
 
-  /**
-   * The rate limit's verdict on a frame received at `now`. A bucket made at the first frame
-   * starts full, as one made at connect would be by then (it never holds more than its burst).
-   */
+  /** The rate limit's verdict on a frame received at `now`. */
   take(now: number): RateVerdict {
-    return (this.#limiter ??= new RateLimiter(this.#out.rate, now)).take(now);
+    return this.#out.limit.take(this, now);
   }
 
   send(frame: ServerFrame): void {

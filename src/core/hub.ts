@@ -12,6 +12,7 @@ import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
 import { type ClientFrame, encode, errorFrame, FrameError, handledAll, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
+import { RateLimit } from "./rate.ts";
 import { CLOSE, type Publish, type SocketEvents, type SocketSeam } from "./socket.ts";
 import { stamp } from "./stages.ts";
 
@@ -57,7 +58,7 @@ export class Hub {
     this.#now = options.now ?? Date.now;
     this.#m = options.metrics ?? NO_METRICS;
     this.#outbound = {
-      maxBufferedBytes: options.maxBufferedBytes, rate: options.rate, metrics: this.#m, tooSlow: (conn) => this.#tooSlow(conn),
+      maxBufferedBytes: options.maxBufferedBytes, limit: new RateLimit(options.rate), metrics: this.#m, tooSlow: (conn) => this.#tooSlow(conn),
       unencodable: (conn, frame) => this.unencodable({
         session: conn.record.session, type: frame.type, ...("conv" in frame ? { conv: frame.conv } : {}), ...("seq" in frame ? { seq: frame.seq } : {}),
       }),

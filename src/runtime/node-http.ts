@@ -117,7 +117,11 @@ function requestBounds(ms: number): ServerOptions {
   return { headersTimeout: ms, requestTimeout: ms, connectionsCheckingInterval: Math.max(250, Math.floor(ms / 4)) };
 }
 
-/** The raw header pairs go to Request as they came: it builds its one Headers from them. */
+/**
+ * The raw header pairs, as the fetch API on Bun and Deno sees them (a repeated header is
+ * joined with ", "), so every runtime's handler reads the same request; Request builds its
+ * one Headers from them rather than copying a second one.
+ */
 function toRequest(req: IncomingMessage): Request {
   const headers: [string, string][] = [];
   const raw = req.rawHeaders;

@@ -56,7 +56,10 @@ export class MemorySessionStore implements SessionStore {
         held.lastSeen = now;
         held.expiresAt = now + ttlMs;
       } else if (!(held && held.expiresAt > now)) {
-        this.#byDevice.set(key, entry({ ...s, node, lastSeen: now }, now + ttlMs));
+        const renewed = entry(s, now + ttlMs);
+        renewed.node = node;
+        renewed.lastSeen = now;
+        this.#byDevice.set(key, renewed);
       }
     }
   }
@@ -87,20 +90,20 @@ export class MemorySessionStore implements SessionStore {
   async close(): Promise<void> {}
 
   #live(held: Entry | undefined): SessionRecord | null {
-    if (!held || held.expiresAt <= this.#now()) return null;
-    const { expiresAt: _, ...record } = held;
-    return record;
+    return held && held.expiresAt > this.#now() ? recordOf(held) : null;
   }
 
   #select(pred: (r: SessionRecord) => boolean): SessionRecord[] {
     const out: SessionRecord[] = [];
-    for (const held of this.#byDevice.values()) {
-      const live = this.#live(held);
-      if (live && pred(live)) out.push(live);
-    }
+    const now = this.#now();
+    // An entry is a record with its expiry: the predicate reads it as is, and only a match is copied.
+    for (const held of this.#byDevice.values()) if (held.expiresAt > now && pred(held)) out.push(recordOf(held));
     return out;
   }
 }
+
+/** A copy for the caller, without the expiry. */
+const recordOf = ({ expiresAt: _, ...record }: Entry): SessionRecord => record;
 
 const deviceKey = (r: { user: string; device: string }) => JSON.stringify([r.user, r.device]);
 
