@@ -31,7 +31,10 @@ are over every sample.
 1. **Idle connections and memory.** After a warm-up round, ${p.idle.conns.toLocaleString("en-US")} authenticated sockets (one user
    each) are opened, spread over the load processes; memory per connection is the growth of the
    server processes' RSS (\`/proc/PID/status\`) divided by that number, ${p.idle.settleMs} ms after the last
-   welcome and without forcing a GC. A node here may hold at most about 20,000 (\`ulimit -n\`).
+   welcome and without forcing a GC. RSS keeps moving for tens of seconds after such a burst (the
+   young generation the handshakes grew, session renewals, the runtime's own memory reducer:
+   [sizing](13-production.md#sizing) follows it), so this is the figure right after the burst, for every
+   system alike. A node here may hold at most about 20,000 (\`ulimit -n\`).
 2. **Connect rate.** The same sockets, ${p.idle.concurrency} handshakes in flight per load process: upgrade, token
    check and \`welcome\`; on the cluster also until every session is registered in Redis (the
    per-node session indexes, counted with ZCARD).

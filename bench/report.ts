@@ -87,7 +87,8 @@ function tables(r: Results): string {
     }),
   ));
   const prof = r.profile;
-  parts.push(`\n### Profile: one Bun node, ${r.plan.convs.count} conversations${prof ? ` at ${int(prof.rate)} sends/s for ${prof.stepMs / 1000} s` : ""} (top entries by self samples)\n`);
+  const kept = prof?.sustained === undefined ? "" : prof.sustained ? ", sustained under the profiler" : ", not sustained under the profiler";
+  parts.push(`\n### Profile: one Bun node, ${r.plan.convs.count} conversations${prof ? ` at ${int(prof.rate)} sends/s for ${prof.stepMs / 1000} s${kept}` : ""} (top entries by self samples)\n`);
   parts.push(table(["self (% of samples)", "function", "where"], prof ? prof.top.map((e) => [e.selfPct.toFixed(1), `\`${e.fn}\``, e.where]) : []));
   parts.push("\n### Ceiling: one raw RabbitMQ hop (amqplib, quorum queue, confirms)\n");
   parts.push(table(

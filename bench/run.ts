@@ -36,6 +36,7 @@ import { throughput } from "./scenarios/throughput.ts";
 import { AMQP_URL, answers, dropNamespaces, REDIS_URL } from "./systems/services.ts";
 import { BIN, killAll, ROOT, runToEnd } from "./systems/spawn.ts";
 import { bare, bareWs, duplex, socketIo, type Target } from "./systems/targets.ts";
+import { bestOf } from "./lookup.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -147,7 +148,7 @@ try {
     });
   }
   // The per-send path's profile, at the rate the unprofiled node sustained (issue 16 asks for it).
-  const sustained = results.throughput.find((t) => t.id === "duplex-bun" && t.shape === "convs")?.best?.rate;
+  const sustained = bestOf(results, "duplex-bun", "convs")?.best?.rate;
   if (sustained && !plan.quick) {
     const make = (profileDir: string) => duplex({ runtime: "bun", nodes: 1, logDir, namespace: namespace("profiled"), profileDir });
     await phase("duplex (bun): profile of the conversations step", async () => { results.profile = await profile(ctx, make, sustained); });

@@ -3,9 +3,12 @@
  * issue's targets — reported, never asserted. A missed target comes with the reason
  * the run's own numbers point to.
  */
+import { bestOf, div, idleOf, kib, latencyOf, ms, ms2, saturated, x } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
-import type { Shape, ThroughputResult } from "./scenarios/throughput.ts";
+import { clusterNote, cpuNote, fanoutNote, floorNote, perSendNote } from "./verdict-notes.ts";
+
+export { bestOf, cores } from "./lookup.ts";
 
 export interface Ratio {
   what: string;
@@ -20,22 +23,6 @@ export interface Verdict {
   met: boolean | null;
   /** Why it was missed, from this run's numbers; empty when met. */
   why: string;
-}
-
-const div = (a: number | undefined | null, b: number | undefined | null) => (a != null && b ? a / b : null);
-/** False when the ladder's top step passed: the system was never pushed to its limit. */
-const saturated = (t: ThroughputResult | undefined) => !!t && t.steps.some((s) => !s.passed);
-const kib = (bytes: number | undefined) => (bytes === undefined ? "n/a" : (bytes / 1024).toFixed(1));
-const x = (v: number | null) => (v === null ? "n/a" : `${v.toFixed(2)}×`);
-
-export function idleOf(r: Results, id: string) {
-  return r.idle.find((i) => i.id === id);
-}
-export function bestOf(r: Results, id: string, shape: Shape): ThroughputResult | undefined {
-  return r.throughput.find((t) => t.id === id && t.shape === shape);
-}
-function latencyOf(r: Results, id: string, rate: number): LatencyResult | undefined {
-  return r.latency.find((l) => l.id === id && l.rate === rate);
 }
 
 export function ratios(r: Results): Ratio[] {
@@ -75,7 +62,7 @@ export function verdicts(r: Results): Verdict[] {
     target: "memory per idle connection ≤ 2.3× bare Bun",
     measured: x(memRatio),
     met: memRatio === null ? null : memRatio <= 2.3,
-    why: `duplex (bun) grew by ${kib(idleOf(r, "duplex-bun")?.bytesPerConn)} KiB per connection, the floor by ${kib(idleOf(r, "bare")?.bytesPerConn)} KiB (Socket.IO: ${kib(idleOf(r, "socketio")?.bytesPerConn)} KiB). A duplex connection carries what the floor does not: a session record in the store, its connection state, the per-user index entry, and Hono's upgrade context with the handlers it keeps per socket; the floor keeps only Bun's own socket and its topic subscriptions.`,
+    why: `duplex (bun) grew by ${kib(idleOf(r, "duplex-bun")?.bytesPerConn)} KiB per connection, the floor by ${kib(idleOf(r, "bare")?.bytesPerConn)} KiB (Socket.IO: ${kib(idleOf(r, "socketio")?.bytesPerConn)} KiB). A duplex connection carries what the floor does not: a session record in the store, its rate limiter and connection state, the per-user index entry, and Hono's upgrade context with the handlers it keeps per socket; the floor keeps only Bun's own socket and its topic subscriptions.`,
   });
   out.push(...oneNode(r));
   const l = latencyOf(r, "duplex-bun", 5000);
@@ -126,27 +113,6 @@ export function verdicts(r: Results): Verdict[] {
   return out.map((v) => ({ ...v, why: v.met === false ? v.why : "" }));
 }
 
-const ms2 = (v: number | undefined) => (v === undefined ? "n/a" : `${v.toFixed(2)} ms`);
-export const cores = (v: number | null | undefined) => (v == null ? "–" : v.toFixed(2));
-
-/** What the step cost the machine, beside what the peer's step at the same rate cost it. */
-function cpuNote(r: Results, ours: LatencyResult | undefined, theirs: LatencyResult | undefined): string {
-  const c = ours?.cpu;
-  if (!c) return "";
-  const peer = theirs?.cpu ? `; Socket.IO ×3 at the same rate kept it ${cores(theirs.cpu.machine)} cores busy` : "";
-  return ` The machine had no CPU to spare: ${cores(c.machine)} of its ${r.machine.cpus} cores were busy during the step — RabbitMQ ${cores(c.rabbitmq)}, the three nodes ${cores(c.servers)}, Redis ${cores(c.redis)}, the rest the load processes and the kernel${peer}. RabbitMQ's share is the two hops and the fanout: ${r.hop?.rabbitmqCores != null ? `one raw hop alone kept it ${cores(r.hop.rabbitmqCores)} cores busy at ${r.hop.rate} msg/s in this run, ` : ""}at such a rate each message passes its processes one by one, where under load they take messages in batches (docs/09-order.md, what the pipeline costs).`;
-}
-
-/** The cluster at the plan's floor rate: the pipeline's latency when nothing waits for CPU. */
-function floorNote(r: Results): string {
-  const rate = r.plan.latency.floorRate;
-  const floor = rate ? latencyOf(r, "duplex-cluster", rate) : undefined;
-  if (!floor?.cpu) return "";
-  const stage = (name: string) => floor.stages?.find((s) => s.stage === name)?.p50;
-  const queued = stage("shard_queue");
-  return ` Even at ${rate} msg/s, with ${cores(floor.cpu.machine)} of the machine's cores busy, the p50 was ${ms2(floor.e2e.p50)}${queued == null ? "" : `, ${ms2(queued)} of it between the ingress publish and the shard's owner taking the message (shard_queue)`}: each hop wakes a process that was idle, and at a low rate every message pays for its own wake-ups.`;
-}
-
 /** Issue 15: the cluster path against Socket.IO ×3 and the raw hop, measured in the same run. */
 function clusterPipeline(r: Results): Verdict[] {
   const out: Verdict[] = [];
@@ -160,7 +126,7 @@ function clusterPipeline(r: Results): Verdict[] {
     target: "cluster, cross-node 1:1 at 1000 msg/s: p99 ≤ Socket.IO ×3's and p50 ≤ 3 ms",
     measured: ours && theirs ? `p50 ${ms2(ours.e2e.p50)}, p99 ${ms2(ours.e2e.p99)} (Socket.IO ×3: p50 ${ms2(theirs.e2e.p50)}, p99 ${ms2(theirs.e2e.p99)})` : "not measured",
     met: ours && theirs ? ours.e2e.p50 <= 3 && ours.e2e.p99 <= theirs.e2e.p99 : null,
-    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${cpuNote(r, ours, theirs)}${stageNote(ours)}${floorNote(r)}`,
+    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${cpuNote(r, ours, theirs)}${stageNote(ours)}${floorNote(r, 3)}`,
   });
   const fast = latencyOf(r, "duplex-cluster", 5000);
   const complete = !!fast && fast.errors === 0 && fast.received >= fast.sent;
@@ -199,52 +165,6 @@ function clusterPipeline(r: Results): Verdict[] {
   return out;
 }
 
-const n = (v: number) => Math.round(v).toLocaleString("en-US");
-
-/** Group fan-out on one node: what the two floors say about one send per socket against Bun's pub/sub. */
-function fanoutNote(r: Results): string {
-  const loop = bestOf(r, "bare-loop", "group")?.best;
-  const publish = bestOf(r, "bare", "group")?.best;
-  const ours = bestOf(r, "duplex-bun", "group")?.best;
-  if (!loop || !publish || !ours) return "";
-  return `Fan-out dominates here (199 writes per send), and on Bun duplex makes each write with its own ServerWebSocket.send: a bare Bun server doing the same sustained ${n(loop.deliveredPerSec)} delivered/s, against ${n(publish.deliveredPerSec)} with Bun's native pub/sub (one call per message); duplex sustained ${n(ours.deliveredPerSec)}.`;
-}
-
-/** 1:1 conversations on one node: three writes per send, so the per-send path dominates. */
-function perSendNote(r: Results): string {
-  const loopRun = bestOf(r, "bare-loop", "convs");
-  const publishRun = bestOf(r, "bare", "convs");
-  const ours = bestOf(r, "duplex-bun", "convs")?.best;
-  if (!loopRun?.best || !ours) return "";
-  const floor = publishRun?.best ? ` and with Bun's pub/sub ${saturated(publishRun) ? "" : "at least "}${n(publishRun.best.rate)} (${perSend(publishRun.best)}; so the machine and the load processes allow more)` : "";
-  const sio = bestOf(r, "socketio", "convs")?.best?.rate;
-  const needed = sio === undefined ? null : 3 * sio;
-  const budget = needed === null || !publishRun?.best ? "" : ` Three times Socket.IO's rate is ${n(needed)} sends/s. The only system that sustained it, the floor on Bun's pub/sub, spent ${perSend(publishRun.best)}, on the ${r.machine.cpus} cores it shares with the load processes; duplex would have to come down to about that, less than the bare send loop spends.`;
-  const top = r.profile?.top.slice(0, 6).map((e) => `${e.fn} ${e.selfPct.toFixed(1)}%${e.where === "native" ? "" : ` (${e.where})`}`).join(", ");
-  const profiled = top ? ` The profile of that step (table above, ${n(r.profile!.rate)} sends/s) spreads duplex's share over the whole path rather than one cost to remove: ${top}.` : "";
-  return `With three deliveries per send the work per send dominates: duplex sustained ${n(ours.rate)} sends/s (${perSend(ours)}) where the bare floor with the same send loop sustained ${saturated(loopRun) ? "" : "at least "}${n(loopRun.best.rate)} (${perSend(loopRun.best)})${floor}; the difference is duplex's path for each send (frame validation, membership check, sequencing through the in-process broker and the store, the ack, metrics).${budget}${profiled}`;
-}
-
-/** A step's server CPU per send, in µs. */
-const perSend = (step: { serverCores: number; rate: number }) => `${((step.serverCores / step.rate) * 1e6).toFixed(1)} µs of server CPU a send`;
-
-/** Across nodes: equal steps are equal within the ladder's resolution; the p99 tells the pipelines apart. */
-function clusterNote(r: Results, shape: Shape): string {
-  const ours = bestOf(r, "duplex-cluster", shape)?.best;
-  const theirs = bestOf(r, "socketio-cluster", shape)?.best;
-  if (!ours || !theirs) return "";
-  const factor = (shape === "group" ? r.plan.group : r.plan.convs).ladder.factor;
-  const rate = ours.rate === theirs.rate
-    ? `Both sustained the same step, ${n(ours.rate)} sends/s (the ladder rises ×${factor}, so they are equal within that resolution)`
-    : `duplex sustained ${n(ours.rate)} sends/s, Socket.IO ${n(theirs.rate)}`;
-  const tail = ours.e2e.p99 <= theirs.e2e.p99
-    ? "duplex held the lower p99"
-    : "duplex's p99 was higher: each message waits for its shard's batch to be appended in Redis and the fanout publish to be confirmed before it reaches the other nodes, where the adapter publishes once and forgets";
-  return `${rate}; ${tail}.`;
-}
-
-const ms = (v: number | undefined) => (v === undefined ? "n/a" : `${v.toFixed(1)} ms`);
-
 /** Issue 16's targets for one node and for one machine. */
 function oneNode(r: Results): Verdict[] {
   const out: Verdict[] = [];
@@ -260,7 +180,7 @@ function oneNode(r: Results): Verdict[] {
     target: "memory per idle connection on Node ≤ 0.5× Socket.IO",
     measured: `${x(nodeRatio)} (${kib(mem("duplex-node"))} vs ${kib(mem("socketio"))} KiB; a bare \`ws\` server: ${kib(wsFloor)} KiB)`,
     met: nodeRatio === null ? null : nodeRatio <= 0.5,
-    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in this run (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record and the store's copy, connection, index entries) and its handshakes' garbage add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them. Heap snapshots of both, item by item, and how RSS moves in the seconds after a burst of connections are in docs/13-production.md (sizing).`,
+    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in this run (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record and the store's copy, connection, rate limiter, index entries) and its handshakes' garbage add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them. Heap snapshots of both, item by item, and how RSS moves in the seconds after a burst of connections are in docs/13-production.md (sizing).`,
   });
   const deno = mem("duplex-deno");
   out.push({

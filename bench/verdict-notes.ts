@@ -1,0 +1,81 @@
+/**
+ * The reasons the report gives beside a missed target, each from the run's own numbers:
+ * a sentence is printed only where the numbers it states were measured.
+ */
+import { bestOf, cores, latencyOf, ms2, n, perSend, saturated } from "./lookup.ts";
+import type { Results } from "./report.ts";
+import type { LatencyResult } from "./scenarios/latency.ts";
+import type { Shape } from "./scenarios/throughput.ts";
+
+/** What the step cost the machine, beside what the peer's step at the same rate cost it. */
+export function cpuNote(r: Results, ours: LatencyResult | undefined, theirs: LatencyResult | undefined): string {
+  const c = ours?.cpu;
+  if (!c) return "";
+  const cpus = r.machine.cpus;
+  const busy = c.machine >= 0.9 * cpus ? "The machine had no CPU to spare" : "The machine was not short of CPU";
+  const peer = theirs?.cpu ? `; Socket.IO ×3 at the same rate kept it ${cores(theirs.cpu.machine)} cores busy` : "";
+  const hop = r.hop?.rabbitmqCores != null ? ` One raw hop alone kept RabbitMQ ${cores(r.hop.rabbitmqCores)} cores busy at ${r.hop.rate} msg/s in this run; duplex's path is two such hops and the fanout (docs/09-order.md, what the pipeline costs).` : "";
+  return ` ${busy}: ${cores(c.machine)} of its ${cpus} cores were busy during the step — RabbitMQ ${cores(c.rabbitmq)}, the three nodes ${cores(c.servers)}, Redis ${cores(c.redis)}, the rest the load processes and the kernel${peer}.${hop}`;
+}
+
+/** The cluster at the plan's floor rate, when even there the median is over `p50Ms`. */
+export function floorNote(r: Results, p50Ms: number): string {
+  const rate = r.plan.latency.floorRate;
+  const floor = rate ? latencyOf(r, "duplex-cluster", rate) : undefined;
+  if (!floor?.cpu || floor.e2e.p50 <= p50Ms) return "";
+  const queued = floor.stages?.find((s) => s.stage === "shard_queue")?.p50;
+  return ` Even at ${rate} msg/s, with ${cores(floor.cpu.machine)} of the machine's cores busy, the p50 was ${ms2(floor.e2e.p50)}${queued == null ? "" : `, ${ms2(queued)} of it between the ingress publish and the shard's owner taking the message (shard_queue)`}: what the hops take when nothing waits for CPU (docs/09-order.md, how fast the path is when nothing waits).`;
+}
+
+/** Group fan-out on one node: what the two floors say about one send per socket against Bun's pub/sub. */
+export function fanoutNote(r: Results): string {
+  const loop = bestOf(r, "bare-loop", "group")?.best;
+  const publish = bestOf(r, "bare", "group")?.best;
+  const ours = bestOf(r, "duplex-bun", "group")?.best;
+  if (!loop || !publish || !ours) return "";
+  return `Fan-out dominates here (199 writes per send): a bare Bun server sustained ${n(loop.deliveredPerSec)} delivered/s writing to each socket itself and ${n(publish.deliveredPerSec)} with Bun's native pub/sub (one call per message); duplex, which publishes to a topic per conversation, sustained ${n(ours.deliveredPerSec)}.`;
+}
+
+/** 1:1 conversations on one node: three writes per send, so the per-send path dominates. */
+export function perSendNote(r: Results): string {
+  const loopRun = bestOf(r, "bare-loop", "convs");
+  const publishRun = bestOf(r, "bare", "convs");
+  const ours = bestOf(r, "duplex-bun", "convs")?.best;
+  if (!loopRun?.best || !ours) return "";
+  const floor = publishRun?.best ? ` and with Bun's pub/sub ${saturated(publishRun) ? "" : "at least "}${n(publishRun.best.rate)} (${perSend(publishRun.best)})` : "";
+  return `With three deliveries per send the work per send dominates: duplex sustained ${n(ours.rate)} sends/s (${perSend(ours)}) where the bare floor with the same send loop sustained ${saturated(loopRun) ? "" : "at least "}${n(loopRun.best.rate)} (${perSend(loopRun.best)})${floor}; the difference is duplex's path for each send (frame validation, membership check, sequencing through the in-process broker and the store, the ack, metrics).${budget(r)}${profiled(r)}`;
+}
+
+/** What three times Socket.IO's rate asks, and what the systems that sustained it spent a send. */
+function budget(r: Results): string {
+  const sioRun = bestOf(r, "socketio", "convs");
+  if (!sioRun?.best) return "";
+  const needed = 3 * sioRun.best.rate;
+  const reached = r.throughput.filter((t) => t.shape === "convs" && t.best && t.best.rate >= needed);
+  const head = ` Three times Socket.IO's rate is ${saturated(sioRun) ? "" : "at least "}${n(needed)} sends/s`;
+  if (reached.length === 0) return `${head}, and no system sustained that in this run.`;
+  return `${head}; ${reached.map((t) => `${t.label} sustained it spending ${perSend(t.best!)}`).join(", ")}, on the ${r.machine.cpus} cores the load processes share.`;
+}
+
+/** The profiled step's top entries, for the reader to see where a send's time goes. */
+function profiled(r: Results): string {
+  const p = r.profile;
+  if (!p || p.top.length === 0) return "";
+  const top = p.top.slice(0, 6).map((e) => `${e.fn} ${e.selfPct.toFixed(1)}%${e.where === "native" ? "" : ` (${e.where})`}`);
+  return ` The profile of one such node at ${n(p.rate)} sends/s (table above), by self samples: ${top.join(", ")}.`;
+}
+
+/** Across nodes: equal steps are equal within the ladder's resolution; the p99 tells the pipelines apart. */
+export function clusterNote(r: Results, shape: Shape): string {
+  const ours = bestOf(r, "duplex-cluster", shape)?.best;
+  const theirs = bestOf(r, "socketio-cluster", shape)?.best;
+  if (!ours || !theirs) return "";
+  const factor = (shape === "group" ? r.plan.group : r.plan.convs).ladder.factor;
+  const rate = ours.rate === theirs.rate
+    ? `Both sustained the same step, ${n(ours.rate)} sends/s (the ladder rises ×${factor}, so they are equal within that resolution)`
+    : `duplex sustained ${n(ours.rate)} sends/s, Socket.IO ${n(theirs.rate)}`;
+  const tail = ours.e2e.p99 <= theirs.e2e.p99
+    ? "duplex held the lower p99"
+    : "duplex's p99 was higher: each message waits for its shard's batch to be appended in Redis and the fanout publish to be confirmed before it reaches the other nodes, where the adapter publishes once and forgets";
+  return `${rate}; ${tail}.`;
+}
