@@ -13,7 +13,8 @@ import type { RoundTripResult } from "./scenarios/roundtrips.ts";
 import type { ScaleResult } from "./scenarios/scale.ts";
 import type { StageRow } from "./scenarios/stages.ts";
 import type { ThroughputResult } from "./scenarios/throughput.ts";
-import { cores, formatRatio, ratios, verdicts } from "./verdicts.ts";
+import { cores, n as int, x as formatRatio } from "./lookup.ts";
+import { ratios, verdicts } from "./verdicts.ts";
 import { GUARANTEES, METHOD } from "./report-text.ts";
 
 export interface HopResult {
@@ -46,7 +47,6 @@ export interface Results {
   failures: string[];
 }
 
-const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const kb = (bytes: number) => (bytes / 1024).toFixed(1);

@@ -8,8 +8,6 @@ import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
 import { clusterNote, cpuNote, fanoutNote, floorNote, perSendNote } from "./verdict-notes.ts";
 
-export { bestOf, cores } from "./lookup.ts";
-
 export interface Ratio {
   what: string;
   value: number | null;
@@ -52,8 +50,6 @@ export function ratios(r: Results): Ratio[] {
   out.push({ what: "messages/s through the cluster (conversations) ÷ raw RabbitMQ hop", value: div(bestOf(r, "duplex-cluster", "convs")?.best?.rate, r.hop?.perSec), better: "higher" });
   return out;
 }
-
-export const formatRatio = x;
 
 export function verdicts(r: Results): Verdict[] {
   const out: Verdict[] = [];
