@@ -19,6 +19,12 @@ const RECOVERY_MS = 60_000;
 const SHARDS = 16; // the stacks keep the default DUPLEX_SHARDS
 /** Messages per sender (two senders): long enough that each fault lands mid-traffic. */
 const PER_SENDER = 300;
+/**
+ * A graceful broker stop lasts 8–10 s here, about as long as PER_SENDER sends each take
+ * (one run's stop ended at ack 555 of 600, the next one's only after the last). 500 each
+ * run some 18 s, and their 1,000 messages still fit one page of history.
+ */
+const STOP_PER_SENDER = 500;
 const only = process.env.DUPLEX_STACKS?.split(",");
 const STACKS = ["ws", "wss", "cluster", "rabbitmq-cluster"].filter((s) => !only || only.includes(s));
 
@@ -113,7 +119,7 @@ async function faultMidTraffic(traffic: Traffic, what: string, fault: () => Prom
  * names for the conversation's shard; then the traffic checks and `verify` again.
  */
 async function survives(stack: ComposeStack, byShard: Map<number, string>, how: "kill" | "stop"): Promise<void> {
-  const traffic = await startTraffic(verifyTarget(stack.services), PER_SENDER);
+  const traffic = await startTraffic(verifyTarget(stack.services), how === "stop" ? STOP_PER_SENDER : PER_SENDER);
   const victim = byShard.get(shardOf(traffic.conv, SHARDS))!;
   await faultMidTraffic(traffic, `docker ${how} ${victim}`, async () => { await must("docker", [how, await stack.container(victim)]); });
   await traffic.check();
