@@ -71,8 +71,11 @@ function destroySocket(this: Duplex) {
 
 /** Everything of a Runtime but its name and its signals, which node.ts and deno.ts add. */
 export function nodeHttp(options: RuntimeOptions): Pick<Runtime, "upgrade" | "peer" | "serve"> {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
-  const adopt = (raw: WebSocket, open: Open) => {
+  // The hub keeps the sockets; ws's own set of them would cost every socket a close listener and a set entry.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, clientTracking: false });
+  const adopt = (raw: WebSocket, socket: Duplex, open: Open) => {
+    // ws listens for the socket's errors from here on; a second listener would turn the socket's one into a list.
+    socket.off("error", destroySocket);
     (raw as Tagged)[EVENTS] = open(new NodeSocket(raw));
     raw.on("message", onMessage).on("pong", onPong).on("close", onClose).on("error", onError);
   };
@@ -100,7 +103,7 @@ export function nodeHttp(options: RuntimeOptions): Pick<Runtime, "upgrade" | "pe
             res = new Response(null, { status: 500 });
           }
           const open = upgradeEnv.accept;
-          if (open) wss.handleUpgrade(req, socket, head, (raw) => adopt(raw, open));
+          if (open) wss.handleUpgrade(req, socket, head, (raw) => adopt(raw, socket, open));
           else await refuse(socket, res);
         });
       });
