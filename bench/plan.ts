@@ -28,6 +28,12 @@ export interface Plan {
   hop: { warmMs: number; durationMs: number; window: number; rate: number };
   roundTrips: { pairs: number; rate: number; durationMs: number; idleMs: number };
   recovery: { convs: number; rate: number; beforeMs: number; afterMs: number };
+  /**
+   * How many times the single-node targets decided by a ratio near its bound (memory per
+   * connection, the tail at 5,000/s) are measured, the systems alternating: one run's
+   * ratio moved by more than the margin between full runs. 1: only the run's own tables.
+   */
+  rounds: number;
   /** Idle connections held by a cluster of three (Redis + RabbitMQ); null: not measured. */
   scale: { conns: number } | null;
 }
@@ -46,6 +52,7 @@ const FULL: Plan = {
   hop: { warmMs: 2000, durationMs: 10_000, window: 1000, rate: 1000 },
   roundTrips: { pairs: 50, rate: 1000, durationMs: 5000, idleMs: 3000 },
   recovery: { convs: 64, rate: 400, beforeMs: 3000, afterMs: 8000 },
+  rounds: 3,
   // 15,000 a node, under the 20,000 descriptors a process may open here.
   scale: { conns: 45_000 },
 };
@@ -64,6 +71,7 @@ const QUICK: Plan = {
   hop: { warmMs: 300, durationMs: 1500, window: 500, rate: 1000 },
   roundTrips: { pairs: 20, rate: 300, durationMs: 1500, idleMs: 1000 },
   recovery: { convs: 32, rate: 200, beforeMs: 800, afterMs: 4500 },
+  rounds: 1,
   scale: null,
 };
 

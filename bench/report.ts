@@ -13,7 +13,7 @@ import type { RoundTripResult } from "./scenarios/roundtrips.ts";
 import type { ScaleResult } from "./scenarios/scale.ts";
 import type { StageRow } from "./scenarios/stages.ts";
 import type { ThroughputResult } from "./scenarios/throughput.ts";
-import { cores, n as int, x as formatRatio } from "./lookup.ts";
+import { cores, idleOf, latencyOf, n as int, type Round, x as formatRatio } from "./lookup.ts";
 import { ratios, verdicts } from "./verdicts.ts";
 import { GUARANTEES, METHOD } from "./report-text.ts";
 
@@ -41,6 +41,8 @@ export interface Results {
   recovery: RecoveryResult[];
   /** Absent in results saved before the scale scenario existed. */
   scale?: ScaleResult | null;
+  /** Rounds 2 and on of the repeated single-node measurements (Plan.rounds); absent in older results. */
+  rounds?: Round[];
   /** One Bun node under the profiler at the conversations rate it sustained; absent in older results. */
   profile?: ProfileResult | null;
   skipped: string[];
@@ -116,6 +118,7 @@ function tables(r: Results): string {
     sc ? [[sc.label, int(sc.conns), sc.rssPerNode.map(mb).join(", "), kb(sc.bytesPerConn), sc.registeredRate ? int(sc.registeredRate) : "–", int(sc.redisBytesPerSession),
       sc.deathNoticedMs === null ? `not within ${(sc.deathBoundMs / 1000).toFixed(0)}` : (sc.deathNoticedMs / 1000).toFixed(1)]] : [],
   ));
+  if (r.rounds?.length) parts.push(`\n### Repeated: the close single-node measurements, round by round\n`, roundsTable(r));
   parts.push("\n### Ratios\n");
   parts.push(table(["ratio", "value", "better when"], ratios(r).map((x) => [x.what, formatRatio(x.value), x.better])));
   parts.push("\n### Targets (reported, not asserted)\n");
@@ -124,6 +127,21 @@ function tables(r: Results): string {
     parts.push("\n" + [...r.skipped.map((s) => `- skipped: ${s}`), ...r.failures.map((f) => `- FAILED: ${f}`)].join("\n") + "\n");
   }
   return parts.join("");
+}
+
+/** Each round's figures behind the targets that take a median of rounds (verdicts.ts). */
+function roundsTable(r: Results): string {
+  const memory = ["duplex-bun", "bare", "duplex-node", "bare-ws", "socketio"];
+  const tail = ["duplex-bun", "bare"];
+  const label = (id: string) => [r, ...r.rounds!].flatMap((round) => [...round.idle, ...round.latency]).find((m) => m.id === id)?.label ?? id;
+  return table(
+    ["round", ...memory.map((id) => `${label(id)}: KiB / connection`), ...tail.map((id) => `${label(id)}: p99 at 5,000/s (ms)`)],
+    [r, ...r.rounds!].map((round, i) => [
+      String(i + 1),
+      ...memory.map((id) => { const m = idleOf(round, id); return m ? kb(m.bytesPerConn) : "–"; }),
+      ...tail.map((id) => { const l = latencyOf(round, id, 5000); return l ? ms(l.e2e.p99) : "–"; }),
+    ]),
+  );
 }
 
 /**

@@ -1,0 +1,59 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { repeated, type Round, xs } from "../../bench/lookup.ts";
+import { markdown, type Results } from "../../bench/report.ts";
+import { ROOT } from "../../bench/systems/spawn.ts";
+import { verdicts } from "../../bench/verdicts.ts";
+
+const saved = () => JSON.parse(readFileSync(join(ROOT, "bench/results/latest.json"), "utf8")) as Results;
+
+/** A round in which duplex on Node held `ours` bytes a connection against Socket.IO's `theirs`. */
+function round(r: Results, ours: number, theirs: number): Round {
+  const idle = r.idle.map((i) => (i.id === "duplex-node" ? { ...i, bytesPerConn: ours } : i.id === "socketio" ? { ...i, bytesPerConn: theirs } : i));
+  return { idle, latency: r.latency.filter((l) => l.id === "duplex-bun" || l.id === "bare") };
+}
+
+const nodeTarget = (r: Results) => verdicts(r).find((v) => v.target.startsWith("memory per idle connection on Node"))!;
+
+describe("repeated single-node measurements", () => {
+  test("a target reads the median of the rounds' ratios, each ratio taken within its round", () => {
+    const r = saved();
+    r.idle = round(r, 7000, 12_000).idle; // round 1: 0.58×
+    r.rounds = [round(r, 5000, 12_000), round(r, 6000, 12_000)]; // 0.42×, 0.50×
+    const v = nodeTarget(r);
+    expect(v.met).toBe(true);
+    expect(v.measured).toStartWith("0.50×, the median of 3 rounds (0.58×, 0.42×, 0.50×) (round 1: 6.8 vs 11.7 KiB");
+  });
+
+  test("the median misses when most rounds miss, whatever the best round did", () => {
+    const r = saved();
+    r.idle = round(r, 7000, 12_000).idle;
+    r.rounds = [round(r, 4000, 12_000), round(r, 6600, 12_000)];
+    expect(nodeTarget(r).met).toBe(false);
+  });
+
+  test("an even number of rounds takes the mean of the middle two", () => {
+    const r = saved();
+    r.rounds = [round(r, 1, 1)];
+    expect(repeated(r, (x) => (x === r ? 1 : 2))).toEqual({ each: [1, 2], median: 1.5 });
+  });
+
+  test("a run measured once reads its one ratio, and a round that lacks a system is left out", () => {
+    const r = saved();
+    expect(repeated(r, () => 0.57)).toEqual({ each: [0.57], median: 0.57 });
+    expect(xs(repeated(r, () => 0.57))).toBe("0.57×");
+    r.rounds = [{ idle: [], latency: [] }];
+    expect(repeated(r, (x) => (x.idle.length ? 0.57 : null))!.each).toEqual([0.57]);
+    expect(repeated({ ...r, rounds: [] }, () => null)).toBeNull();
+  });
+
+  test("the report lists every round's figures", () => {
+    const r = saved();
+    r.rounds = [round(r, 5000, 12_000)];
+    const md = markdown(r);
+    expect(md).toContain("### Repeated: the close single-node measurements, round by round");
+    expect(md).toMatch(/\n\| 2 \| [\d.]+ \| [\d.]+ \| 4\.9 \| [\d.]+ \| 11\.7 \| [\d.]+ \| [\d.]+ \|\n/);
+    expect(markdown(saved())).not.toContain("round by round");
+  });
+});
