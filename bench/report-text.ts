@@ -53,8 +53,9 @@ are over every sample.
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
    Conversations: ${p.convs.count} pairs of users with ${p.convs.devices} devices each, every conversation sending (3
-   deliveries per send). "Server CPU" is the user + system time of the system's own server
-   processes (\`/proc/PID/stat\`) over the step: one JavaScript process can use about one core.
+   deliveries per send). The server's CPU is the user + system time of the system's own server
+   processes (\`/proc/PID/stat\`) over the step: one JavaScript process can use about one core;
+   the whole machine's (\`/proc/stat\`) includes the load processes, Redis, RabbitMQ and the kernel.
    After the Bun node's ladders, one more Bun node runs under Bun's CPU profiler (\`--cpu-prof-md\`) and
    takes one long conversations step at the rate the unprofiled node sustained; the report
    lists its functions by self samples (a sample's weighted time can carry a wait of the

@@ -76,7 +76,7 @@ function tables(r: Results): string {
   parts.push(stagesTable(r));
   parts.push(`\n### 4. Sustained delivery (highest step with ≥ ${r.plan.passDelivered * 100}% delivered, every send acked, p99 ≤ ${r.plan.passP99Ms} ms)\n`);
   parts.push(table(
-    ["system", "shape", "sends/s", "delivered msgs/s", "p50 (ms)", "p99 (ms)", "server CPU (cores)", "next step"],
+    ["system", "shape", "sends/s", "delivered msgs/s", "p50 (ms)", "p99 (ms)", "CPU, server / whole machine (cores)", "next step"],
     r.throughput.map((t) => {
       const fail = t.steps.find((s) => !s.passed);
       const next = fail
@@ -84,7 +84,7 @@ function tables(r: Results): string {
         : "ladder top reached (not saturated)";
       const shape = t.shape === "group" ? `group, 1 → ${t.fanout}` : `${r.plan.convs.count} conversations, 1 → ${t.fanout}`;
       return t.best
-        ? [t.label, shape, int(t.best.rate), int(t.best.deliveredPerSec), ms(t.best.e2e.p50), ms(t.best.e2e.p99), t.best.serverCores.toFixed(2), next]
+        ? [t.label, shape, int(t.best.rate), int(t.best.deliveredPerSec), ms(t.best.e2e.p50), ms(t.best.e2e.p99), `${cores(t.best.serverCores)} / ${cores(t.best.machineCores)}`, next]
         : [t.label, shape, "none sustained", "–", "–", "–", "–", next];
     }),
   ));

@@ -54,7 +54,22 @@ function budget(r: Results): string {
   const reached = r.throughput.filter((t) => t.shape === "convs" && t.best && t.best.rate >= needed);
   const head = ` Three times Socket.IO's rate is ${saturated(sioRun) ? "" : "at least "}${n(needed)} sends/s`;
   if (reached.length === 0) return `${head}, and no system sustained that in this run.`;
-  return `${head}; ${reached.map((t) => `${t.label} sustained it spending ${perSend(t.best!)}`).join(", ")}, on the ${r.machine.cpus} cores the load processes share.`;
+  return `${head}; ${reached.map((t) => `${t.label} sustained it spending ${perSend(t.best!)}`).join(", ")}, on the ${r.machine.cpus} cores the load processes share.${machineBound(r, needed)}`;
+}
+
+/**
+ * What the machine had left where duplex fell behind: the whole machine's CPU during
+ * duplex's first failed step beside its server's, and during the floor's step at `needed`.
+ * A server short of a core on a saturated machine waited for the CPU the load processes
+ * and the kernel held, which is this machine's limit rather than the runtime's.
+ */
+function machineBound(r: Results, needed: number): string {
+  const failed = bestOf(r, "duplex-bun", "convs")?.steps.find((s) => !s.passed);
+  const floor = bestOf(r, "bare", "convs")?.steps.find((s) => s.passed && s.rate >= needed);
+  if (!failed?.machineCores || !floor?.machineCores) return "";
+  const cpus = r.machine.cpus;
+  const full = failed.machineCores >= 0.9 * cpus;
+  return ` At ${n(failed.rate)} sends/s, the step duplex did not sustain, the whole machine was ${cores(failed.machineCores)} of its ${cpus} cores busy and duplex's server ${cores(failed.serverCores)}${full ? ": the server waited for CPU the load processes and the kernel held" : ""}; the floor's step at ${n(floor.rate)} sends/s kept the machine ${cores(floor.machineCores)} cores busy, its server ${cores(floor.serverCores)}.`;
 }
 
 /** The profiled step's top entries, for the reader to see where a send's time goes. */

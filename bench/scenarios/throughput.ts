@@ -9,7 +9,7 @@
  */
 import { percentiles, type Percentiles } from "../load/hist.ts";
 import type { Ladder } from "../plan.ts";
-import { cpuSeconds } from "../systems/cpu.ts";
+import { cpuMeter } from "../systems/cpu.ts";
 import type { Target } from "../systems/targets.ts";
 import { byWorker, type Ctx, delivered, type Device, drain, openDevices } from "./common.ts";
 
@@ -26,6 +26,8 @@ export interface Step {
   e2e: Percentiles;
   /** CPU the system's server processes used while the step sent, in cores. */
   serverCores: number;
+  /** CPU the whole machine used meanwhile (load processes included), in cores; absent in older results. */
+  machineCores?: number;
   passed: boolean;
 }
 
@@ -76,8 +78,6 @@ function conversations(ctx: Ctx, t: Target): Setup {
   return { fanout: 2 * devices - 1, devices: list, members, senderOf };
 }
 
-const serverCpu = (t: Target) => t.nodes.reduce((sum, n) => sum + cpuSeconds(n.pid), 0);
-
 export async function throughput(ctx: Ctx, t: Target, shape: Shape): Promise<ThroughputResult> {
   const setup = shape === "group" ? group(ctx, t) : conversations(ctx, t);
   const ladder: Ladder = shape === "group" ? ctx.plan.group.ladder : ctx.plan.convs.ladder;
@@ -89,15 +89,15 @@ export async function throughput(ctx: Ctx, t: Target, shape: Shape): Promise<Thr
     const rate = Math.round(ladder.start * ladder.factor ** i);
     const tag = `${shape}${rate}`;
     const plan = byWorker(ctx, senders, rate);
-    const cpu0 = serverCpu(t);
+    const meter = cpuMeter(t.nodes.map((node) => node.pid));
     const s = await ctx.pool.send(tag, plan.senders, plan.rates, { durationMs: ladder.stepMs, drainMs: ctx.plan.drainMs });
-    const serverCores = (serverCpu(t) - cpu0) / (s.ms / 1000);
+    const { servers: serverCores, machine: machineCores } = meter();
     const expected = s.sent * setup.fanout;
     const d = await delivered(ctx, tag, expected, ctx.plan.drainMs);
     if (i === 0 && d.received === 0) throw new Error(`${t.label} delivered nothing at ${rate} sends/s: it is not working`);
     const e2e = percentiles(d.latency);
     const passed = s.acked === s.sent && d.received >= ctx.plan.passDelivered * expected && e2e.p99 <= ctx.plan.passP99Ms;
-    steps.push({ rate, sent: s.sent, acked: s.acked, expected, received: d.received, deliveredPerSec: d.received / (ladder.stepMs / 1000), e2e, serverCores, passed });
+    steps.push({ rate, sent: s.sent, acked: s.acked, expected, received: d.received, deliveredPerSec: d.received / (ladder.stepMs / 1000), e2e, serverCores, machineCores, passed });
     ctx.say(`  ${t.label} ${shape}: ${rate} sends/s → ${Math.round(d.received / (ladder.stepMs / 1000))} delivered/s, p99 ${e2e.p99.toFixed(1)} ms${passed ? "" : " (not sustained)"}`);
     if (!passed) {
       await drain(ctx, tag);
