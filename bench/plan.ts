@@ -52,7 +52,7 @@ const FULL: Plan = {
   hop: { warmMs: 2000, durationMs: 10_000, window: 1000, rate: 1000 },
   roundTrips: { pairs: 50, rate: 1000, durationMs: 5000, idleMs: 3000 },
   recovery: { convs: 64, rate: 400, beforeMs: 3000, afterMs: 8000 },
-  rounds: 3,
+  rounds: 5,
   // 15,000 a node, under the 20,000 descriptors a process may open here.
   scale: { conns: 45_000 },
 };
