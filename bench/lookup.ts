@@ -20,23 +20,30 @@ export function latencyOf(r: Round, id: string, rate: number): LatencyResult | u
   return r.latency.find((l) => l.id === id && l.rate === rate);
 }
 
-/** A ratio taken within each round (the two systems measured minutes apart, not a run apart), and its median. */
+/** The rate of the latency step the rounds repeat (the issue's targets name it). */
+export const TAIL_RATE = 5000;
+
+/**
+ * A figure taken in each round — a ratio pairs two systems measured minutes apart, not a
+ * run apart — and its median over the rounds that measured it; `each` keeps a round that
+ * did not as null, so its place still names its round.
+ */
 export interface Repeated {
-  each: number[];
+  each: (number | null)[];
   median: number;
 }
 
-export function repeated(r: Results, ratio: (round: Round) => number | null): Repeated | null {
-  const each = [r, ...(r.rounds ?? [])].map(ratio).filter((v): v is number => v !== null);
-  if (each.length === 0) return null;
-  const sorted = [...each].sort((a, b) => a - b);
+export function repeated(r: Results, figure: (round: Round) => number | null): Repeated | null {
+  const each = [r, ...(r.rounds ?? [])].map(figure);
+  const sorted = each.filter((v): v is number => v !== null).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
   const mid = sorted.length >> 1;
   return { each, median: sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2 };
 }
 
-/** "0.52×, the median of 3 rounds (0.57×, 0.49×, 0.52×)", or the one ratio of a run that measured it once. */
-export const xs = (v: Repeated | null) =>
-  v === null ? "n/a" : v.each.length === 1 ? x(v.median) : `${x(v.median)}, the median of ${v.each.length} rounds (${v.each.map(x).join(", ")})`;
+/** "0.52×, the median of 3 rounds (0.57×, 0.49×, 0.52×)", or the one figure of a run that measured it once. */
+export const xs = (v: Repeated | null, format: (v: number) => string = x) =>
+  v === null ? "n/a" : v.each.length === 1 ? format(v.median) : `${format(v.median)}, the median of ${v.each.length} rounds (${v.each.map((e) => (e === null ? "–" : format(e))).join(", ")})`;
 
 export const kib = (bytes: number | undefined) => (bytes === undefined ? "n/a" : (bytes / 1024).toFixed(1));
 export const x = (v: number | null) => (v === null ? "n/a" : `${v.toFixed(2)}×`);

@@ -1,4 +1,5 @@
 /** The prose of docs/benchmarks.md that does not change from run to run. */
+import { TAIL_RATE } from "./lookup.ts";
 import type { Plan } from "./plan.ts";
 
 export const METHOD = (p: Plan) => `## How it is measured
@@ -76,13 +77,14 @@ are over every sample.
    shard; the third node, a shard owner, is killed with SIGKILL. Reported: the worst send-to-ack
    wait in the dead node's shards from one second before the kill on, against the same in the
    other shards and the ack p99 before the kill, and whether every send was acked and delivered.
-${p.rounds > 1 ? `7. **Rounds.** Two single-node targets sit close to their bound, and across full runs on this
-   machine their ratio moved by more than the margin (memory per connection on Node against
-   Socket.IO: 0.49× in one run, 0.57× in the next). After the first pass, those measurements are
-   taken ${p.rounds - 1} more times — idle memory of duplex on Bun and on Node, bare Bun, bare \`ws\` and
-   Socket.IO, and the 5,000 msg/s latency step of duplex on Bun and bare Bun — each system started
-   afresh, one after the other. Each round's ratio pairs figures measured minutes apart, and the
-   target reads the median of the ${p.rounds} rounds; every round's figures are in the table above.
+${p.rounds > 1 ? `7. **Rounds.** The single-node targets on memory per connection and on the tail at
+   ${TAIL_RATE.toLocaleString("en-US")} msg/s sit close to their bounds, and on this shared machine one run's figure can
+   move by more than the margin. After the first pass, those measurements are taken ${p.rounds - 1} more
+   times — idle memory of duplex on Bun and on Node, bare Bun, bare \`ws\` and Socket.IO, and the
+   latency step at ${TAIL_RATE.toLocaleString("en-US")} msg/s of duplex on Bun and bare Bun (alone; in the first pass it follows
+   the 1,000 msg/s step) — each system started afresh, one after the other. A ratio pairs two
+   figures of the same round, measured minutes apart; each of those targets reads the median of its
+   ${p.rounds} rounds, and every round's figures are in the table above its ratios.
 ` : ""}`;
 
 export const GUARANTEES = `## What the peer does not guarantee

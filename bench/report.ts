@@ -13,7 +13,7 @@ import type { RoundTripResult } from "./scenarios/roundtrips.ts";
 import type { ScaleResult } from "./scenarios/scale.ts";
 import type { StageRow } from "./scenarios/stages.ts";
 import type { ThroughputResult } from "./scenarios/throughput.ts";
-import { cores, idleOf, latencyOf, n as int, type Round, x as formatRatio } from "./lookup.ts";
+import { cores, idleOf, latencyOf, n as int, type Round, TAIL_RATE, x as formatRatio } from "./lookup.ts";
 import { ratios, verdicts } from "./verdicts.ts";
 import { GUARANTEES, METHOD } from "./report-text.ts";
 
@@ -129,17 +129,18 @@ function tables(r: Results): string {
   return parts.join("");
 }
 
+/** The systems the rounds repeat (bench/run.ts repeatRound), by id. */
+const REPEATED_MEMORY = { "duplex-bun": "duplex (bun)", bare: "bare Bun.serve", "duplex-node": "duplex (node)", "bare-ws": "bare ws (node)", socketio: "Socket.IO (node)" };
+const REPEATED_TAIL = { "duplex-bun": "duplex (bun)", bare: "bare Bun.serve" };
+
 /** Each round's figures behind the targets that take a median of rounds (verdicts.ts). */
 function roundsTable(r: Results): string {
-  const memory = ["duplex-bun", "bare", "duplex-node", "bare-ws", "socketio"];
-  const tail = ["duplex-bun", "bare"];
-  const label = (id: string) => [r, ...r.rounds!].flatMap((round) => [...round.idle, ...round.latency]).find((m) => m.id === id)?.label ?? id;
   return table(
-    ["round", ...memory.map((id) => `${label(id)}: KiB / connection`), ...tail.map((id) => `${label(id)}: p99 at 5,000/s (ms)`)],
+    ["round", ...Object.values(REPEATED_MEMORY).map((l) => `${l}: KiB / connection`), ...Object.values(REPEATED_TAIL).map((l) => `${l}: p99 at ${int(TAIL_RATE)}/s (ms)`)],
     [r, ...r.rounds!].map((round, i) => [
       String(i + 1),
-      ...memory.map((id) => { const m = idleOf(round, id); return m ? kb(m.bytesPerConn) : "–"; }),
-      ...tail.map((id) => { const l = latencyOf(round, id, 5000); return l ? ms(l.e2e.p99) : "–"; }),
+      ...Object.keys(REPEATED_MEMORY).map((id) => { const m = idleOf(round, id); return m ? kb(m.bytesPerConn) : "–"; }),
+      ...Object.keys(REPEATED_TAIL).map((id) => { const l = latencyOf(round, id, TAIL_RATE); return l ? ms(l.e2e.p99) : "–"; }),
     ]),
   );
 }

@@ -36,7 +36,7 @@ import { throughput } from "./scenarios/throughput.ts";
 import { AMQP_URL, answers, dropNamespaces, REDIS_URL } from "./systems/services.ts";
 import { BIN, killAll, ROOT, runToEnd } from "./systems/spawn.ts";
 import { bare, bareWs, duplex, socketIo, type Target } from "./systems/targets.ts";
-import { bestOf, type Round } from "./lookup.ts";
+import { bestOf, type Round, TAIL_RATE } from "./lookup.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -134,15 +134,16 @@ function idlePhase(t: Target, namespace?: string): Promise<void> {
  */
 async function repeatRound(n: number): Promise<void> {
   const round: Round = { idle: [], latency: [] };
-  (results.rounds ??= []).push(round);
-  const at5k = { ...ctx, plan: { ...plan, latency: { ...plan.latency, rates: [5000] } } };
+  const atTailRate = { ...ctx, plan: { ...plan, latency: { ...plan.latency, rates: [TAIL_RATE] } } };
   const idleAgain = (t: Target) => phase(`${t.label}: idle connections, round ${n}`, async () => { round.idle.push(await idle(ctx, t)); });
-  const tailAgain = (t: Target) => phase(`${t.label}: latency at 5000/s, round ${n}`, async () => { round.latency.push(...await latency(at5k, t)); });
+  const tailAgain = (t: Target) => phase(`${t.label}: latency at ${TAIL_RATE}/s, round ${n}`, async () => { round.latency.push(...await latency(atTailRate, t)); });
   await on("duplex (bun)", () => duplex({ runtime: "bun", nodes: 1, logDir, namespace: namespace(`bun${n}`) }), async (t) => { await idleAgain(t); await tailAgain(t); });
   await on("bare Bun.serve", () => bare(logDir), async (t) => { await idleAgain(t); await tailAgain(t); });
   await on("duplex (node)", () => duplex({ runtime: "node", nodes: 1, logDir, namespace: namespace(`node${n}`) }), idleAgain);
   await on("bare ws (node)", () => bareWs(logDir), idleAgain);
   await on("Socket.IO", () => socketIo({ nodes: 1, logDir, namespace: namespace(`sio${n}`) }), idleAgain);
+  // A run limited by --only may have measured none of them.
+  if (round.idle.length > 0 || round.latency.length > 0) (results.rounds ??= []).push(round);
 }
 
 /** Latency and both throughput shapes. */

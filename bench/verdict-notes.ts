@@ -58,18 +58,17 @@ function budget(r: Results): string {
 }
 
 /**
- * What the machine had left where duplex fell behind: the whole machine's CPU during
- * duplex's first failed step beside its server's, and during the floor's step at `needed`.
- * A server short of a core on a saturated machine waited for the CPU the load processes
- * and the kernel held, which is this machine's limit rather than the runtime's.
+ * What the machine had left where duplex fell behind: the whole machine's CPU over duplex's
+ * first failed step beside its server's, and over the floor's step at `needed`. A server
+ * using less than its core on a machine with none to spare shared it with the load processes.
  */
 function machineBound(r: Results, needed: number): string {
   const failed = bestOf(r, "duplex-bun", "convs")?.steps.find((s) => !s.passed);
   const floor = bestOf(r, "bare", "convs")?.steps.find((s) => s.passed && s.rate >= needed);
   if (!failed?.machineCores || !floor?.machineCores) return "";
   const cpus = r.machine.cpus;
-  const full = failed.machineCores >= 0.9 * cpus;
-  return ` At ${n(failed.rate)} sends/s, the step duplex did not sustain, the whole machine was ${cores(failed.machineCores)} of its ${cpus} cores busy and duplex's server ${cores(failed.serverCores)}${full ? ": the server waited for CPU the load processes and the kernel held" : ""}; the floor's step at ${n(floor.rate)} sends/s kept the machine ${cores(floor.machineCores)} cores busy, its server ${cores(floor.serverCores)}.`;
+  const spare = failed.machineCores >= 0.9 * cpus ? "the machine had no CPU to spare" : "the machine was not short of CPU";
+  return ` Over ${n(failed.rate)} sends/s, the step duplex did not sustain (sending and the wait for its acks), ${spare}: ${cores(failed.machineCores)} of its ${cpus} cores were busy, ${cores(failed.serverCores)} of them duplex's server; over the floor's step at ${n(floor.rate)} sends/s, ${cores(floor.machineCores)} were, ${cores(floor.serverCores)} of them its server.`;
 }
 
 /** The profiled step's top entries, for the reader to see where a send's time goes. */

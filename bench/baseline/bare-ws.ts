@@ -10,7 +10,7 @@
 import { createServer } from "node:http";
 import { WebSocketServer } from "ws";
 
-const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, clientTracking: false });
 const server = createServer((req, res) => {
   res.writeHead(404).end();
 });

@@ -1,7 +1,7 @@
 /**
  * What the hub reports as it works. The hub calls these on its hot path, so an
- * implementation must only bump counters (src/ops/metrics.ts keeps plain tallies that
- * prom-client renders when /metrics is read).
+ * implementation must only bump counters (src/ops/metrics.ts keeps the per-frame counters and
+ * the per-message histograms as plain tallies that prom-client renders when /metrics is read).
  */
 import type { ErrorCode } from "./errors.ts";
 import type { Stage } from "./stages.ts";

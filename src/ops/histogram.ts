@@ -40,8 +40,8 @@ export class Series {
   /** Per bucket, not cumulative; the last slot holds what lies above every bound. */
   readonly counts: Float64Array;
   sum = 0;
-  /** Rendered since the last reset: prom-client shows a series from its first observation. */
-  shown = false;
+  /** In the owner's list of series to render: prom-client shows a series from its first observation. */
+  listed = false;
 
   constructor(private readonly owner: TalliedHistogram, readonly labels: Labels) {
     this.counts = new Float64Array(owner.bounds.length + 1);
@@ -58,7 +58,7 @@ export class Series {
     while (i < bounds.length && value > bounds[i]) i++;
     this.counts[i]++;
     this.sum += value;
-    if (!this.shown) this.owner.show(this);
+    if (!this.listed) this.owner.show(this);
   }
 }
 
@@ -85,7 +85,7 @@ export class TalliedHistogram {
     for (const registry of config.registers) registry.registerMetric(this as never);
   }
 
-  /** The tallies for one value of the label; none for a histogram without one. */
+  /** The tallies for one value of the label; a histogram without a label has one series, under "". */
   series(value = ""): Series {
     let series = this.byValue.get(value);
     if (!series) {
@@ -96,7 +96,7 @@ export class TalliedHistogram {
   }
 
   show(series: Series): void {
-    series.shown = true;
+    series.listed = true;
     this.shown.push(series);
   }
 
@@ -105,7 +105,7 @@ export class TalliedHistogram {
     for (const series of this.shown) {
       series.counts.fill(0);
       series.sum = 0;
-      series.shown = false;
+      series.listed = false;
     }
     this.shown.length = 0;
   }

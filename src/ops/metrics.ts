@@ -124,13 +124,16 @@ export interface MetricDoc {
   help: string;
 }
 
+const none = () => 0;
+/** Gauges of a node that has nothing: for reading what a registry holds without a node behind it. */
+export const IDLE_GAUGES: NodeGauges = {
+  connections: none, ready: () => false, shards: none, ownedShards: none, brokerUp: () => false, storeUp: () => false,
+  brokerReconnects: none, storeReconnects: none,
+};
+
 /** Every metric a node exposes, read from a registry built exactly as a node builds it. */
 export function metricCatalogue(): MetricDoc[] {
-  const none = () => 0;
-  const { registry } = promMetrics({ node: "", runtime: "" }, {
-    connections: none, ready: () => false, shards: none, ownedShards: none, brokerUp: () => false, storeUp: () => false,
-    brokerReconnects: none, storeReconnects: none,
-  });
+  const { registry } = promMetrics({ node: "", runtime: "" }, IDLE_GAUGES);
   return registry.getMetricsAsArray().map((m) => {
     const own = (m as typeof m & { labelNames: string[] }).labelNames;
     // Typed as a numeric enum, but at run time the name Prometheus uses: "counter", "gauge", "histogram".

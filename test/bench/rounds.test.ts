@@ -1,12 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { repeated, type Round, xs } from "../../bench/lookup.ts";
 import { markdown, type Results } from "../../bench/report.ts";
-import { ROOT } from "../../bench/systems/spawn.ts";
 import { verdicts } from "../../bench/verdicts.ts";
-
-const saved = () => JSON.parse(readFileSync(join(ROOT, "bench/results/latest.json"), "utf8")) as Results;
+import { savedResults as saved } from "./fixture.ts";
 
 /** A round in which duplex on Node held `ours` bytes a connection against Socket.IO's `theirs`. */
 function round(r: Results, ours: number, theirs: number): Round {
@@ -23,7 +19,7 @@ describe("repeated single-node measurements", () => {
     r.rounds = [round(r, 5000, 12_000), round(r, 6000, 12_000)]; // 0.42×, 0.50×
     const v = nodeTarget(r);
     expect(v.met).toBe(true);
-    expect(v.measured).toStartWith("0.50×, the median of 3 rounds (0.58×, 0.42×, 0.50×) (round 1: 6.8 vs 11.7 KiB");
+    expect(v.measured).toStartWith("0.50×, the median of 3 rounds (0.58×, 0.42×, 0.50×); round 1: 6.8 vs 11.7 KiB");
   });
 
   test("the median misses when most rounds miss, whatever the best round did", () => {
@@ -39,12 +35,14 @@ describe("repeated single-node measurements", () => {
     expect(repeated(r, (x) => (x === r ? 1 : 2))).toEqual({ each: [1, 2], median: 1.5 });
   });
 
-  test("a run measured once reads its one ratio, and a round that lacks a system is left out", () => {
+  test("a run measured once reads its one ratio; a round that lacks a system keeps its place but counts for nothing", () => {
     const r = saved();
     expect(repeated(r, () => 0.57)).toEqual({ each: [0.57], median: 0.57 });
     expect(xs(repeated(r, () => 0.57))).toBe("0.57×");
-    r.rounds = [{ idle: [], latency: [] }];
-    expect(repeated(r, (x) => (x.idle.length ? 0.57 : null))!.each).toEqual([0.57]);
+    r.rounds = [{ idle: [], latency: [] }, round(r, 1, 1)];
+    const v = repeated(r, (x) => (x.idle.length ? (x === r ? 0.4 : 0.6) : null))!;
+    expect(v).toEqual({ each: [0.4, null, 0.6], median: 0.5 });
+    expect(xs(v)).toBe("0.50×, the median of 3 rounds (0.40×, –, 0.60×)");
     expect(repeated({ ...r, rounds: [] }, () => null)).toBeNull();
   });
 
@@ -53,6 +51,7 @@ describe("repeated single-node measurements", () => {
     r.rounds = [round(r, 5000, 12_000)];
     const md = markdown(r);
     expect(md).toContain("### Repeated: the close single-node measurements, round by round");
+    expect(md).toContain("| memory per idle connection, duplex (node) ÷ Socket.IO (node) (round 1) |");
     expect(md).toMatch(/\n\| 2 \| [\d.]+ \| [\d.]+ \| 4\.9 \| [\d.]+ \| 11\.7 \| [\d.]+ \| [\d.]+ \|\n/);
     expect(markdown(saved())).not.toContain("round by round");
   });

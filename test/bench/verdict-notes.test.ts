@@ -1,11 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Results } from "../../bench/report.ts";
-import { ROOT } from "../../bench/systems/spawn.ts";
 import { perSendNote } from "../../bench/verdict-notes.ts";
-
-const saved = () => JSON.parse(readFileSync(join(ROOT, "bench/results/latest.json"), "utf8")) as Results;
+import { savedResults as saved } from "./fixture.ts";
 
 /** Sets the whole machine's CPU on `id`'s conversations step at `rate`. */
 function machine(r: Results, id: string, rate: number, cores: number): void {
@@ -18,15 +14,15 @@ describe("the per-send note: what the machine had left", () => {
     machine(r, "duplex-bun", 25_629, 1.97);
     machine(r, "bare", 38_443, 1.62);
     const note = perSendNote(r);
-    expect(note).toContain("At 25,629 sends/s, the step duplex did not sustain, the whole machine was 1.97 of its 2 cores busy and duplex's server 0.69: the server waited for CPU the load processes and the kernel held;");
-    expect(note).toContain("the floor's step at 38,443 sends/s kept the machine 1.62 cores busy, its server 0.44.");
+    expect(note).toContain("Over 25,629 sends/s, the step duplex did not sustain (sending and the wait for its acks), the machine had no CPU to spare: 1.97 of its 2 cores were busy, 0.69 of them duplex's server;");
+    expect(note).toContain("over the floor's step at 38,443 sends/s, 1.62 were, 0.44 of them its server.");
   });
 
-  test("says nothing of waiting for CPU when the machine had a tenth of it to spare", () => {
+  test("says the machine was not short of CPU when a tenth of it was spare", () => {
     const r = saved();
     machine(r, "duplex-bun", 25_629, 1.7);
     machine(r, "bare", 38_443, 1.62);
-    expect(perSendNote(r)).toContain("1.70 of its 2 cores busy and duplex's server 0.69; the floor's");
+    expect(perSendNote(r)).toContain("the machine was not short of CPU: 1.70 of its 2 cores were busy");
   });
 
   test("results measured before the machine's CPU was read get no such sentence", () => {

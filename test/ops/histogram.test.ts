@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Histogram, Registry } from "prom-client";
 import { TalliedHistogram } from "../../src/ops/histogram.ts";
-import { promMetrics } from "../../src/ops/metrics.ts";
+import { IDLE_GAUGES, promMetrics } from "../../src/ops/metrics.ts";
 
 const DEFAULT_LABELS = { node: "n1", runtime: "bun" };
 const BOUNDS = [0.0001, 0.00025, 0.001, 0.0075, 0.5, 1, 5];
@@ -96,14 +96,8 @@ describe("TalliedHistogram", () => {
 });
 
 describe("promMetrics", () => {
-  const none = () => 0;
-  const gauges = {
-    connections: none, ready: () => true, shards: none, ownedShards: none, brokerUp: () => true, storeUp: () => true,
-    brokerReconnects: none, storeReconnects: none,
-  };
-
   test("/metrics shows the ack, delivery and pipeline stage histograms with what the hub observed", async () => {
-    const metrics = promMetrics(DEFAULT_LABELS, gauges);
+    const metrics = promMetrics(DEFAULT_LABELS, IDLE_GAUGES);
     metrics.ack(3);
     metrics.ack(3000);
     metrics.delivered(-1);
