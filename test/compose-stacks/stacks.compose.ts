@@ -124,6 +124,10 @@ async function survives(stack: ComposeStack, byShard: Map<number, string>, how: 
   await faultMidTraffic(traffic, `docker ${how} ${victim}`, async () => { await must("docker", [how, await stack.container(victim)]); });
   await traffic.check();
   await verifyCli(stack, `${victim} ${how === "kill" ? "killed" : "stopped"}`);
+  // The next test starts from the whole stack: nginx's ip_hash keeps sending a client to the
+  // node it hashed to, and while that one is gone each handshake first waits out its connect.
+  await must("docker", ["start", await stack.container(victim)]);
+  await stack.healthy(120_000);
 }
 
 /** Shard → the node service owning it, from every node's /healthz. */
