@@ -56,10 +56,19 @@ async function inBatches<T, R>(items: T[], fn: (item: T) => Promise<R>, width = 
   return out;
 }
 
+/**
+ * A request that goes out on a kept-alive connection as the server closes it for idling
+ * (Node's http server does after 5 s) fails with ECONNRESET before the server read it: it is
+ * sent once more. Every POST here makes a conversation, which at worst is made twice.
+ */
 async function post(url: string, body: unknown, token?: string): Promise<{ id: string }> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+  const init = { method: "POST", headers, body: JSON.stringify(body) };
+  const res = await fetch(url, init).catch((err) => {
+    if (!String(err).includes("ECONNRESET")) throw err;
+    return fetch(url, init);
+  });
   if (res.status !== 201) throw new Error(`POST ${url} answered ${res.status}: ${await res.text()}`);
   return res.json() as Promise<{ id: string }>;
 }
