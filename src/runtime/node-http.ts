@@ -121,15 +121,40 @@ function requestBounds(ms: number): ServerOptions {
 }
 
 /**
- * The raw header pairs, as the fetch API on Bun and Deno sees them (a repeated header is
- * joined with ", "), so every runtime's handler reads the same request; Request builds its
- * one Headers from them rather than copying a second one.
+ * The upgrade request as Hono reads it: its url, its method and a header's value. An undici
+ * Request with its Headers would be about 10 KB of garbage per handshake, which a burst of
+ * connections turns into old-generation memory that lingers until a full collection.
+ * Header values are read from the raw pairs as the fetch API on Bun and Deno sees them (a
+ * repeated header is joined with ", "), so every runtime's handler reads the same request.
+ * Anything else of Request's (a body, a signal) fails loudly: an upgrade has neither.
  */
+class UpgradeHeaders {
+  constructor(private readonly raw: string[]) {}
+  get(name: string): string | null {
+    const wanted = name.toLowerCase();
+    let value: string | null = null;
+    for (let i = 0; i < this.raw.length; i += 2) {
+      if (this.raw[i].length === wanted.length && this.raw[i].toLowerCase() === wanted) value = value === null ? this.raw[i + 1] : `${value}, ${this.raw[i + 1]}`;
+    }
+    return value;
+  }
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+  forEach(fn: (value: string, name: string) => void): void {
+    const names = new Set<string>();
+    for (let i = 0; i < this.raw.length; i += 2) names.add(this.raw[i].toLowerCase());
+    for (const name of [...names].sort()) fn(this.get(name)!, name);
+  }
+}
+
 function toRequest(req: IncomingMessage): Request {
-  const headers: [string, string][] = [];
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) headers.push([raw[i], raw[i + 1]]);
-  return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
+  const light = Object.create(Request.prototype, {
+    url: { value: `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}` },
+    method: { value: req.method ?? "GET" },
+    headers: { value: new UpgradeHeaders(req.rawHeaders) },
+  });
+  return light as Request;
 }
 
 async function refuse(socket: Duplex, res: Response): Promise<void> {
