@@ -6,6 +6,9 @@ import type { Shape, ThroughputResult } from "./scenarios/throughput.ts";
 export const div = (a: number | undefined | null, b: number | undefined | null) => (a != null && b ? a / b : null);
 /** False when the ladder's top step passed: the system was never pushed to its limit. */
 export const saturated = (t: ThroughputResult | undefined) => !!t && t.steps.some((s) => !s.passed);
+/** The lowest step above the result that was not sustained: what the system fell short of. */
+export const firstFailed = (t: ThroughputResult) =>
+  t.steps.filter((s) => !s.passed && s.rate > (t.best?.rate ?? 0)).sort((a, b) => a.rate - b.rate)[0];
 
 /** One round of the measurements a run repeats: the run's own tables are round 1. */
 export type Round = Pick<Results, "idle" | "latency">;

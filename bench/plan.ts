@@ -6,6 +6,8 @@ export interface Ladder {
   /** First offered rate (sends per second); each next step multiplies it by `factor`. */
   start: number;
   factor: number;
+  /** Steps tried between the last rate sustained and the first not, evenly apart by ratio. */
+  refine: number;
   steps: number;
   stepMs: number;
 }
@@ -44,8 +46,8 @@ const FULL: Plan = {
   deadlineMs: 60 * 60_000,
   idle: { conns: 15_000, warm: 300, concurrency: 64, settleMs: 3000, runtimes: ["bun", "deno", "node"] },
   latency: { pairs: 100, rates: [1000, 5000, 10_000], floorRate: 100, warmMs: 2000, durationMs: 10_000 },
-  group: { members: 100, devices: 2, ladder: { start: 50, factor: 1.5, steps: 11, stepMs: 5000 } },
-  convs: { count: 500, devices: 2, ladder: { start: 1000, factor: 1.5, steps: 11, stepMs: 5000 } },
+  group: { members: 100, devices: 2, ladder: { start: 50, factor: 1.5, steps: 11, refine: 2, stepMs: 5000 } },
+  convs: { count: 500, devices: 2, ladder: { start: 1000, factor: 1.5, steps: 11, refine: 2, stepMs: 5000 } },
   passDelivered: 0.99,
   passP99Ms: 500,
   drainMs: 3000,
@@ -63,8 +65,8 @@ const QUICK: Plan = {
   deadlineMs: 170_000,
   idle: { conns: 600, warm: 60, concurrency: 16, settleMs: 500, runtimes: ["bun", "deno", "node"] },
   latency: { pairs: 50, rates: [5000], floorRate: null, warmMs: 300, durationMs: 1500 },
-  group: { members: 100, devices: 2, ladder: { start: 100, factor: 2, steps: 1, stepMs: 1500 } },
-  convs: { count: 100, devices: 2, ladder: { start: 1000, factor: 2, steps: 1, stepMs: 1500 } },
+  group: { members: 100, devices: 2, ladder: { start: 100, factor: 2, steps: 1, refine: 0, stepMs: 1500 } },
+  convs: { count: 100, devices: 2, ladder: { start: 1000, factor: 2, steps: 1, refine: 0, stepMs: 1500 } },
   passDelivered: 0.99,
   passP99Ms: 500,
   drainMs: 1500,

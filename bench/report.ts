@@ -13,7 +13,7 @@ import type { RoundTripResult } from "./scenarios/roundtrips.ts";
 import type { ScaleResult } from "./scenarios/scale.ts";
 import type { StageRow } from "./scenarios/stages.ts";
 import type { ThroughputResult } from "./scenarios/throughput.ts";
-import { cores, idleOf, latencyOf, n as int, type Round, TAIL_RATE, x as formatRatio } from "./lookup.ts";
+import { cores, firstFailed, idleOf, latencyOf, n as int, type Round, TAIL_RATE, x as formatRatio } from "./lookup.ts";
 import { ratios, verdicts } from "./verdicts.ts";
 import { GUARANTEES, METHOD } from "./report-text.ts";
 
@@ -78,7 +78,7 @@ function tables(r: Results): string {
   parts.push(table(
     ["system", "shape", "sends/s", "delivered msgs/s", "p50 (ms)", "p99 (ms)", "CPU, server / whole machine (cores)", "next step"],
     r.throughput.map((t) => {
-      const fail = t.steps.find((s) => !s.passed);
+      const fail = firstFailed(t);
       const next = fail
         ? `${int(fail.rate)}/s: ${((100 * fail.received) / Math.max(1, fail.expected)).toFixed(0)}% delivered, ${fail.sent - fail.acked} unacked, p99 ${ms(fail.e2e.p99)} ms`
         : "ladder top reached (not saturated)";

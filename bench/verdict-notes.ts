@@ -2,7 +2,7 @@
  * The reasons the report gives beside a missed target, each from the run's own numbers:
  * a sentence is printed only where the numbers it states were measured.
  */
-import { bestOf, cores, latencyOf, ms2, n, perSend, saturated } from "./lookup.ts";
+import { bestOf, cores, firstFailed, latencyOf, ms2, n, perSend, saturated } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
 import type { Shape } from "./scenarios/throughput.ts";
@@ -63,7 +63,8 @@ function budget(r: Results): string {
  * using less than its core on a machine with none to spare shared it with the load processes.
  */
 function machineBound(r: Results, needed: number): string {
-  const failed = bestOf(r, "duplex-bun", "convs")?.steps.find((s) => !s.passed);
+  const ours = bestOf(r, "duplex-bun", "convs");
+  const failed = ours && firstFailed(ours);
   const floor = bestOf(r, "bare", "convs")?.steps.find((s) => s.passed && s.rate >= needed);
   if (!failed?.machineCores || !floor?.machineCores) return "";
   const cpus = r.machine.cpus;
@@ -84,9 +85,9 @@ export function clusterNote(r: Results, shape: Shape): string {
   const ours = bestOf(r, "duplex-cluster", shape)?.best;
   const theirs = bestOf(r, "socketio-cluster", shape)?.best;
   if (!ours || !theirs) return "";
-  const factor = (shape === "group" ? r.plan.group : r.plan.convs).ladder.factor;
+  const { factor, refine = 0 } = (shape === "group" ? r.plan.group : r.plan.convs).ladder;
   const rate = ours.rate === theirs.rate
-    ? `Both sustained the same step, ${n(ours.rate)} sends/s (the ladder rises ×${factor}, so they are equal within that resolution)`
+    ? `Both sustained the same step, ${n(ours.rate)} sends/s (the ladder's steps are ×${(factor ** (1 / (refine + 1))).toFixed(2)} apart, so they are equal within that resolution)`
     : `duplex sustained ${n(ours.rate)} sends/s, Socket.IO ${n(theirs.rate)}`;
   const tail = ours.e2e.p99 <= theirs.e2e.p99
     ? "duplex held the lower p99"

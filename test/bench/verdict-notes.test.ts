@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Results } from "../../bench/report.ts";
+import { firstFailed } from "../../bench/lookup.ts";
 import { perSendNote } from "../../bench/verdict-notes.ts";
 import { savedResults as saved } from "./fixture.ts";
 
@@ -27,5 +28,21 @@ describe("the per-send note: what the machine had left", () => {
 
   test("results measured before the machine's CPU was read get no such sentence", () => {
     expect(perSendNote(saved())).not.toContain("the whole machine");
+  });
+});
+
+describe("a refined ladder: the steps tried between the last sustained and the first not", () => {
+  test("the result is the highest step sustained, and the step fallen short of the lowest failed one above it", () => {
+    const r = saved();
+    const ours = r.throughput.find((t) => t.id === "duplex-bun" && t.shape === "convs")!;
+    const failed = ours.steps.find((s) => !s.passed)!;
+    const refined = (rate: number, passed: boolean) => ({ ...failed, rate, passed, machineCores: 1.9 });
+    const [sustained, short] = [Math.round(ours.best!.rate * 1.145), Math.round(ours.best!.rate * 1.31)];
+    // Tried after the ladder's failed step, in the order the ladder tries them.
+    ours.steps.push(refined(sustained, true), refined(short, false));
+    ours.best = ours.steps.find((s) => s.rate === sustained)!;
+    machine(r, "bare", 38_443, 1.62);
+    expect(firstFailed(ours)!.rate).toBe(short);
+    expect(perSendNote(r)).toContain(`Over ${firstFailed(ours)!.rate.toLocaleString("en-US")} sends/s, the step duplex did not sustain`);
   });
 });
