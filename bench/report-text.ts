@@ -1,6 +1,6 @@
 /** The prose of docs/benchmarks.md that does not change from run to run. */
 import { TAIL_RATE } from "./lookup.ts";
-import type { Plan } from "./plan.ts";
+import type { Ladder, Plan } from "./plan.ts";
 
 export const METHOD = (p: Plan) => `## How it is measured
 
@@ -50,9 +50,7 @@ are over every sample.
    Beside the stages, the CPU each consumer used during the step, in cores: the three nodes,
    RabbitMQ and Redis (found by process name in \`/proc\`), and the whole machine
    (\`/proc/stat\`); on two shared cores a pipeline that waits for CPU shows it there.
-4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor}; between the last step
-   sustained and the first not, ${p.group.ladder.refine ?? 0} more steps split that gap evenly by ratio (×${(p.group.ladder.factor ** (1 / ((p.group.ladder.refine ?? 0) + 1))).toFixed(2)} apart), so a
-   ratio between two systems is not rounded to a power of ${p.group.ladder.factor}. The result is the highest
+4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor};${refined(p.group.ladder)} the result is the highest
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
    Conversations: ${p.convs.count} pairs of users with ${p.convs.devices} devices each, every conversation sending (3
@@ -104,3 +102,9 @@ The Socket.IO numbers are for less work, and a reader choosing between them shou
 The floor (bare Bun.serve) guarantees even less — no auth, nothing stored, one process — and
 exists to show what the hardware and the runtime allow.
 `;
+
+/** Results from before the ladder was refined have no `refine`. */
+function refined({ factor, refine = 0 }: Ladder): string {
+  if (refine === 0) return "";
+  return ` between the last step sustained and the first not, ${refine} more steps split that gap evenly by ratio (×${(factor ** (1 / (refine + 1))).toFixed(2)} apart), so a ratio between two systems is not rounded to a power of ${factor};`;
+}
