@@ -7,7 +7,7 @@
  */
 import { expect, test } from "bun:test";
 import { sign } from "hono/jwt";
-import { api, connect, mintToken, type NodeProc, rawUpgrade } from "./harness.ts";
+import { api, connect, mintToken, type NodeProc, rawHttp, rawUpgrade } from "./harness.ts";
 
 const uid = (p: string) => `${p}-${crypto.randomUUID().slice(0, 6)}`;
 /** JSON as a client may write it: every character outside ASCII as \uXXXX, astral ones as two escapes. */
@@ -96,6 +96,28 @@ export function edgeScenarios(node: () => NodeProc): void {
     expect(await open("127.0.0.2", { "X-Real-IP": "not an address" })).toBe("127.0.0.2");
     // A header sent twice reads as the fetch API joins it, on every runtime: two X-Real-IPs are no one address.
     expect(await open("127.0.0.2", { "X-Real-IP": "203.0.113.13", "x-real-ip": "203.0.113.14" })).toBe("127.0.0.2");
+  });
+
+  test("a request asking for another protocol (Upgrade: h2c) is served as HTTP/1.1 when it has no body; one with a body is refused on Node and Deno, not served without it", async () => {
+    const n = node();
+    const h2c = [`Host: 127.0.0.1:${n.port}`, "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"];
+    const live = await rawHttp(n.port, ["GET /livez HTTP/1.1", ...h2c]);
+    expect({ status: live.status, ok: JSON.parse(live.body).ok }).toEqual({ status: 200, ok: true });
+    const me = uid("u");
+    const auth = `Authorization: Bearer ${await mintToken(me, n.secret)}`;
+    // /api/* runs the body limit, which reads the request's body: there is none.
+    const listed = await rawHttp(n.port, ["GET /api/conversations HTTP/1.1", ...h2c, auth]);
+    expect({ status: listed.status, conversations: JSON.parse(listed.body).conversations }).toEqual({ status: 200, conversations: [] });
+    const body = JSON.stringify({ members: [me, uid("peer")] });
+    const made = await rawHttp(n.port, ["POST /api/conversations HTTP/1.1", ...h2c, auth, "Content-Type: application/json", `Content-Length: ${body.length}`], body);
+    // Bun.serve reads the body whatever the Upgrade header says; Node hands such a request over without it.
+    if (n.runtime === "bun") expect(made.status).toBe(201);
+    else {
+      expect({ status: made.status, error: JSON.parse(made.body).error }).toEqual({
+        status: 400, error: { code: "bad_request", message: "a POST request cannot ask for an upgrade here (Upgrade: h2c); send it without the Upgrade header" },
+      });
+    }
+    expect((await api(n, me, "/api/conversations")).status).toBe(200);
   });
 
   test("a token without exp, or one that would live longer than DUPLEX_MAX_TOKEN_TTL, is refused with 401", async () => {

@@ -153,27 +153,31 @@ export async function connect(
  * `from` is the loopback address to connect from (any of 127.0.0.0/8 on Linux).
  */
 export function rawUpgrade(port: number, path: string, headers: Record<string, string> = {}, from?: string): Promise<{ status: number; body: string }> {
+  return rawHttp(port, [
+    `GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Upgrade: websocket", "Connection: Upgrade",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ], "", from);
+}
+
+/** One request written as given (request line and header lines), answered by a 101 or a body of known length. */
+export function rawHttp(port: number, head: string[], body = "", from?: string): Promise<{ status: number; body: string }> {
   return new Promise((ok, fail) => {
     const sock = tcp({ port, host: "127.0.0.1", localAddress: from });
     let data = "";
-    const lines = [
-      `GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Upgrade: websocket", "Connection: Upgrade",
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
-      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", "",
-    ];
-    sock.on("connect", () => sock.write(lines.join("\r\n")));
+    sock.on("connect", () => sock.write(`${head.join("\r\n")}\r\n\r\n${body}`));
     sock.on("data", (d) => {
       data += d.toString();
       const status = Number(data.match(/^HTTP\/1\.1 (\d{3})/)?.[1]);
-      const head = data.indexOf("\r\n\r\n");
+      const end = data.indexOf("\r\n\r\n");
       const len = Number(data.match(/content-length: (\d+)/i)?.[1] ?? -1);
-      if (status && head >= 0 && (status === 101 || (len >= 0 && data.length >= head + 4 + len))) {
+      if (status && end >= 0 && (status === 101 || (len >= 0 && data.length >= end + 4 + len))) {
         sock.destroy();
-        ok({ status, body: data.slice(head + 4) });
+        ok({ status, body: data.slice(end + 4) });
       }
     });
     sock.on("error", fail);
-    setTimeout(() => { sock.destroy(); fail(new Error(`no answer to upgrade: ${data}`)); }, 10_000);
+    setTimeout(() => { sock.destroy(); fail(new Error(`no answer to ${head[0]}: ${data}`)); }, 10_000);
   });
 }
 

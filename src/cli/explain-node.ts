@@ -102,6 +102,11 @@ export const NODE_EXPLANATIONS: Explanation[] = [
     fix: "Behind nginx, use the generated config (it forwards Upgrade and Connection); for other proxies, enable WebSocket pass-through.",
   },
   {
+    area: "http", match: ["a <method> request cannot ask for an upgrade here"],
+    cause: "On Node and Deno, a request other than GET or HEAD carried an Upgrade header that is not websocket (curl --http2 sends Upgrade: h2c). Node hands such a request over without reading its body, so it is refused (400) rather than served without it; Bun serves it.",
+    fix: "Send it without the Upgrade header (curl --http1.1), or over TLS, where HTTP/2 is negotiated without one; nginx passes a client's Upgrade header on to the nodes as it came.",
+  },
+  {
     area: "http", match: ["query \"device\" must be", "field \"user\" must be a string", "field \"members\" must be", "every entry of \"members\"", "query \"users\" must list", "query \"<name>\" must be an integer", "the request body is not valid JSON", "the request body must be a JSON object",
       "field \"user\" must be <ID_RULE>", "the conversation id in the path must be <ID_RULE>", "user must be <ID_RULE>", "<field> must be <ID_RULE>"],
     cause: "A request parameter or JSON body does not have the shape CONTRACT.md §2 gives it; the message names the field.",

@@ -14,6 +14,7 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import type { IncomingMessage, ServerOptions } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
+import { duplexError } from "../core/errors.ts";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { Runtime, RuntimeOptions } from "./runtime.ts";
 
@@ -98,7 +99,7 @@ export function nodeHttp(options: RuntimeOptions): Pick<Runtime, "upgrade" | "pe
           const upgradeEnv: UpgradeEnv = { incoming: req };
           let res: Response;
           try {
-            res = await app.fetch(toRequest(req), upgradeEnv);
+            res = withoutBody(req) ? await app.fetch(toRequest(req), upgradeEnv) : bodyRefused(req);
           } catch {
             res = new Response(null, { status: 500 });
           }
@@ -121,12 +122,26 @@ function requestBounds(ms: number): ServerOptions {
 }
 
 /**
- * The upgrade request as Hono reads it: its url, its method and a header's value. An undici
- * Request with its Headers would be about 10 KB of garbage per handshake, which a burst of
- * connections turns into old-generation memory that lingers until a full collection.
- * Header values are read from the raw pairs as the fetch API on Bun and Deno sees them (a
- * repeated header is joined with ", "), so every runtime's handler reads the same request.
- * Anything else of Request's (a body, a signal) fails loudly: an upgrade has neither.
+ * Node hands this listener every request that asks for an upgrade, whatever it asks for
+ * (`Upgrade: h2c` from `curl --http2` too), and leaves the request's body unread on the
+ * socket. A GET or HEAD has none, so it is served as on Bun and Deno; any other method
+ * would reach its handler without its body, so it is refused, saying why.
+ */
+const withoutBody = (req: IncomingMessage) => req.method === "GET" || req.method === "HEAD";
+
+function bodyRefused(req: IncomingMessage): Response {
+  const err = duplexError("bad_request", `a ${req.method} request cannot ask for an upgrade here (Upgrade: ${req.headers.upgrade}); send it without the Upgrade header`);
+  return Response.json({ error: err.toJSON() }, { status: err.status });
+}
+
+/**
+ * The request as Hono reads it on this path: its URL, its method and its headers' values.
+ * An undici Request and its Headers, built for every handshake, were a tenth of what a
+ * connection allocated over its life on Node (docs/13-production.md, sizing). A header
+ * sent twice reads as the fetch API on Bun and Deno joins it, ", " between the values; the
+ * URL is not normalised as theirs is (dot segments stay), which no route here depends on.
+ * There is no body: a GET or HEAD has none (withoutBody); anything else of Request's
+ * (a signal, clone) throws, as it has no real Request behind it.
  */
 class UpgradeHeaders {
   constructor(private readonly raw: string[]) {}
@@ -151,8 +166,10 @@ class UpgradeHeaders {
 function toRequest(req: IncomingMessage): Request {
   const light = Object.create(Request.prototype, {
     url: { value: `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}` },
-    method: { value: req.method ?? "GET" },
+    method: { value: req.method },
     headers: { value: new UpgradeHeaders(req.rawHeaders) },
+    body: { value: null },
+    bodyUsed: { value: false },
   });
   return light as Request;
 }
