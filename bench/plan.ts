@@ -6,8 +6,8 @@ export interface Ladder {
   /** First offered rate (sends per second); each next step multiplies it by `factor`. */
   start: number;
   factor: number;
-  /** Steps tried between the last rate sustained and the first not, evenly apart by ratio. */
-  refine: number;
+  /** Steps tried between the last rate sustained and the first not, evenly apart by ratio (none in results from before there were any). */
+  refine?: number;
   steps: number;
   stepMs: number;
 }
@@ -65,8 +65,8 @@ const QUICK: Plan = {
   deadlineMs: 170_000,
   idle: { conns: 600, warm: 60, concurrency: 16, settleMs: 500, runtimes: ["bun", "deno", "node"] },
   latency: { pairs: 50, rates: [5000], floorRate: null, warmMs: 300, durationMs: 1500 },
-  group: { members: 100, devices: 2, ladder: { start: 100, factor: 2, steps: 1, refine: 0, stepMs: 1500 } },
-  convs: { count: 100, devices: 2, ladder: { start: 1000, factor: 2, steps: 1, refine: 0, stepMs: 1500 } },
+  group: { members: 100, devices: 2, ladder: { start: 100, factor: 2, steps: 1, stepMs: 1500 } },
+  convs: { count: 100, devices: 2, ladder: { start: 1000, factor: 2, steps: 1, stepMs: 1500 } },
   passDelivered: 0.99,
   passP99Ms: 500,
   drainMs: 1500,

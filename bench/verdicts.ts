@@ -105,8 +105,8 @@ export function verdicts(r: Results): Verdict[] {
         why: [
           `Socket.IO does less per message: no store, no sequencing, no ack that means stored${where === "cluster" ? ", and across nodes one Redis PUBLISH instead of two confirmed RabbitMQ hops and a Redis append" : ""}.`,
           where === "cluster" ? clusterNote(r, shape) : shape === "group" ? fanoutNote(r)
-            // The issue's own target reads the same steps and carries the note; once is enough.
-            : `Where a send's time goes is under the target "${r.plan.convs.count} conversations on one Bun node", which reads the same steps.`,
+            // When the issue's own target (the same steps) fails too, it carries the note; once is enough.
+            : conversationsTarget(r).met === false ? `Where a send's time goes is under the target "${r.plan.convs.count} conversations on one Bun node", which reads the same steps.` : perSendNote(r),
         ].join(" "),
       });
     }
@@ -206,14 +206,11 @@ function oneNode(r: Results): Verdict[] {
     met: share === null ? null : share >= 0.5 ? true : saturated(bestOf(r, "duplex-bun", "group")) ? false : null,
     why: "Both publish once per message to a Bun topic; duplex also validates, checks membership, sequences and stores each send, acks it, and after the publish looks at every recipient's send buffer (the slow-reader bound).",
   });
-  const convs = (id: string) => bestOf(r, id, "convs")?.best;
-  const ours = convs("duplex-bun");
-  const theirs = convs("socketio");
-  const k = div(ours?.rate, theirs?.rate);
+  const { ours, theirs, k, met } = conversationsTarget(r);
   out.push({
     target: `${r.plan.convs.count} conversations on one Bun node: ≥ 3× Socket.IO's sends/s at a p99 ≤ 2× Socket.IO's`,
     measured: k === null ? "not measured" : `${x(k)} (${Math.round(ours!.rate)} vs ${Math.round(theirs!.rate)} sends/s; p99 ${ms(ours!.e2e.p99)} vs ${ms(theirs!.e2e.p99)})`,
-    met: k === null ? null : k >= 3 && ours!.e2e.p99 <= 2 * theirs!.e2e.p99 ? true : saturated(bestOf(r, "duplex-bun", "convs")) ? false : null,
+    met,
     why: perSendNote(r),
   });
   const p99 = (round: Round, id: string) => latencyOf(round, id, TAIL_RATE)?.e2e.p99;
@@ -233,4 +230,14 @@ function oneNode(r: Results): Verdict[] {
     why: "The run did not hold every connection, or the dead node's sessions outlived the sweep's bound.",
   });
   return out;
+}
+
+/** Issue 16's target over the conversations: sends/s against Socket.IO's, at a p99 up to twice its. */
+function conversationsTarget(r: Results) {
+  const ours = bestOf(r, "duplex-bun", "convs")?.best;
+  const theirs = bestOf(r, "socketio", "convs")?.best;
+  const k = div(ours?.rate, theirs?.rate);
+  // A ladder whose top step passed gives a lower bound: short of the target, it decides nothing.
+  const met = k === null ? null : k >= 3 && ours!.e2e.p99 <= 2 * theirs!.e2e.p99 ? true : saturated(bestOf(r, "duplex-bun", "convs")) ? false : null;
+  return { ours, theirs, k, met };
 }

@@ -38,7 +38,7 @@ export async function profile(ctx: Ctx, make: (dir: string) => Promise<Target>, 
     const t = await make(dir);
     let sustained: boolean;
     try {
-      const ladder = { start: rate, factor: 1, steps: 1, refine: 0, stepMs: STEP_MS };
+      const ladder = { start: rate, factor: 1, steps: 1, stepMs: STEP_MS };
       sustained = (await throughput({ ...ctx, plan: { ...ctx.plan, convs: { ...ctx.plan.convs, ladder } } }, t, "convs")).best !== null;
     } finally {
       await t.stop();

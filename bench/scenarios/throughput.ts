@@ -83,8 +83,11 @@ export async function throughput(ctx: Ctx, t: Target, shape: Shape): Promise<Thr
   const setup = shape === "group" ? group(ctx, t) : conversations(ctx, t);
   const ladder: Ladder = shape === "group" ? ctx.plan.group.ladder : ctx.plan.convs.ladder;
   const convs = await t.conversations(setup.members);
-  const { keys } = await openDevices(ctx, t, setup.devices);
-  const senders = convs.map((conv, k) => ({ key: keys[setup.senderOf[k]], conv, worker: setup.devices[setup.senderOf[k]].worker }));
+  const connect = async () => {
+    const { keys } = await openDevices(ctx, t, setup.devices);
+    return convs.map((conv, k) => ({ key: keys[setup.senderOf[k]], conv, worker: setup.devices[setup.senderOf[k]].worker }));
+  };
+  let senders = await connect();
   const steps: Step[] = [];
   const run = async (rate: number): Promise<boolean> => {
     const tag = `${shape}${rate}`;
@@ -105,14 +108,25 @@ export async function throughput(ctx: Ctx, t: Target, shape: Shape): Promise<Thr
   let i = 0;
   while (i < ladder.steps && await run(Math.round(ladder.start * ladder.factor ** i))) i++;
   // The ladder's factor is too coarse for a ratio between systems (×1.5 reads 2.9× as 2.25×):
-  // between the last step sustained and the first not, up to `refine` more steps split the gap evenly.
-  if (i > 0 && i < ladder.steps) {
-    const below = ladder.start * ladder.factor ** (i - 1);
-    for (let k = 1; k <= ladder.refine; k++) if (!await run(Math.round(below * ladder.factor ** (k / (ladder.refine + 1))))) break;
+  // between the last step sustained and the first not, up to `refine` more steps split the gap.
+  const finer = refinedRates(ladder, i);
+  if (finer.length > 0) {
+    // On fresh sockets: the step not sustained may have cost some (a slow reader is closed
+    // with 1013), and a send to a closed one is never acked.
+    await ctx.pool.closeAll();
+    senders = await connect();
+    for (const rate of finer) if (!await run(rate)) break;
   }
   await ctx.pool.closeAll();
   return { id: t.id, label: t.label, shape, fanout: setup.fanout, steps, best: highestSustained(steps) };
 }
 
-const highestSustained = (steps: Step[]): Step | null =>
+/** The rates between the ladder's last step sustained and `failed`, its first not (none when it failed first or never). */
+export function refinedRates({ start, factor, steps, refine = 0 }: Ladder, failed: number): number[] {
+  if (failed === 0 || failed >= steps) return [];
+  const below = start * factor ** (failed - 1);
+  return Array.from({ length: refine }, (_, k) => Math.round(below * factor ** ((k + 1) / (refine + 1))));
+}
+
+export const highestSustained = (steps: Step[]): Step | null =>
   steps.reduce<Step | null>((best, s) => (s.passed && (!best || s.rate > best.rate) ? s : best), null);
