@@ -1,11 +1,26 @@
 /** Reading a run's results: one system's measurement by id, and the formats the report's prose uses. */
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
-import type { Shape, ThroughputResult } from "./scenarios/throughput.ts";
+import type { Shape, Step, ThroughputResult } from "./scenarios/throughput.ts";
 
 export const div = (a: number | undefined | null, b: number | undefined | null) => (a != null && b ? a / b : null);
 /** False when the ladder's top step passed: the system was never pushed to its limit. */
 export const saturated = (t: ThroughputResult | undefined) => !!t && t.steps.some((s) => !s.passed);
+/**
+ * The lowest step of `ours` sustained at `factor` times what `theirs` delivered, at a p99 no
+ * higher than `tail` times theirs: what "k× the delivered/s at an equal or lower p99" asks.
+ * Comparing the p99s of the two highest steps instead would hold ours to its tail at a rate
+ * far above k×.
+ */
+export function stepAtTheirP99(ours: ThroughputResult | undefined, theirs: Step | null | undefined, factor: number, tail = 1): Step | undefined {
+  if (!ours || !theirs) return undefined;
+  return ours.steps
+    .filter((s) => s.passed && s.deliveredPerSec >= factor * theirs.deliveredPerSec && s.e2e.p99 <= tail * theirs.e2e.p99)
+    .sort((a, b) => a.rate - b.rate)[0];
+}
+/** "; 3.4× at 17,086 sends/s, p99 120.1 ms": the step that met a target at their p99, for its measured column. */
+export const atTheirP99 = (step: Step | undefined, theirs: Step | null | undefined) =>
+  step && theirs ? `; ${x(step.deliveredPerSec / theirs.deliveredPerSec)} at ${n(step.rate)} sends/s, p99 ${step.e2e.p99.toFixed(1)} ms` : "";
 /** The lowest step above the result that was not sustained: what the system fell short of. */
 export const firstFailed = (t: ThroughputResult) =>
   t.steps.filter((s) => !s.passed && s.rate > (t.best?.rate ?? 0)).sort((a, b) => a.rate - b.rate)[0];

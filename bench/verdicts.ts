@@ -3,7 +3,7 @@
  * issue's targets — reported, never asserted. A missed target comes with the reason
  * the run's own numbers point to.
  */
-import { bestOf, div, idleOf, kib, latencyOf, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, x, xs } from "./lookup.ts";
+import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, ms, ms2, type Repeated, repeated, type Round, saturated, stepAtTheirP99, TAIL_RATE, x, xs } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
 import { clusterNote, cpuNote, fanoutNote, floorNote, perSendNote } from "./verdict-notes.ts";
@@ -94,13 +94,14 @@ export function verdicts(r: Results): Verdict[] {
       // A system that passed the ladder's top step was not saturated: its number is a lower bound.
       const open = !saturated(oursRun) && !saturated(theirsRun) ? "both passed the ladder's top step, so neither was saturated"
         : !saturated(theirsRun) ? "Socket.IO passed the ladder's top step" : !saturated(oursRun) ? "duplex passed the ladder's top step" : "";
+      const step = stepAtTheirP99(oursRun, theirs, 3);
       const met = k === null ? null
         : !saturated(theirsRun) && saturated(oursRun) ? false
-        : !saturated(oursRun) ? (k >= 3 && ours!.e2e.p99 <= theirs!.e2e.p99 ? true : null)
-        : k >= 3 && ours!.e2e.p99 <= theirs!.e2e.p99;
+        : !saturated(oursRun) ? (step ? true : null)
+        : step !== undefined;
       out.push({
         target: `≥ 3× Socket.IO's delivered msgs/s at an equal or better p99 (${name}, ${where})`,
-        measured: k === null ? "not measured" : `${x(k)} (p99 ${ours!.e2e.p99.toFixed(1)} vs ${theirs!.e2e.p99.toFixed(1)} ms)${open ? `; ${open}` : ""}`,
+        measured: k === null ? "not measured" : `${x(k)} (p99 ${ours!.e2e.p99.toFixed(1)} vs ${theirs!.e2e.p99.toFixed(1)} ms)${atTheirP99(step, theirs)}${open ? `; ${open}` : ""}`,
         met,
         why: [
           `Socket.IO does less per message: no store, no sequencing, no ack that means stored${where === "cluster" ? ", and across nodes one Redis PUBLISH instead of two confirmed RabbitMQ hops and a Redis append" : ""}.`,
@@ -151,10 +152,11 @@ function clusterPipeline(r: Results): Verdict[] {
   const group = bestOf(r, "duplex-cluster", "group")?.best;
   const sioGroup = bestOf(r, "socketio-cluster", "group")?.best;
   const k = div(group?.deliveredPerSec, sioGroup?.deliveredPerSec);
+  const twice = stepAtTheirP99(bestOf(r, "duplex-cluster", "group"), sioGroup, 2);
   out.push({
     target: "cluster, group of 100 × 2 devices: ≥ 2× Socket.IO ×3's delivered/s at an equal or lower p99",
-    measured: k === null ? "not measured" : `${x(k)} (p99 ${group!.e2e.p99.toFixed(1)} vs ${sioGroup!.e2e.p99.toFixed(1)} ms)`,
-    met: k === null ? null : k >= 2 && group!.e2e.p99 <= sioGroup!.e2e.p99,
+    measured: k === null ? "not measured" : `${x(k)} (p99 ${group!.e2e.p99.toFixed(1)} vs ${sioGroup!.e2e.p99.toFixed(1)} ms)${atTheirP99(twice, sioGroup)}`,
+    met: k === null ? null : twice !== undefined,
     why: "Fan-out to 199 devices is per-socket work on every node (issue 16's side of the path); the cluster pipeline adds its two RabbitMQ hops and the append per send.",
   });
   const staged = [1000, 5000].map((rate) => latencyOf(r, "duplex-cluster", rate)).filter((l) => l?.stages?.some((s) => s.count > 0));
@@ -206,10 +208,10 @@ function oneNode(r: Results): Verdict[] {
     met: share === null ? null : share >= 0.5 ? true : saturated(bestOf(r, "duplex-bun", "group")) ? false : null,
     why: "Both publish once per message to a Bun topic; duplex also validates, checks membership, sequences and stores each send, acks it, and after the publish looks at every recipient's send buffer (the slow-reader bound).",
   });
-  const { ours, theirs, k, met } = conversationsTarget(r);
+  const { ours, theirs, k, met, step } = conversationsTarget(r);
   out.push({
     target: `${r.plan.convs.count} conversations on one Bun node: ≥ 3× Socket.IO's sends/s at a p99 ≤ 2× Socket.IO's`,
-    measured: k === null ? "not measured" : `${x(k)} (${Math.round(ours!.rate)} vs ${Math.round(theirs!.rate)} sends/s; p99 ${ms(ours!.e2e.p99)} vs ${ms(theirs!.e2e.p99)})`,
+    measured: k === null ? "not measured" : `${x(k)} (${Math.round(ours!.rate)} vs ${Math.round(theirs!.rate)} sends/s; p99 ${ms(ours!.e2e.p99)} vs ${ms(theirs!.e2e.p99)})${atTheirP99(step, theirs)}`,
     met,
     why: perSendNote(r),
   });
@@ -234,10 +236,12 @@ function oneNode(r: Results): Verdict[] {
 
 /** Issue 16's target over the conversations: sends/s against Socket.IO's, at a p99 up to twice its. */
 function conversationsTarget(r: Results) {
-  const ours = bestOf(r, "duplex-bun", "convs")?.best;
+  const oursRun = bestOf(r, "duplex-bun", "convs");
+  const ours = oursRun?.best;
   const theirs = bestOf(r, "socketio", "convs")?.best;
   const k = div(ours?.rate, theirs?.rate);
+  const step = stepAtTheirP99(oursRun, theirs, 3, 2);
   // A ladder whose top step passed gives a lower bound: short of the target, it decides nothing.
-  const met = k === null ? null : k >= 3 && ours!.e2e.p99 <= 2 * theirs!.e2e.p99 ? true : saturated(bestOf(r, "duplex-bun", "convs")) ? false : null;
-  return { ours, theirs, k, met };
+  const met = k === null ? null : step ? true : saturated(oursRun) ? false : null;
+  return { ours, theirs, k, met, step };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { highestSustained, refinedRates, type Step } from "../../bench/scenarios/throughput.ts";
+import { stepAtTheirP99 } from "../../bench/lookup.ts";
+import { highestSustained, refinedRates, type Step, type ThroughputResult } from "../../bench/scenarios/throughput.ts";
 
 const ladder = { start: 1000, factor: 1.5, steps: 6, refine: 2, stepMs: 5000 };
 const step = (rate: number, passed: boolean) => ({ rate, passed }) as Step;
@@ -21,5 +22,22 @@ describe("the throughput ladder's finer steps", () => {
     const steps = [step(1000, true), step(1500, true), step(2250, false), step(1717, true), step(1966, false)];
     expect(highestSustained(steps)?.rate).toBe(1717);
     expect(highestSustained([step(1000, false)])).toBeNull();
+  });
+});
+
+describe("k× another system's delivered/s at a p99 no higher than its", () => {
+  const at = (rate: number, deliveredPerSec: number, p99: number, passed = true) => ({ rate, deliveredPerSec, passed, e2e: { p99 } }) as Step;
+  const ours = { steps: [at(100, 19_900, 10), at(150, 29_850, 20), at(225, 44_775, 400), at(338, 67_262, 900, false)] } as ThroughputResult;
+  const theirs = at(50, 9_950, 30);
+
+  test("is the lowest sustained step at k× whose p99 is no higher, not the highest step", () => {
+    expect(stepAtTheirP99(ours, theirs, 3)?.rate).toBe(150);
+    expect(stepAtTheirP99(ours, theirs, 4)).toBeUndefined();
+    // Twice their p99 allowed (issue 16's conversations target).
+    expect(stepAtTheirP99(ours, theirs, 4, 20)?.rate).toBe(225);
+  });
+
+  test("a step that was not sustained never counts, whatever it delivered", () => {
+    expect(stepAtTheirP99(ours, theirs, 6, 100)).toBeUndefined();
   });
 });

@@ -61,9 +61,9 @@ describe("the older 3× target over the 500 conversations on one node", () => {
   test("carries the note itself when the issue's target, which allows twice Socket.IO's p99, is met", () => {
     const r = saved();
     const sio = r.throughput.find((t) => t.id === "socketio" && t.shape === "convs")!;
-    // Socket.IO sustained a third of duplex's rate, at a p99 a little under duplex's.
+    // Socket.IO sustained under a third of duplex's rate, at a p99 a little under duplex's.
     const ours = r.throughput.find((t) => t.id === "duplex-bun" && t.shape === "convs")!.best!;
-    sio.best = { ...sio.best!, rate: ours.rate / 3, deliveredPerSec: ours.deliveredPerSec / 3, e2e: { ...ours.e2e, p99: ours.e2e.p99 * 0.9 } };
+    sio.best = { ...sio.best!, rate: ours.rate / 3.2, deliveredPerSec: ours.deliveredPerSec / 3.2, e2e: { ...ours.e2e, p99: ours.e2e.p99 * 0.9 } };
     const v = older(r);
     expect(v.met).toBe(false);
     expect(v.why).toContain("Three times Socket.IO's rate is");
