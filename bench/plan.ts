@@ -12,6 +12,9 @@ export interface Ladder {
   stepMs: number;
 }
 
+/** The ratio between two neighbouring rates a ladder can report: ×factor, less where it refines. */
+export const resolution = ({ factor, refine = 0 }: Ladder): number => factor ** (1 / (refine + 1));
+
 export interface Plan {
   quick: boolean;
   workers: number;

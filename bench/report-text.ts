@@ -1,6 +1,6 @@
 /** The prose of docs/benchmarks.md that does not change from run to run. */
 import { TAIL_RATE } from "./lookup.ts";
-import type { Ladder, Plan } from "./plan.ts";
+import { type Ladder, type Plan, resolution } from "./plan.ts";
 
 export const METHOD = (p: Plan) => `## How it is measured
 
@@ -105,7 +105,7 @@ exists to show what the hardware and the runtime allow.
 `;
 
 /** Results from before the ladder was refined have no `refine`. */
-function refined({ factor, refine = 0 }: Ladder): string {
-  if (refine === 0) return "";
-  return ` between the last step sustained and the first not, ${refine} more steps split that gap evenly by ratio (×${(factor ** (1 / (refine + 1))).toFixed(2)} apart), so a ratio between two systems is not rounded to a power of ${factor};`;
+function refined(ladder: Ladder): string {
+  if (!ladder.refine) return "";
+  return ` between the last step sustained and the first not, ${ladder.refine} more steps split that gap evenly by ratio (×${resolution(ladder).toFixed(2)} apart), so a ratio between two systems is not rounded to a power of ${ladder.factor};`;
 }

@@ -3,6 +3,7 @@
  * a sentence is printed only where the numbers it states were measured.
  */
 import { bestOf, cores, firstFailed, latencyOf, ms2, n, perSend, saturated } from "./lookup.ts";
+import { resolution } from "./plan.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
 import type { Shape } from "./scenarios/throughput.ts";
@@ -85,9 +86,9 @@ export function clusterNote(r: Results, shape: Shape): string {
   const ours = bestOf(r, "duplex-cluster", shape)?.best;
   const theirs = bestOf(r, "socketio-cluster", shape)?.best;
   if (!ours || !theirs) return "";
-  const { factor, refine = 0 } = (shape === "group" ? r.plan.group : r.plan.convs).ladder;
+  const { ladder } = shape === "group" ? r.plan.group : r.plan.convs;
   const rate = ours.rate === theirs.rate
-    ? `Both sustained the same step, ${n(ours.rate)} sends/s (the ladder's steps are ×${(factor ** (1 / (refine + 1))).toFixed(2)} apart, so they are equal within that resolution)`
+    ? `Both sustained the same step, ${n(ours.rate)} sends/s (the ladder's steps are ×${resolution(ladder).toFixed(2)} apart, so they are equal within that resolution)`
     : `duplex sustained ${n(ours.rate)} sends/s, Socket.IO ${n(theirs.rate)}`;
   const tail = ours.e2e.p99 <= theirs.e2e.p99
     ? "duplex held the lower p99"

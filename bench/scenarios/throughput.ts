@@ -9,7 +9,7 @@
  * other device).
  */
 import { percentiles, type Percentiles } from "../load/hist.ts";
-import type { Ladder } from "../plan.ts";
+import { type Ladder, resolution } from "../plan.ts";
 import { cpuMeter } from "../systems/cpu.ts";
 import type { Target } from "../systems/targets.ts";
 import { byWorker, type Ctx, delivered, type Device, drain, openDevices } from "./common.ts";
@@ -122,10 +122,10 @@ export async function throughput(ctx: Ctx, t: Target, shape: Shape): Promise<Thr
 }
 
 /** The rates between the ladder's last step sustained and `failed`, its first not (none when it failed first or never). */
-export function refinedRates({ start, factor, steps, refine = 0 }: Ladder, failed: number): number[] {
-  if (failed === 0 || failed >= steps) return [];
-  const below = start * factor ** (failed - 1);
-  return Array.from({ length: refine }, (_, k) => Math.round(below * factor ** ((k + 1) / (refine + 1))));
+export function refinedRates(ladder: Ladder, failed: number): number[] {
+  if (failed === 0 || failed >= ladder.steps) return [];
+  const below = ladder.start * ladder.factor ** (failed - 1);
+  return Array.from({ length: ladder.refine ?? 0 }, (_, k) => Math.round(below * resolution(ladder) ** (k + 1)));
 }
 
 export const highestSustained = (steps: Step[]): Step | null =>

@@ -140,8 +140,9 @@ function bodyRefused(req: IncomingMessage): Response {
  * connection allocated over its life on Node (docs/13-production.md, sizing). A header
  * sent twice reads as the fetch API on Bun and Deno joins it, ", " between the values; the
  * URL is not normalised as theirs is (dot segments stay), which no route here depends on.
- * There is no body: a GET or HEAD has none (withoutBody); anything else of Request's
- * (a signal, clone) throws, as it has no real Request behind it.
+ * There is no body: a GET or HEAD has none (withoutBody). Of the headers only `get` is
+ * there, all that duplex's routes and Hono's body limit (which stops at the absent body)
+ * call; anything else of Request's (a signal, clone) throws, as no real Request is behind it.
  */
 class UpgradeHeaders {
   constructor(private readonly raw: string[]) {}
@@ -152,14 +153,6 @@ class UpgradeHeaders {
       if (this.raw[i].length === wanted.length && this.raw[i].toLowerCase() === wanted) value = value === null ? this.raw[i + 1] : `${value}, ${this.raw[i + 1]}`;
     }
     return value;
-  }
-  has(name: string): boolean {
-    return this.get(name) !== null;
-  }
-  forEach(fn: (value: string, name: string) => void): void {
-    const names = new Set<string>();
-    for (let i = 0; i < this.raw.length; i += 2) names.add(this.raw[i].toLowerCase());
-    for (const name of [...names].sort()) fn(this.get(name)!, name);
   }
 }
 
