@@ -21,6 +21,7 @@ import { Membership, ownedBy } from "./ownership.ts";
 import { PendingSubmits, unavailable } from "../pending.ts";
 import { ShardConsumer } from "./shard-consumer.ts";
 import { shardWork } from "./shard-work.ts";
+import { TurnBatcher } from "./turn-batch.ts";
 import { checkOptions, type RabbitmqBrokerOptions } from "./options.ts";
 import { shardOf } from "../shard.ts";
 import { DELIVERY_LIMIT, names, nodeQueue, topology } from "./topology.ts";
@@ -65,6 +66,8 @@ class RabbitmqBroker implements Broker {
   /** A node heard announcing another DUPLEX_SHARDS, and who waits to hear from any peer. */
   #disagreement: { node: string; shards: number } | null = null;
   #peerWaiters: (() => void)[] = [];
+  /** Every owned shard's sequenced batches of one turn, as one fanout message. */
+  #sequenced = new TurnBatcher((json) => this.#send(this.#names.fanout, "", "sequenced", Buffer.from(json)), "a sequenced message");
 
   constructor(url: string, options: RabbitmqBrokerOptions) {
     this.#o = { queueType: "quorum", heartbeatSeconds: 5, deliveryLimit: DELIVERY_LIMIT, ...options };
@@ -82,7 +85,7 @@ class RabbitmqBroker implements Broker {
     this.#pending = new PendingSubmits(this.#o.sendTimeoutMs);
     const work = shardWork({
       sequence: (messages) => this.#handlers!.sequence(messages),
-      fanOut: (type, body) => this.#publish(this.#names.fanout, "", type, body),
+      fanOut: (type, body) => (type === "sequenced" ? this.#sequenced.add(body as Sequenced[]) : this.#publish(this.#names.fanout, "", type, body)),
       stopping: () => this.#closing,
       deadLettered: (report) => this.#call("deadLettered", () => this.#handlers?.deadLettered?.(report)),
       // Quorum queues count deliveries and enforce x-delivery-limit themselves.
@@ -353,8 +356,6 @@ class RabbitmqBroker implements Broker {
   }
 
   #publish(exchange: string, key: string, type: string, body: unknown, options: Options.Publish = {}): Promise<void> {
-    const channel = this.#publisher;
-    if (!channel) return Promise.reject(unavailable("RabbitMQ is not connected"));
     let content: Buffer;
     try {
       // A body that cannot be serialised fails for good, not as RabbitMQ being away.
@@ -362,6 +363,12 @@ class RabbitmqBroker implements Broker {
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.#send(exchange, key, type, content, options);
+  }
+
+  #send(exchange: string, key: string, type: string, content: Buffer, options: Options.Publish = {}): Promise<void> {
+    const channel = this.#publisher;
+    if (!channel) return Promise.reject(unavailable("RabbitMQ is not connected"));
     return new Promise((resolve, reject) => {
       const fail = (err: unknown) => reject(unavailable(`RabbitMQ did not confirm a publish to ${exchange}`, err));
       try {

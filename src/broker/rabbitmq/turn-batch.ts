@@ -1,0 +1,68 @@
+/**
+ * The fanout publishes of one event-loop turn, sent as one message. A node that owns
+ * several shards tends to finish their batches together (their store replies arrive in
+ * one read), and each batch published alone costs RabbitMQ a publish, a confirm and a
+ * delivery to every node, and every node a frame to read and parse. Joined, the turn
+ * costs that once.
+ *
+ * Order holds: a shard issues its batches in order, a turn's batches are joined in the
+ * order they were added, and one channel publishes the turns in order. Each batch is
+ * serialised when it is added, so a batch the runtime cannot serialise fails alone
+ * (publishEach narrows it down to the item) and never spoils another shard's; a publish
+ * that fails fails every batch in it, and each shard retries its own.
+ */
+import { serialise } from "../../core/protocol.ts";
+
+interface Waiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export class TurnBatcher {
+  #publish: (json: string) => Promise<void>;
+  #what: string;
+  /** Each added batch's items as JSON, without the array's brackets. */
+  #parts: string[] = [];
+  #waiters: Waiter[] = [];
+
+  /** `publish` sends one JSON array and resolves once it is confirmed. */
+  constructor(publish: (json: string) => Promise<void>, what: string) {
+    this.#publish = publish;
+    this.#what = what;
+  }
+
+  /** Resolves once the message that carries `items` is confirmed. */
+  add(items: readonly unknown[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
+    let json: string;
+    try {
+      json = serialise(items, this.#what);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      // setImmediate runs once the turn's I/O callbacks (every store reply read with this
+      // one) are done, so the batches they finish join; a microtask would go out first.
+      if (this.#parts.length === 0) queueMicrotask(() => this.#flush());
+      this.#parts.push(json.slice(1, -1));
+      this.#waiters.push({ resolve, reject });
+    });
+  }
+
+  #flush(): void {
+    const json = `[${this.#parts.join(",")}]`;
+    const waiters = this.#waiters;
+    this.#parts = [];
+    this.#waiters = [];
+    let sent: Promise<void>;
+    try {
+      sent = this.#publish(json);
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    sent.then(
+      () => { for (const w of waiters) w.resolve(); },
+      (err) => { for (const w of waiters) w.reject(err); },
+    );
+  }
+}
