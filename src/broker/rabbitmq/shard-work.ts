@@ -98,7 +98,7 @@ export function shardWork(o: ShardWorkOptions): ShardWork {
       items.push(item);
       sourceOf.set(item, i);
     });
-    // Issued now (publishing is synchronous up to the confirm), confirmed later.
+    // Added to this turn's fanout message now, in the shard's order; confirmed later.
     const confirmed = (async () => {
       const unsent = await retry(() => publishEach((part) => o.fanOut("sequenced", part), items), current);
       const confirmedAt = stamp();

@@ -41,8 +41,9 @@ export class TurnBatcher {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      // setImmediate runs once the turn's I/O callbacks (every store reply read with this
-      // one) are done, so the batches they finish join; a microtask would go out first.
+      // The turn ends at the microtask checkpoint: store replies read together resolve
+      // their shards' calls before it, so those batches join. Waiting for the next
+      // event-loop iteration (setImmediate) joined fewer and was slower (docs/09-order.md).
       if (this.#parts.length === 0) queueMicrotask(() => this.#flush());
       this.#parts.push(json.slice(1, -1));
       this.#waiters.push({ resolve, reject });
