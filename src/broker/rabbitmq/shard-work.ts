@@ -1,8 +1,9 @@
 /**
  * What a shard's active consumer does with one batch: sequence and store it through the
  * hub, fan the results out with publisher confirms, and only then let the batch be acked.
- * It hands the batch back as soon as the fanout publish is issued, so that the shard can
- * sequence its next batch while RabbitMQ confirms this one (shard-consumer.ts).
+ * It hands the batch back as soon as its results are added to the turn's fanout message
+ * (turn-batch.ts), so that the shard can sequence its next batch while RabbitMQ confirms
+ * this one (shard-consumer.ts).
  * A failure that may pass (the store or broker "unavailable") is retried with backoff for
  * as long as the batch is still this node's. A poison message (src/broker/poison.ts: one
  * that fails for good, or is no `send` at all) goes back to its origin as a refusal and is

@@ -13,6 +13,13 @@
  */
 import { serialise } from "../../core/protocol.ts";
 
+/**
+ * A joined message grows to about this many bytes, then the next batch starts another:
+ * sixteen shards' full batches of large messages could otherwise pass RabbitMQ's
+ * max_message_size, and one huge frame holds the channel (and every node's reader) up.
+ */
+export const JOINED_BYTES = 1 << 20;
+
 interface Waiter {
   resolve(): void;
   reject(err: unknown): void;
@@ -23,6 +30,7 @@ export class TurnBatcher {
   #what: string;
   /** Each added batch's items as JSON, without the array's brackets. */
   #parts: string[] = [];
+  #bytes = 0;
   #waiters: Waiter[] = [];
 
   /** `publish` sends one JSON array and resolves once it is confirmed. */
@@ -33,6 +41,7 @@ export class TurnBatcher {
 
   /** Resolves once the message that carries `items` is confirmed. */
   add(items: readonly unknown[]): Promise<void> {
+    // Nothing to carry; an empty part would also join into invalid JSON ("[,…]").
     if (items.length === 0) return Promise.resolve();
     let json: string;
     try {
@@ -40,24 +49,31 @@ export class TurnBatcher {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.#parts.length > 0 && this.#bytes + json.length > JOINED_BYTES) this.#flush();
     return new Promise((resolve, reject) => {
-      // The turn ends at the microtask checkpoint: store replies read together resolve
-      // their shards' calls before it, so those batches join. Waiting for the next
-      // event-loop iteration (setImmediate) joined fewer and was slower (docs/09-order.md).
+      // The message leaves in a microtask queued behind the first batch. Store replies
+      // read together resolve their shards' calls, each the same few awaits from here,
+      // before it runs, so those batches join; one that comes later starts the next
+      // message. Waiting for the next event-loop iteration (setImmediate) instead joined
+      // fewer and was slower (docs/09-order.md).
       if (this.#parts.length === 0) queueMicrotask(() => this.#flush());
       this.#parts.push(json.slice(1, -1));
+      this.#bytes += json.length;
       this.#waiters.push({ resolve, reject });
     });
   }
 
   #flush(): void {
-    const json = `[${this.#parts.join(",")}]`;
+    // A message that filled up went out early; its microtask finds nothing left.
+    if (this.#parts.length === 0) return;
+    const parts = this.#parts;
     const waiters = this.#waiters;
     this.#parts = [];
+    this.#bytes = 0;
     this.#waiters = [];
     let sent: Promise<void>;
     try {
-      sent = this.#publish(json);
+      sent = this.#publish(`[${parts.join(",")}]`);
     } catch (err) {
       sent = Promise.reject(err);
     }

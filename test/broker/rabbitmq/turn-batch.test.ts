@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { DuplexError } from "../../../src/core/errors.ts";
-import { TurnBatcher } from "../../../src/broker/rabbitmq/turn-batch.ts";
+import { JOINED_BYTES, TurnBatcher } from "../../../src/broker/rabbitmq/turn-batch.ts";
 
 /** A publish that records each message and settles it when told. */
 function channel() {
@@ -83,4 +83,15 @@ test("an empty batch resolves without a message", async () => {
   await new TurnBatcher(publish, "a sequenced message").add([]);
   await turn();
   expect(sent).toEqual([]);
+});
+
+test("a turn's batches past JOINED_BYTES start another message, and the order holds across the two", async () => {
+  const { sent, publish } = channel();
+  const batcher = new TurnBatcher(publish, "a sequenced message");
+  const big = "x".repeat(JOINED_BYTES / 2);
+  void batcher.add([{ n: 1, big }]);
+  void batcher.add([{ n: 2, big }]);
+  void batcher.add([{ n: 3 }]);
+  await turn();
+  expect(sent.map((s) => (JSON.parse(s.json) as { n: number }[]).map((i) => i.n))).toEqual([[1], [2, 3]]);
 });
