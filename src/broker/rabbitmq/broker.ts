@@ -85,7 +85,8 @@ class RabbitmqBroker implements Broker {
     this.#pending = new PendingSubmits(this.#o.sendTimeoutMs);
     const work = shardWork({
       sequence: (messages) => this.#handlers!.sequence(messages),
-      fanOut: (type, body) => (type === "sequenced" ? this.#sequenced.add(body as Sequenced[]) : this.#publish(this.#names.fanout, "", type, body)),
+      fanOut: (items) => this.#sequenced.add(items),
+      fanOutRefusal: (refusal) => this.#publish(this.#names.fanout, "", "refused", refusal),
       stopping: () => this.#closing,
       deadLettered: (report) => this.#call("deadLettered", () => this.#handlers?.deadLettered?.(report)),
       // Quorum queues count deliveries and enforce x-delivery-limit themselves.

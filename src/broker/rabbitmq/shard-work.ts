@@ -23,8 +23,10 @@ const RETRY_MAX_MS = 5000;
 
 export interface ShardWorkOptions {
   sequence(messages: NewMessage[]): Promise<Appended[]>;
-  /** Publishes to the fanout; resolves once RabbitMQ confirmed it. */
-  fanOut(type: "sequenced" | "refused", body: unknown): Promise<void>;
+  /** Publishes sequenced items to the fanout; resolves once RabbitMQ confirmed them. */
+  fanOut(items: Sequenced[]): Promise<void>;
+  /** Publishes a refusal to the fanout, for the origin node; resolves once confirmed. */
+  fanOutRefusal(refusal: Refusal): Promise<void>;
   /** The broker is closing: give up retrying (the batch is requeued). */
   stopping(): boolean;
   /** A poison message is about to be dead-lettered. */
@@ -101,14 +103,14 @@ export function shardWork(o: ShardWorkOptions): ShardWork {
     });
     // Added to this turn's fanout message now, in the shard's order; confirmed later.
     const confirmed = (async () => {
-      const unsent = await retry(() => publishEach((part) => o.fanOut("sequenced", part), items), current);
+      const unsent = await retry(() => publishEach((part) => o.fanOut(part), items), current);
       const confirmedAt = stamp();
       for (let i = 0; i < items.length; i++) o.stage("fanout_confirm", confirmedAt - sequencedAt);
       for (const { item, error } of unsent) {
         const i = sourceOf.get(item)!;
         refuse(requests[i], sources[i], duplexError("unprocessable", `stored as seq ${item.message.seq} of "${item.message.conv}", but ${error.message}`));
       }
-      await retry(() => Promise.all(refusals.map((r) => o.fanOut("refused", r))), current);
+      await retry(() => Promise.all(refusals.map((r) => o.fanOutRefusal(r))), current);
       return dead;
     })();
     return { confirmed };

@@ -310,7 +310,7 @@ describe("RabbitMQ broker pipeline", () => {
     });
   }
 
-  /** Every `sequenced` broadcast of a namespace, as RabbitMQ carries it: item count per message. */
+  /** Every `sequenced` broadcast of a namespace, as RabbitMQ carries it: each message's items. */
   async function fanoutSpy(namespace: string) {
     const conn = await connect(AMQP_URL);
     teardown.push(() => conn.close());
