@@ -72,7 +72,7 @@ export class MemoryBroker implements Broker {
             handlers.deadLettered?.(poisonReport(r, result));
             return this.#pending.settle(r.ref, result);
           }
-          const item: Sequenced = { ...result, origin: r.origin, ref: r.ref };
+          const item: Sequenced = { message: result.message, duplicate: result.duplicate, origin: r.origin, ref: r.ref };
           handlers.deliver(item);
           this.#pending.settle(r.ref, item);
         });

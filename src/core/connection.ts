@@ -5,7 +5,7 @@
  */
 import type { SessionRecord, StoredMessage } from "./ports/store.ts";
 import type { HubMetrics } from "./metrics.ts";
-import { encode, type ServerFrame } from "./protocol.ts";
+import { encode, msgFrame, type ServerFrame } from "./protocol.ts";
 import { BoundedMap } from "./lru.ts";
 import type { Bucket, RateLimit, RateVerdict } from "./rate.ts";
 import type { SocketEvents, SocketSeam } from "./socket.ts";
@@ -15,7 +15,7 @@ import type { SocketEvents, SocketSeam } from "./socket.ts";
 export const SLOW_GRACE_MS = 250;
 /** Over this many times the bound a reader is closed at once: memory comes first. */
 export const SLOW_HARD_FACTOR = 8;
-/** Conversations per connection whose latest live run is remembered (for `sync`). */
+/** Conversations per connection whose latest live run is remembered (for `sync`): at least the most recent this many (BoundedMap). */
 export const LIVE_RUNS = 256;
 
 export interface Outbound {
@@ -142,7 +142,7 @@ export class Connection implements SocketEvents, Bucket {
     for (const m of r.held) {
       if (m.seq <= r.floor) continue;
       this.#ran(m);
-      this.send({ type: "msg", ...m });
+      this.send(msgFrame(m));
       r.floor = m.seq;
     }
     r.held = null;
@@ -185,11 +185,10 @@ export class Connection implements SocketEvents, Bucket {
   /** Live messages of a conversation come in increasing seq; a gap starts a new run. */
   #ran(m: StoredMessage): void {
     const runs = (this.#runs ??= new BoundedMap(LIVE_RUNS));
+    // Reading it is what keeps it among the recent, so a run extended in place is not set again.
     const run = runs.get(m.conv);
-    const extended = run !== undefined && m.seq === run.last + 1;
-    if (extended) run.last = m.seq;
-    // Set again even when extended in place: setting is what keeps it among the recent.
-    runs.set(m.conv, extended ? run : { first: m.seq, last: m.seq });
+    if (run !== undefined && m.seq === run.last + 1) run.last = m.seq;
+    else runs.set(m.conv, { first: m.seq, last: m.seq });
   }
 
   /**

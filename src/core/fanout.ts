@@ -16,7 +16,7 @@ import { OrderedDelivery } from "./delivery.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
 import type { HubMetrics } from "./metrics.ts";
-import { encode, type ServerFrame } from "./protocol.ts";
+import { encode, msgFrame } from "./protocol.ts";
 import type { Publish } from "./socket.ts";
 
 export interface FanoutDeps {
@@ -83,7 +83,7 @@ export class Fanout {
   #fanIn(m: StoredMessage): void {
     this.#d.conversation(m.conv).then((c) => {
       if (!c) return;
-      const frame: ServerFrame = { type: "msg", ...m };
+      const frame = msgFrame(m);
       let text: string | null | undefined;
       const encoded = () => (text === undefined ? (text = encode(frame)) : text);
       const sender = this.#sender(c, m);

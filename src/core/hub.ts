@@ -10,7 +10,7 @@ import { heartbeatFigures } from "./heartbeat-figures.ts";
 import { errorFields, type Fields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
 import { type HubMetrics, NO_METRICS } from "./metrics.ts";
-import { type ClientFrame, encode, errorFrame, FrameError, handledAll, parseClientFrame } from "./protocol.ts";
+import { type ClientFrame, encode, errorFrame, FrameError, handledAll, msgFrame, parseClientFrame } from "./protocol.ts";
 import { Connection, type Outbound } from "./connection.ts";
 import { RateLimit } from "./rate.ts";
 import { CLOSE, type Publish, type SocketEvents, type SocketSeam } from "./socket.ts";
@@ -261,7 +261,7 @@ export class Hub {
     try {
       for (;;) {
         const page = await this.#o.stores.messages.range(conv, last, SYNC_PAGE);
-        for (const m of page) if (!conn.sentLive(m)) conn.send({ type: "msg", ...m });
+        for (const m of page) if (!conn.sentLive(m)) conn.send(msgFrame(m));
         if (page.length > 0) last = sent = page[page.length - 1].seq;
         if (page.length < SYNC_PAGE || conn.closed) break;
       }

@@ -156,6 +156,13 @@ export function jsonOrNull(value: unknown): string | null {
 export const encode = (frame: ServerFrame): string | null => jsonOrNull(frame);
 
 /**
+ * A stored message as a `msg` frame, its fields in CONTRACT §4's order. Built field by field:
+ * a spread copies through the runtime's generic path, once per delivered message.
+ */
+export const msgFrame = (m: StoredMessage): ServerFrame =>
+  ({ type: "msg", conv: m.conv, seq: m.seq, id: m.id, from: m.from, body: m.body, ts: m.ts });
+
+/**
  * JSON text of a message on its way to the store or the broker. A value JSON.stringify
  * cannot serialise is refused for good ("unprocessable"): retrying cannot help, so it must
  * never look like a failure of the store or broker ("unavailable").

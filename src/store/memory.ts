@@ -215,7 +215,8 @@ export class MemoryMessageStore implements MessageStore {
     const key = sentKey(m);
     const prior = state.sent.get(key);
     if (prior !== undefined) return { message: state.messages[prior - state.trimmed - 1], duplicate: true };
-    const message: StoredMessage = { ...m, seq: state.trimmed + state.messages.length + 1, ts: this.#now() };
+    // Field by field, in the order the Redis store reads them back: one shape for both stores' messages.
+    const message: StoredMessage = { conv: m.conv, seq: state.trimmed + state.messages.length + 1, id: m.id, from: m.from, body: m.body, ts: this.#now() };
     state.messages.push(message);
     state.sent.set(key, message.seq);
     while (state.messages.length > this.#historyLimit) {
