@@ -82,6 +82,26 @@ test("with --acme-root, plain HTTP serves certbot's challenge files and redirect
   }
 });
 
+test("stopping a test's nginx stops its workers too, even once its master was killed alone", async () => {
+  const nginx = await startNginx({ ...base, upstream: ["127.0.0.1:9"] });
+  const groupAlive = () => {
+    try {
+      return process.kill(-nginx.pid, 0);
+    } catch {
+      return false;
+    }
+  };
+  // What a stop that timed out used to do: SIGKILL to the master, which leaves the workers listening.
+  process.kill(nginx.pid, "SIGKILL");
+  await new Promise((r) => setTimeout(r, 200));
+  expect(groupAlive()).toBe(true);
+  await nginx.stop();
+  // Killed processes linger a moment until they are reaped.
+  for (let i = 0; i < 50 && groupAlive(); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(groupAlive()).toBe(false);
+  expect((await fetch(`http://127.0.0.1:${nginx.httpPort}/`).catch((err: Error) => err)) instanceof Error).toBe(true);
+});
+
 describe("nginx -t on nginx 1.22", () => {
   test("is the nginx these variants target", async () => {
     expect((await run("nginx", ["-v"])).stderr).toContain("nginx/1.22");

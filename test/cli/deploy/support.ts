@@ -30,7 +30,15 @@ export async function expectGolden(name: string, text: string): Promise<void> {
 }
 
 const scratch: string[] = [];
-const children = new Set<ChildProcess>();
+/** Each running server's process group, killed whole: a SIGKILL to nginx's master alone left its workers listening. */
+const groups = new Set<number>();
+const killGroup = (pid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: nothing is left in the group.
+  }
+};
 
 /**
  * Call at the top of every test file that uses these helpers: bun evaluates this module once
@@ -38,7 +46,8 @@ const children = new Set<ChildProcess>();
  */
 export function cleanUpAfterAll(): void {
   afterAll(async () => {
-    for (const child of children) child.kill("SIGKILL");
+    for (const pid of groups) killGroup(pid, "SIGKILL");
+    groups.clear();
     for (const dir of scratch.splice(0)) await rm(dir, { recursive: true, force: true });
   });
 }
@@ -91,21 +100,26 @@ export function run(cmd: string, args: string[], options: { env?: Record<string,
   });
 }
 
-/** Starts a long-running server; it is killed when the test file ends (see cleanUpAfterAll). */
+/**
+ * Starts a long-running server in a process group of its own; the group, whatever the server
+ * forked (nginx's workers), is killed when the test file ends (see cleanUpAfterAll).
+ */
 export function startProcess(cmd: string, args: string[], env?: Record<string, string>): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
-  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
+  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const pid = child.pid!;
+  groups.add(pid);
   let out = "";
   child.stdout!.on("data", (d: Buffer) => { out += d.toString(); });
   child.stderr!.on("data", (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<void>((done) => child.on("exit", () => { children.delete(child); done(); }));
+  const exited = new Promise<void>((done) => child.on("exit", () => done()));
   return {
     child,
     output: () => out,
     stop: async () => {
-      child.kill("SIGTERM");
+      killGroup(pid, "SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      child.kill("SIGKILL");
+      killGroup(pid, "SIGKILL");
+      groups.delete(pid);
     },
   };
 }
@@ -140,6 +154,8 @@ export async function selfSigned(dir: string, domain: string): Promise<{ cert: s
 export interface Nginx {
   /** The prefix folder: nginx.conf, conf.d/, logs/. */
   dir: string;
+  /** The master's pid, which is also its process group's id (its workers are in it). */
+  pid: number;
   httpPort: number;
   httpsPort: number;
   stop(): Promise<void>;
@@ -161,7 +177,7 @@ export async function startNginx(flags: NginxFlags): Promise<Nginx> {
     await nginx.stop();
     throw new Error(`${(err as Error).message}: nginx did not come up:\n${nginx.output()}`);
   }
-  return { dir, httpPort, httpsPort, stop: nginx.stop };
+  return { dir, pid: nginx.child.pid!, httpPort, httpsPort, stop: nginx.stop };
 }
 
 /** `nginx -t` on a complete config under `prefix`. */
