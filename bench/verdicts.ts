@@ -204,8 +204,9 @@ function oneNode(r: Results): Verdict[] {
   out.push({
     target: "group 1 → 199 on one Bun node ≥ 50% of bare Bun's native publish",
     measured: share === null ? "not measured" : `${(share * 100).toFixed(0)}% (${Math.round(group("duplex-bun")!.deliveredPerSec)} vs ${Math.round(group("bare")!.deliveredPerSec)} delivered/s)`,
-    // A ladder whose top step passed gives a lower bound: short of the target, it decides nothing.
-    met: share === null ? null : share >= 0.5 ? true : saturated(bestOf(r, "duplex-bun", "group")) ? false : null,
+    // A ladder whose top step passed gives a lower bound: duplex's short of the target decides
+    // nothing, and so does a share of the floor's, which is then only an upper bound.
+    met: share === null ? null : share >= 0.5 ? (saturated(bestOf(r, "bare", "group")) ? true : null) : saturated(bestOf(r, "duplex-bun", "group")) ? false : null,
     why: "Both publish once per message to a Bun topic; duplex also validates, checks membership, sequences and stores each send, acks it, and after the publish looks at every recipient's send buffer (the slow-reader bound).",
   });
   const { ours, theirs, k, met, step } = conversationsTarget(r);

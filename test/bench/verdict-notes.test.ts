@@ -69,3 +69,23 @@ describe("the older 3× target over the 500 conversations on one node", () => {
     expect(v.why).toContain("Three times Socket.IO's rate is");
   });
 });
+
+describe("the group target against bare Bun's native publish", () => {
+  const share = (r: Results) => verdicts(r).find((v) => v.target.startsWith("group 1 → 199 on one Bun node ≥ 50%"))!;
+  const ladder = (r: Results, id: string) => r.throughput.find((t) => t.id === id && t.shape === "group")!;
+
+  test("is met when duplex reached half of what the floor sustained at its limit", () => {
+    const r = saved();
+    const floor = ladder(r, "bare");
+    // The floor fails its top step: the step below is its limit.
+    floor.steps = floor.steps.map((s, i) => ({ ...s, passed: i < floor.steps.length - 1 }));
+    floor.best = floor.steps[floor.steps.length - 2];
+    expect(share(r).met).toBe(true);
+  });
+
+  test("decides nothing when the floor passed the ladder's top step: its rate, and so the share, is only a bound", () => {
+    const r = saved();
+    expect(ladder(r, "bare").steps.every((s) => s.passed)).toBe(true);
+    expect(share(r).met).toBe(null);
+  });
+});
