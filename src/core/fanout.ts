@@ -25,6 +25,11 @@ export interface FanoutDeps {
   byUser: ReadonlyMap<string, readonly Connection[]>;
   /** The conversation, cached: members never change. */
   conversation(id: string): Promise<Conversation | null>;
+  /**
+   * The conversation when it was read already. Its read sets it before anyone awaiting the
+   * read goes on, so a message that finds it known cannot overtake one still waiting.
+   */
+  known(id: string): Conversation | undefined;
   metrics: HubMetrics;
   log: Logger;
   now(): number;
@@ -55,14 +60,21 @@ export class Fanout {
     // that timed out, then a retry): where this node follows the conversation, delivery
     // drops it if it was delivered and delivers it if not.
     if (item.duplicate && this.#delivery.delivered(m.conv) === undefined) return;
+    const known = this.#d.known(m.conv);
+    if (known) return this.#follow(known, m);
     // Every delivery of one conversation hangs off the same promise, so order survives the await.
     this.#d.conversation(m.conv).then(
-      (c) => c && this.#hasLocal(c) ? this.#delivery.push(m) : this.#delivery.skip(m),
+      (c) => this.#follow(c, m),
       (err) => {
         this.#skipped(m, err);
         this.#delivery.skip(m);
       },
     );
+  }
+
+  #follow(c: Conversation | null, m: StoredMessage): void {
+    if (c && this.#hasLocal(c)) this.#delivery.push(m);
+    else this.#delivery.skip(m);
   }
 
   /** A socket opened: it joins its conversations' topics at their next message. */
@@ -81,39 +93,54 @@ export class Fanout {
   }
 
   #fanIn(m: StoredMessage): void {
-    this.#d.conversation(m.conv).then((c) => {
-      if (!c) return;
-      const frame = msgFrame(m);
-      let text: string | null | undefined;
-      const encoded = () => (text === undefined ? (text = encode(frame)) : text);
-      const sender = this.#sender(c, m);
-      const publish = this.#d.publish;
-      let published = false;
-      if (publish && encoded() !== null) {
-        this.#subscribe(c);
-        publish(c.id, text!, sender?.seam);
-        published = true;
+    const known = this.#d.known(m.conv);
+    if (known) {
+      try {
+        this.#write(known, m);
+      } catch (err) {
+        this.#failed(m, err);
       }
-      let sent = 0;
-      for (const user of c.members) {
-        const conns = this.#d.byUser.get(user);
-        if (!conns) continue;
-        for (const conn of conns) {
-          if (user === m.from.user && conn.record.device === m.from.device) continue;
-          if (published && !conn.replaying(c.id)) {
-            conn.published(m);
-            sent++;
-          } else if (conn.live(m, encoded)) sent++;
-        }
+      return;
+    }
+    this.#d.conversation(m.conv).then((c) => { if (c) this.#write(c, m); }, (err) => this.#skipped(m, err))
+      // Nothing in it may end the process as an unhandled rejection.
+      .catch((err) => this.#failed(m, err));
+  }
+
+  /** Writes m to every local device of c's members but the sending one. */
+  #write(c: Conversation, m: StoredMessage): void {
+    const frame = msgFrame(m);
+    let text: string | null | undefined;
+    const encoded = () => (text === undefined ? (text = encode(frame)) : text);
+    const sender = this.#sender(c, m);
+    const publish = this.#d.publish;
+    let published = false;
+    if (publish && encoded() !== null) {
+      this.#subscribe(c);
+      publish(c.id, text!, sender?.seam);
+      published = true;
+    }
+    let sent = 0;
+    for (const user of c.members) {
+      const conns = this.#d.byUser.get(user);
+      if (!conns) continue;
+      for (const conn of conns) {
+        if (user === m.from.user && conn.record.device === m.from.device) continue;
+        if (published && !conn.replaying(c.id)) {
+          conn.published(m);
+          sent++;
+        } else if (conn.live(m, encoded)) sent++;
       }
-      if (text === null) this.#d.unencodable(m);
-      if (sent > 0) {
-        this.#d.metrics.frameOut("msg", sent);
-        this.#d.metrics.delivered(this.#d.now() - m.ts);
-      }
-    }, (err) => this.#skipped(m, err))
-      // Nothing above may end the process as an unhandled rejection.
-      .catch((err) => this.#d.log.error("fan-out of a message failed", { conv: m.conv, seq: m.seq, ...errorFields(err) }));
+    }
+    if (text === null) this.#d.unencodable(m);
+    if (sent > 0) {
+      this.#d.metrics.frameOut("msg", sent);
+      this.#d.metrics.delivered(this.#d.now() - m.ts);
+    }
+  }
+
+  #failed(m: StoredMessage, err: unknown): void {
+    this.#d.log.error("fan-out of a message failed", { conv: m.conv, seq: m.seq, ...errorFields(err) });
   }
 
   /** The sending device's socket, when it is on this node. */

@@ -61,13 +61,19 @@ function seqLike(v: unknown): v is number {
  * input can exhaust the call stack here; it stops at the first value past the limit.
  */
 export function nestsDeeperThan(value: unknown, limit: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== "object" || v === null) continue;
+  if (typeof value !== "object" || value === null) return false;
+  // Objects still to look into, and each one's depth at the same index: no pair per value.
+  const objects: object[] = [value];
+  const depths: number[] = [0];
+  while (objects.length > 0) {
+    const v = objects.pop()!;
+    const depth = depths.pop()!;
     if (depth === limit) return true;
     for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+      if (typeof child === "object" && child !== null) {
+        objects.push(child);
+        depths.push(depth + 1);
+      }
     }
   }
   return false;
@@ -89,40 +95,44 @@ export function parseClientFrame(text: string, maxBodyDepth = DEFAULT_MAX_BODY_D
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new FrameError("bad_request", "frame must be a JSON object", undefined);
   }
+  // Every frame passes here: the checks build no closures, and a message only once it is needed.
   const f = value as Record<string, unknown>;
-  const id = typeof f.id === "string" ? f.id : undefined;
-  const bad = (message: string) => new FrameError("bad_request", message, id);
-  const need = (field: string, ok: boolean, what: string) => {
-    if (!ok) throw bad(`field "${field}" must be ${what}`);
-  };
-  const SEQ = "a non-negative integer";
-  const optionalId = () => {
-    need("id", f.id === undefined || isId(f.id), ID_RULE);
-    return f.id as string | undefined;
-  };
   switch (f.type) {
     case "send":
-      need("id", isId(f.id), ID_RULE);
-      need("conv", isId(f.conv), ID_RULE);
-      need("body", "body" in f && f.body !== undefined, "present (any JSON value)");
-      need("body", !nestsDeeperThan(f.body, maxBodyDepth), `nested at most ${maxBodyDepth} levels deep (DUPLEX_MAX_BODY_DEPTH)`);
-      return { type: "send", id: f.id as string, conv: f.conv as string, body: f.body };
+      if (!isId(f.id)) throw refused(f, "id", ID_RULE);
+      if (!isId(f.conv)) throw refused(f, "conv", ID_RULE);
+      if (f.body === undefined) throw refused(f, "body", "present (any JSON value)");
+      if (nestsDeeperThan(f.body, maxBodyDepth)) throw refused(f, "body", `nested at most ${maxBodyDepth} levels deep (DUPLEX_MAX_BODY_DEPTH)`);
+      return { type: "send", id: f.id, conv: f.conv, body: f.body };
     case "sync":
-      need("conv", isId(f.conv), ID_RULE);
-      need("after", seqLike(f.after), SEQ);
-      return { type: "sync", conv: f.conv as string, after: f.after as number, id: optionalId() };
+      if (!isId(f.conv)) throw refused(f, "conv", ID_RULE);
+      if (!seqLike(f.after)) throw refused(f, "after", SEQ);
+      return { type: "sync", conv: f.conv, after: f.after, id: optionalId(f) };
     case "read":
-      need("conv", isId(f.conv), ID_RULE);
-      need("seq", seqLike(f.seq), SEQ);
-      return { type: "read", conv: f.conv as string, seq: f.seq as number, id: optionalId() };
+      if (!isId(f.conv)) throw refused(f, "conv", ID_RULE);
+      if (!seqLike(f.seq)) throw refused(f, "seq", SEQ);
+      return { type: "read", conv: f.conv, seq: f.seq, id: optionalId(f) };
     case "ping":
-      need("ts", f.ts === undefined || (typeof f.ts === "number" && Number.isFinite(f.ts)), "a number");
-      return { type: "ping", ts: f.ts as number | undefined, id: optionalId() };
+      if (f.ts !== undefined && !(typeof f.ts === "number" && Number.isFinite(f.ts))) throw refused(f, "ts", "a number");
+      return { type: "ping", ts: f.ts, id: optionalId(f) };
     case undefined:
-      throw bad('field "type" is missing');
+      throw new FrameError("bad_request", 'field "type" is missing', frameId(f));
     default:
-      throw bad(`unknown frame type ${JSON.stringify(String(f.type)).slice(0, 80)}`);
+      throw new FrameError("bad_request", `unknown frame type ${JSON.stringify(String(f.type)).slice(0, 80)}`, frameId(f));
   }
+}
+
+const SEQ = "a non-negative integer";
+
+/** The frame's own id, when it has a string one: the refusal answers it. */
+const frameId = (f: Record<string, unknown>) => (typeof f.id === "string" ? f.id : undefined);
+
+const refused = (f: Record<string, unknown>, field: string, what: string) =>
+  new FrameError("bad_request", `field "${field}" must be ${what}`, frameId(f));
+
+function optionalId(f: Record<string, unknown>): string | undefined {
+  if (f.id !== undefined && !isId(f.id)) throw refused(f, "id", ID_RULE);
+  return f.id;
 }
 
 /**

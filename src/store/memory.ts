@@ -112,12 +112,11 @@ interface ConvState {
   messages: StoredMessage[];
   /** seq of messages[0] minus one: how many were trimmed off the front. */
   trimmed: number;
-  /** sentKey → seq: the idempotency records of the retained messages. */
-  sent: Map<string, number>;
+  /** sender's user → message id → seq: the idempotency records of the retained messages. */
+  sent: Map<string, Map<string, number>>;
   reads: Map<string, number>;
 }
 
-const sentKey = (m: { from: { user: string }; id: string }) => JSON.stringify([m.from.user, m.id]);
 
 export class MemoryMessageStore implements MessageStore {
   #convs = new Map<string, ConvState>();
@@ -212,15 +211,20 @@ export class MemoryMessageStore implements MessageStore {
 
   #appendOne(m: NewMessage): Appended {
     const state = this.#state(m.conv);
-    const key = sentKey(m);
-    const prior = state.sent.get(key);
+    // Keyed by user, then id: no key string is built per message, and none can be ambiguous.
+    let sent = state.sent.get(m.from.user);
+    if (!sent) state.sent.set(m.from.user, (sent = new Map()));
+    const prior = sent.get(m.id);
     if (prior !== undefined) return { message: state.messages[prior - state.trimmed - 1], duplicate: true };
     // Field by field, in the order the Redis store reads them back: one shape for both stores' messages.
     const message: StoredMessage = { conv: m.conv, seq: state.trimmed + state.messages.length + 1, id: m.id, from: m.from, body: m.body, ts: this.#now() };
     state.messages.push(message);
-    state.sent.set(key, message.seq);
+    sent.set(m.id, message.seq);
     while (state.messages.length > this.#historyLimit) {
-      state.sent.delete(sentKey(state.messages.shift()!));
+      const old = state.messages.shift()!;
+      const ids = state.sent.get(old.from.user)!;
+      ids.delete(old.id);
+      if (ids.size === 0) state.sent.delete(old.from.user);
       state.trimmed++;
     }
     return { message, duplicate: false };
