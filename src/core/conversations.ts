@@ -6,23 +6,23 @@ import { duplexError } from "./errors.ts";
 import { BoundedMap } from "./lru.ts";
 import type { Conversation, MessageStore } from "./ports/store.ts";
 
-/** Conversations kept; at least this many of the most recently used. */
-const KEPT = 100_000;
-
 export class Conversations {
   /** A conversation read, or its read under way. */
-  #held = new BoundedMap<string, Conversation | Promise<Conversation | null>>(KEPT);
+  #held: BoundedMap<string, Conversation | Promise<Conversation | null>>;
   #store: MessageStore;
 
-  constructor(store: MessageStore) {
+  /** Keeps at least the `kept` most recently used conversations. */
+  constructor(store: MessageStore, kept = 100_000) {
     this.#store = store;
+    this.#held = new BoundedMap(kept);
   }
 
   get(id: string): Promise<Conversation | null> {
     const held = this.#held.get(id);
     if (held instanceof Promise) return held;
     if (held) return Promise.resolve(held);
-    const p = this.#store.conversation(id);
+    // A native promise, whatever kind the store returns: `known` tells a read from a conversation by it.
+    const p = Promise.resolve(this.#store.conversation(id));
     this.#held.set(id, p);
     // The read's first reaction: whoever awaited it finds the conversation known when it goes
     // on. A miss or a failure must not be remembered: the conversation may appear later.
@@ -37,7 +37,9 @@ export class Conversations {
   /**
    * The conversation when it was read already; undefined while it is not, or is being read.
    * A caller that finds it known cannot overtake one that awaited its read: the read's
-   * first reaction makes it known, before any awaiting caller goes on.
+   * first reaction makes it known, before any awaiting caller goes on. (One forgotten or
+   * pushed out while read is read again, and two reads answered out of order could still
+   * reorder their callers; the store answers one connection's reads in order.)
    */
   known(id: string): Conversation | undefined {
     const held = this.#held.get(id);

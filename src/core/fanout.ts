@@ -61,7 +61,10 @@ export class Fanout {
     // drops it if it was delivered and delivers it if not.
     if (item.duplicate && this.#delivery.delivered(m.conv) === undefined) return;
     const known = this.#d.known(m.conv);
-    if (known) return this.#follow(known, m);
+    if (known) {
+      this.#follow(known, m);
+      return;
+    }
     // Every delivery of one conversation hangs off the same promise, so order survives the await.
     this.#d.conversation(m.conv).then(
       (c) => this.#follow(c, m),
@@ -72,9 +75,18 @@ export class Fanout {
     );
   }
 
+  /**
+   * Hands m on to ordered delivery, or passes its seq where no local device wants it. Nothing
+   * here may throw to the broker, which would fail the submits of m's whole batch, nor end
+   * the process as an unhandled rejection.
+   */
   #follow(c: Conversation | null, m: StoredMessage): void {
-    if (c && this.#hasLocal(c)) this.#delivery.push(m);
-    else this.#delivery.skip(m);
+    try {
+      if (c && this.#hasLocal(c)) this.#delivery.push(m);
+      else this.#delivery.skip(m);
+    } catch (err) {
+      this.#failed(m, err);
+    }
   }
 
   /** A socket opened: it joins its conversations' topics at their next message. */
@@ -95,20 +107,22 @@ export class Fanout {
   #fanIn(m: StoredMessage): void {
     const known = this.#d.known(m.conv);
     if (known) {
-      try {
-        this.#write(known, m);
-      } catch (err) {
-        this.#failed(m, err);
-      }
+      this.#write(known, m);
       return;
     }
-    this.#d.conversation(m.conv).then((c) => { if (c) this.#write(c, m); }, (err) => this.#skipped(m, err))
-      // Nothing in it may end the process as an unhandled rejection.
-      .catch((err) => this.#failed(m, err));
+    this.#d.conversation(m.conv).then((c) => { if (c) this.#write(c, m); }, (err) => this.#skipped(m, err));
   }
 
-  /** Writes m to every local device of c's members but the sending one. */
+  /** Writes m to every local device of c's members but the sending one; as #follow, it throws nothing. */
   #write(c: Conversation, m: StoredMessage): void {
+    try {
+      this.#writeAll(c, m);
+    } catch (err) {
+      this.#failed(m, err);
+    }
+  }
+
+  #writeAll(c: Conversation, m: StoredMessage): void {
     const frame = msgFrame(m);
     let text: string | null | undefined;
     const encoded = () => (text === undefined ? (text = encode(frame)) : text);

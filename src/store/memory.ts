@@ -117,7 +117,6 @@ interface ConvState {
   reads: Map<string, number>;
 }
 
-
 export class MemoryMessageStore implements MessageStore {
   #convs = new Map<string, ConvState>();
   /** user → ids of the user's conversations, oldest first. */

@@ -89,6 +89,20 @@ describe("Conversations", () => {
     expect(s.reads).toEqual([conv.id, conv.id]);
   });
 
+  test("a store whose reads are not native promises is still told apart from a conversation", async () => {
+    const s = counting();
+    const conv = await s.store.createConversation(["a", "b"]);
+    const native = s.store.conversation.bind(s.store);
+    // A promise from another library or realm: a thenable, not a Promise.
+    s.store.conversation = ((id: string) => ({ then: (ok: (c: Conversation | null) => unknown, no: (e: unknown) => unknown) => native(id).then(ok, no) })) as never;
+    const cs = new Conversations(s.store);
+    expect(cs.known(conv.id)).toBeUndefined();
+    const reading = cs.get(conv.id);
+    expect(cs.known(conv.id)).toBeUndefined();
+    expect(await reading).toEqual(conv);
+    expect(cs.known(conv.id)).toEqual(conv);
+  });
+
   test("memberNow answers a known conversation without a promise, and refuses a non-member or an unknown id", async () => {
     const s = counting();
     const conv: Conversation = await s.store.createConversation(["a", "b"]);

@@ -7,7 +7,7 @@ import type { Broker, Sequenced } from "../../src/core/ports/broker.ts";
 import { MemoryBroker } from "../../src/broker/memory.ts";
 import { duplexError } from "../../src/core/errors.ts";
 import { Hub } from "../../src/core/hub.ts";
-import { createLogger } from "../../src/core/log.ts";
+import { createLogger, type Logger } from "../../src/core/log.ts";
 import { type HubMetrics, NO_METRICS } from "../../src/core/metrics.ts";
 import type { Publish, SocketEvents, SocketSeam } from "../../src/core/socket.ts";
 import { memoryStores } from "../../src/store/memory.ts";
@@ -45,13 +45,13 @@ function fakeTopics() {
 
 const MAX_BUFFERED = 1 << 20;
 
-function setup(options: { broker?: Broker; rate?: number; metrics?: HubMetrics; topics?: boolean } = {}) {
+function setup(options: { broker?: Broker; rate?: number; metrics?: HubMetrics; topics?: boolean; log?: Logger } = {}) {
   stores = memoryStores();
   const broker = options.broker ?? new MemoryBroker({ shards: 4 });
   const topics = options.topics ? fakeTopics() : null;
   const hub = new Hub({
     nodeId: "n1", heartbeatMs: 25_000, rate: options.rate ?? 100,
-    maxBufferedBytes: MAX_BUFFERED, stores, broker, log, metrics: options.metrics, publish: topics?.publish,
+    maxBufferedBytes: MAX_BUFFERED, stores, broker, log: options.log ?? log, metrics: options.metrics, publish: topics?.publish,
   });
   const ready = broker.start({ sequence: (messages) => stores.messages.append(messages), ...hub.handlers() });
   const device = (user: string, name: string): Device => {
@@ -245,6 +245,42 @@ for (const [how, topics] of [["written to each socket", false], ["published to a
       expect(seqs(tab)).toEqual([1, 2, 3, 4]);
     });
 
+    test("a message that finds its conversation read already never overtakes one still waiting for the read", async () => {
+      // Message 2 comes at every point from the read's answer to well after it.
+      for (let yields = 0; yields <= 6; yields++) {
+        const { hub, stores, bo, conv } = await twoDevices({ topics });
+        const [one, two] = (await stores.messages.append([1, 2].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
+        // This node has not read the conversation yet: its read is held open.
+        const read = stores.messages.conversation.bind(stores.messages);
+        let answer!: () => void;
+        const held = new Promise<void>((r) => { answer = r; });
+        stores.messages.conversation = async (id) => { await held; return read(id); };
+        hub.handlers().deliver(fanned(one));
+        answer();
+        for (let i = 0; i < yields; i++) await Promise.resolve();
+        hub.handlers().deliver(fanned(two));
+        await settle();
+        expect(seqs(bo)).toEqual([1, 2]);
+      }
+    });
+
+    test("a fan-out that throws is logged, and neither the broker nor the process sees it", async () => {
+      const lines: string[] = [];
+      const { hub, stores, ready, device } = setup({ topics, log: createLogger("error", {}, (line) => lines.push(line)) });
+      await ready;
+      const conv = (await stores.messages.createConversation(["ann", "bo"])).id;
+      device("bo", "laptop");
+      const [one, two] = (await stores.messages.append([1, 2].map((n) => ({ conv, id: `m${n}`, from: { user: "ann", device: "phone" }, body: n })))).map((a) => a.message);
+      // A store answering with members that are not a list (a hand-edited key, say).
+      stores.messages.conversation = async (id) => ({ id, members: 42 as unknown as string[] });
+      // The first goes through the conversation's read, the second finds it read.
+      expect(() => hub.handlers().deliver(fanned(one))).not.toThrow();
+      await settle();
+      expect(() => hub.handlers().deliver(fanned(two))).not.toThrow();
+      await settle();
+      expect(lines.filter((l) => l.includes("fan-out of a message failed"))).toHaveLength(2);
+    });
+
     test("a reader over its send bound is closed 1013 rather than losing a fanned-out frame", async () => {
       const { hub, stores, bo, conv } = await twoDevices({ topics });
       const [one] = (await stores.messages.append([{ conv, id: "m1", from: { user: "ann", device: "phone" }, body: 1 }])).map((a) => a.message);
@@ -255,6 +291,25 @@ for (const [how, topics] of [["written to each socket", false], ["published to a
     });
   });
 }
+
+test("every submit carries a ref of its own, across hubs that share a broker", async () => {
+  const refs: string[] = [];
+  const broker = new MemoryBroker({ shards: 4 });
+  const submit = broker.submit.bind(broker);
+  broker.submit = (request) => {
+    refs.push(request.ref);
+    return submit(request);
+  };
+  for (const node of [setup({ broker }), setup({ broker })]) {
+    await node.ready;
+    const conv = (await node.stores.messages.createConversation(["ann"])).id;
+    const ann = node.device("ann", "phone");
+    for (const id of ["m1", "m2", "m3"]) frame(ann, { type: "send", id, conv, body: id });
+    await settle();
+  }
+  expect(refs).toHaveLength(6);
+  expect(new Set(refs).size).toBe(6);
+});
 
 describe("closing", () => {
   test("a close reported twice (as Deno does) counts once and removes the session once", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { DuplexError, ERROR_STATUS, asDuplexError, duplexError } from "../../src/core/errors.ts";
-import { encode, errorFrame, FrameError, isId, nestsDeeperThan, parseClientFrame, serialise } from "../../src/core/protocol.ts";
+import { encode, errorFrame, FrameError, ID_RULE, isId, nestsDeeperThan, parseClientFrame, serialise } from "../../src/core/protocol.ts";
 
 const refuse = (text: string) => {
   try {
@@ -69,6 +69,24 @@ describe("parseClientFrame", () => {
     // Exactly at the limit passes; the default limit is 32.
     expect(parseClientFrame(`{"type":"send","id":"i","conv":"c","body":${deep(32)}}`).type).toBe("send");
     expect(parseClientFrame(`{"type":"send","id":"i","conv":"c","body":{"a":[1]}}`, 2).type).toBe("send");
+  });
+
+  test("says exactly what is wrong, naming the first field at fault, and answers the frame's string id", () => {
+    const cases: [string, string, string | undefined][] = [
+      ['{"id":5}', 'field "type" is missing', undefined],
+      ['{"type":7,"id":"i"}', 'unknown frame type "7"', "i"],
+      ['{"type":"send","id":"","conv":"","body":1}', `field "id" must be ${ID_RULE}`, ""],
+      ['{"type":"send","id":"i","conv":"","body":[[[1]]]}', `field "conv" must be ${ID_RULE}`, "i"],
+      ['{"type":"send","id":"i","conv":"c"}', 'field "body" must be present (any JSON value)', "i"],
+      ['{"type":"sync","conv":"c","after":0,"id":""}', `field "id" must be ${ID_RULE}`, ""],
+      ['{"type":"sync","conv":"c","after":-1,"id":3}', 'field "after" must be a non-negative integer', undefined],
+      ['{"type":"read","conv":"c","seq":1,"id":7}', `field "id" must be ${ID_RULE}`, undefined],
+      ['{"type":"ping","ts":null}', 'field "ts" must be a number', undefined],
+    ];
+    for (const [text, message, id] of cases) {
+      const err = refuse(text);
+      expect([err.code, err.message, err.id]).toEqual(["bad_request", message, id]);
+    }
   });
 
   test("a non-string id is not repeated", () => {

@@ -177,6 +177,15 @@ export function messageStoreSuite(name: string, make: (historyLimit: number) => 
       expect((await store.append([msg(conv, "c")]))[0]).toMatchObject({ duplicate: true, message: { seq: 3 } });
     });
 
+    test("the same client id from two users stays two records when one of them is trimmed", async () => {
+      const [store] = await open(3);
+      const { id: conv } = await store.createConversation(["alice", "bob"]);
+      await store.append([msg(conv, "x", "alice"), msg(conv, "x", "bob"), msg(conv, "y", "alice"), msg(conv, "z", "alice")]);
+      // alice's x (seq 1) was trimmed; bob's (seq 2) is kept.
+      expect((await store.append([msg(conv, "x", "bob")]))[0]).toMatchObject({ duplicate: true, message: { seq: 2 } });
+      expect((await store.append([msg(conv, "x", "alice")]))[0]).toMatchObject({ duplicate: false, message: { seq: 5 } });
+    });
+
     test("a read mark only rises, per user, and the stored mark is returned", async () => {
       const [store] = await open();
       const { id: conv } = await store.createConversation(["alice", "bob"]);
