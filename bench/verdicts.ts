@@ -222,7 +222,7 @@ function oneNode(r: Results): Verdict[] {
     target: `e2e p99 at ${TAIL_RATE} msg/s on one Bun node ≤ 2× bare Bun's`,
     measured: tail === null ? "not measured" : `${xs(tail)}; ${inRound1(tail)}${ms(p99(r, "duplex-bun"))} vs ${ms(p99(r, "bare"))}`,
     met: tail === null ? null : tail.median <= 2,
-    why: "Each send takes a turn of the node's one JavaScript thread for validation, membership, sequencing through the in-process broker and the store, the ack and the fan-out; a burst queues behind it, where the floor only stamps a counter.",
+    why: `Each send takes a turn of the node's one JavaScript thread for validation, membership, sequencing through the in-process broker and the store, the ack and the fan-out; a burst queues behind it, where the floor only stamps a counter.${lagNote(r)}`,
   });
   const sc = r.scale;
   const want = r.plan.scale?.conns;
@@ -233,6 +233,16 @@ function oneNode(r: Results): Verdict[] {
     why: "The run did not hold every connection, or the dead node's sessions outlived the sweep's bound.",
   });
   return out;
+}
+
+/**
+ * How late the load processes ran during each system's step: they send and read on the same
+ * cores as the node, and a stall of theirs lands in the latency they measure.
+ */
+function lagNote(r: Results): string {
+  const [ours, floor] = [latencyOf(r, "duplex-bun", TAIL_RATE), latencyOf(r, "bare", TAIL_RATE)];
+  if (!ours || !floor) return "";
+  return ` The load processes share the machine's ${r.machine.cpus} cores with the node and read the frames they time: in round 1 they ran up to ${ms(ours.lagP99)} late (p99 of their lateness against the send schedule) while duplex was measured and ${ms(floor.lagP99)} while the floor was, against tails of ${ms(ours.e2e.p99)} and ${ms(floor.e2e.p99)}.`;
 }
 
 /** Issue 16's target over the conversations: sends/s against Socket.IO's, at a p99 up to twice its. */

@@ -89,3 +89,19 @@ describe("the group target against bare Bun's native publish", () => {
     expect(share(r).met).toBe(null);
   });
 });
+
+describe("the tail at 5,000/s against bare Bun's", () => {
+  const tail = (r: Results) => verdicts(r).find((v) => v.target.startsWith("e2e p99 at 5000 msg/s on one Bun node"))!;
+
+  test("a miss says how late the load processes ran during each system's step, beside both tails", () => {
+    const r = saved();
+    const at = (id: string) => r.latency.find((l) => l.id === id && l.rate === 5000)!;
+    at("duplex-bun").lagP99 = 3.62;
+    at("bare").lagP99 = 2.37;
+    const v = tail(r);
+    expect(v.met).toBe(false);
+    expect(v.why).toContain("in round 1 they ran up to 3.6 ms late");
+    expect(v.why).toContain("and 2.4 ms while the floor was");
+    expect(v.why).toContain(`against tails of ${at("duplex-bun").e2e.p99.toFixed(1)} ms and ${at("bare").e2e.p99.toFixed(1)} ms`);
+  });
+});
