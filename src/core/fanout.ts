@@ -12,6 +12,7 @@
 import type { Sequenced } from "./ports/broker.ts";
 import type { Conversation, MessageStore, StoredMessage } from "./ports/store.ts";
 import type { Connection } from "./connection.ts";
+import type { Conversations } from "./conversations.ts";
 import { OrderedDelivery } from "./delivery.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { BoundedMap } from "./lru.ts";
@@ -23,13 +24,8 @@ export interface FanoutDeps {
   store: MessageStore;
   /** This node's open connections by user. */
   byUser: ReadonlyMap<string, readonly Connection[]>;
-  /** The conversation, cached: members never change. */
-  conversation(id: string): Promise<Conversation | null>;
-  /**
-   * The conversation when it was read already. Its read sets it before anyone awaiting the
-   * read goes on, so a message that finds it known cannot overtake one still waiting.
-   */
-  known(id: string): Conversation | undefined;
+  /** The node's conversations, kept once read: members never change. */
+  conversations: Pick<Conversations, "get" | "known">;
   metrics: HubMetrics;
   log: Logger;
   now(): number;
@@ -60,13 +56,13 @@ export class Fanout {
     // that timed out, then a retry): where this node follows the conversation, delivery
     // drops it if it was delivered and delivers it if not.
     if (item.duplicate && this.#delivery.delivered(m.conv) === undefined) return;
-    const known = this.#d.known(m.conv);
+    const known = this.#d.conversations.known(m.conv);
     if (known) {
       this.#follow(known, m);
       return;
     }
     // Every delivery of one conversation hangs off the same promise, so order survives the await.
-    this.#d.conversation(m.conv).then(
+    this.#d.conversations.get(m.conv).then(
       (c) => this.#follow(c, m),
       (err) => {
         this.#skipped(m, err);
@@ -105,12 +101,12 @@ export class Fanout {
   }
 
   #fanIn(m: StoredMessage): void {
-    const known = this.#d.known(m.conv);
+    const known = this.#d.conversations.known(m.conv);
     if (known) {
       this.#write(known, m);
       return;
     }
-    this.#d.conversation(m.conv).then((c) => { if (c) this.#write(c, m); }, (err) => this.#skipped(m, err));
+    this.#d.conversations.get(m.conv).then((c) => { if (c) this.#write(c, m); }, (err) => this.#skipped(m, err));
   }
 
   /** Writes m to every local device of c's members but the sending one; as #follow, it throws nothing. */

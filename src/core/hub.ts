@@ -75,7 +75,7 @@ export class Hub {
       closed: (conn, code) => void this.#closed(conn, code),
     };
     this.#fanout = new Fanout({
-      store: options.stores.messages, byUser: this.#byUser, conversation: (id) => this.#convs.get(id), known: (id) => this.#convs.known(id),
+      store: options.stores.messages, byUser: this.#byUser, conversations: this.#convs,
       metrics: this.#m, log: options.log, now: this.#now, publish: options.publish, unencodable: (m) => this.unencodable({ type: "msg", conv: m.conv, seq: m.seq }),
     });
   }

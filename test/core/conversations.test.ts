@@ -26,11 +26,16 @@ function counting(store = new MemoryMessageStore()) {
   };
 }
 
+/** A conversation of a and b in a counting store, and a cache over that store. */
+async function fresh() {
+  const s = counting();
+  const conv: Conversation = await s.store.createConversation(["a", "b"]);
+  return { s, conv, cs: new Conversations(s.store) };
+}
+
 describe("Conversations", () => {
   test("a conversation is read once, and known from then on", async () => {
-    const s = counting();
-    const conv = await s.store.createConversation(["a", "b"]);
-    const cs = new Conversations(s.store);
+    const { s, conv, cs } = await fresh();
     expect(cs.known(conv.id)).toBeUndefined();
     expect(await cs.get(conv.id)).toEqual(conv);
     expect(await cs.get(conv.id)).toEqual(conv);
@@ -39,9 +44,7 @@ describe("Conversations", () => {
   });
 
   test("while its read is under way it is not known, and every caller shares the one read", async () => {
-    const s = counting();
-    const conv = await s.store.createConversation(["a", "b"]);
-    const cs = new Conversations(s.store);
+    const { s, conv, cs } = await fresh();
     const release = s.holdReads();
     const first = cs.get(conv.id);
     const second = cs.get(conv.id);
@@ -53,9 +56,7 @@ describe("Conversations", () => {
   });
 
   test("a caller that awaited the read finds the conversation known when it goes on", async () => {
-    const s = counting();
-    const conv = await s.store.createConversation(["a", "b"]);
-    const cs = new Conversations(s.store);
+    const { s, conv, cs } = await fresh();
     const release = s.holdReads();
     // What fan-out relies on: a later message that finds it known cannot overtake this one.
     const seen = cs.get(conv.id).then(() => cs.known(conv.id));
@@ -76,9 +77,7 @@ describe("Conversations", () => {
   });
 
   test("a forgotten conversation is read again, and a read that was forgotten meanwhile is not kept", async () => {
-    const s = counting();
-    const conv = await s.store.createConversation(["a", "b"]);
-    const cs = new Conversations(s.store);
+    const { s, conv, cs } = await fresh();
     const release = s.holdReads();
     const reading = cs.get(conv.id);
     cs.forget(conv.id);
@@ -90,12 +89,10 @@ describe("Conversations", () => {
   });
 
   test("a store whose reads are not native promises is still told apart from a conversation", async () => {
-    const s = counting();
-    const conv = await s.store.createConversation(["a", "b"]);
+    const { s, conv, cs } = await fresh();
     const native = s.store.conversation.bind(s.store);
     // A promise from another library or realm: a thenable, not a Promise.
     s.store.conversation = ((id: string) => ({ then: (ok: (c: Conversation | null) => unknown, no: (e: unknown) => unknown) => native(id).then(ok, no) })) as never;
-    const cs = new Conversations(s.store);
     expect(cs.known(conv.id)).toBeUndefined();
     const reading = cs.get(conv.id);
     expect(cs.known(conv.id)).toBeUndefined();
@@ -104,9 +101,7 @@ describe("Conversations", () => {
   });
 
   test("memberNow answers a known conversation without a promise, and refuses a non-member or an unknown id", async () => {
-    const s = counting();
-    const conv: Conversation = await s.store.createConversation(["a", "b"]);
-    const cs = new Conversations(s.store);
+    const { conv, cs } = await fresh();
     const unread = cs.memberNow(conv.id, "a");
     expect(unread).toBeInstanceOf(Promise);
     expect(await unread).toEqual(conv);
