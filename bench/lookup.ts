@@ -5,7 +5,7 @@ import type { Shape, Step, ThroughputResult } from "./scenarios/throughput.ts";
 
 export const div = (a: number | undefined | null, b: number | undefined | null) => (a != null && b ? a / b : null);
 /** False when the ladder's top step passed: the system was never pushed to its limit. */
-export const saturated = (t: ThroughputResult | undefined) => !!t && t.steps.some((s) => !s.passed);
+export const saturated = (t: ThroughputResult | undefined) => !!t && t.steps.some((s) => !s.passed && !s.aimed);
 /**
  * The lowest step of `ours` sustained at `factor` times what `theirs` delivered, at a p99 no
  * higher than `tail` times theirs: what "k× the delivered/s at an equal or lower p99" asks.
@@ -20,10 +20,42 @@ export function stepAtTheirP99(ours: ThroughputResult | undefined, theirs: Step 
 }
 /** "; 3.4× at 17,086 sends/s, p99 120.1 ms": the step that met a target at their p99, for its measured column. */
 export const atTheirP99 = (step: Step | undefined, theirs: Step | null | undefined) =>
-  step && theirs ? `; ${x(step.deliveredPerSec / theirs.deliveredPerSec)} at ${n(step.rate)} sends/s, p99 ${step.e2e.p99.toFixed(1)} ms` : "";
+  step && theirs ? `; ${x(step.deliveredPerSec / theirs.deliveredPerSec)} at ${n(step.rate)} sends/s${step.aimed ? " (a step run at that ratio)" : ""}, p99 ${step.e2e.p99.toFixed(1)} ms` : "";
+
+/**
+ * Every target of the form "k× their delivered/s at a p99 up to `tail`× theirs" that the
+ * verdicts decide with stepAtTheirP99, as [ours, theirs, shape, k, tail].
+ */
+export const RATIO_TARGETS: readonly (readonly [string, string, Shape, number, number])[] = [
+  ["duplex-bun", "socketio", "group", 3, 1],
+  ["duplex-bun", "socketio", "convs", 3, 1],
+  ["duplex-bun", "socketio", "convs", 3, 2],
+  ["duplex-cluster", "socketio-cluster", "group", 3, 1],
+  ["duplex-cluster", "socketio-cluster", "group", 2, 1],
+  ["duplex-cluster", "socketio-cluster", "convs", 3, 1],
+];
+
+/**
+ * The rates at which `id` should run one more step in `shape`, each exactly at a ratio
+ * target's k× (rounded up, and half a percent over, so that a step delivering 99.5% of
+ * what was sent still reaches k×). Only where the ladder left the target open: no step
+ * decides it yet, and `id` sustained k× at some higher step, so a step at k× can pass.
+ */
+export function aimedRates(r: Results, id: string, shape: Shape): number[] {
+  const ours = bestOf(r, id, shape);
+  const rates = new Set<number>();
+  for (const [o, peer, s, k, tail] of RATIO_TARGETS) {
+    const theirs = bestOf(r, peer, shape)?.best;
+    if (o !== id || s !== shape || !ours?.best || !theirs || stepAtTheirP99(ours, theirs, k, tail)) continue;
+    const need = k * theirs.deliveredPerSec;
+    const rate = Math.ceil((need * 1.005) / ours.fanout);
+    if (ours.best.deliveredPerSec >= need && rate <= ours.best.rate && !ours.steps.some((st) => st.rate === rate)) rates.add(rate);
+  }
+  return [...rates].sort((a, b) => a - b);
+}
 /** The lowest step above the result that was not sustained: what the system fell short of. */
 export const firstFailed = (t: ThroughputResult) =>
-  t.steps.filter((s) => !s.passed && s.rate > (t.best?.rate ?? 0)).sort((a, b) => a.rate - b.rate)[0];
+  t.steps.filter((s) => !s.passed && !s.aimed && s.rate > (t.best?.rate ?? 0)).sort((a, b) => a.rate - b.rate)[0];
 
 /** One round of the measurements a run repeats: the run's own tables are round 1. */
 export type Round = Pick<Results, "idle" | "latency">;

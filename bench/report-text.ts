@@ -53,7 +53,10 @@ are over every sample.
 4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor};${refined(p.group.ladder)} the result is the highest
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. A target of k× another system's rate "at an equal or lower p99" is met by any step
-   duplex sustained at k× the other's result with a p99 no higher than the other's there. Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
+   duplex sustained at k× the other's result with a p99 no higher than the other's there; where no
+   step of duplex's ladder decides it but a higher one sustained k×, duplex is started again
+   once the other's ladder is done and runs one more step at exactly k× (marked "a step run
+   at that ratio"). Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
    Conversations: ${p.convs.count} pairs of users with ${p.convs.devices} devices each, every conversation sending (3
    deliveries per send). The server's CPU is the user + system time of the system's own server
    processes (\`/proc/PID/stat\`) over the step: one JavaScript process can use about one core;

@@ -32,11 +32,11 @@ import { profile } from "./scenarios/profile.ts";
 import { recovery } from "./scenarios/recovery.ts";
 import { roundTrips } from "./scenarios/roundtrips.ts";
 import { scale } from "./scenarios/scale.ts";
-import { throughput } from "./scenarios/throughput.ts";
+import { aimedSteps, throughput } from "./scenarios/throughput.ts";
 import { AMQP_URL, answers, dropNamespaces, REDIS_URL } from "./systems/services.ts";
 import { BIN, killAll, ROOT, runToEnd } from "./systems/spawn.ts";
 import { bare, bareWs, duplex, socketIo, type Target } from "./systems/targets.ts";
-import { bestOf, type Round, TAIL_RATE } from "./lookup.ts";
+import { aimedRates, bestOf, type Round, TAIL_RATE } from "./lookup.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -153,6 +153,21 @@ async function traffic(t: Target): Promise<void> {
   await phase(`${t.label}: conversations throughput`, async () => { results.throughput.push(await throughput(ctx, t, "convs")); });
 }
 
+/**
+ * Once the peer's ladder is measured: `id` started afresh for a step at exactly each ratio
+ * target the ladders left open (lookup.ts aimedRates); nothing starts when none is.
+ */
+async function aimed(name: string, id: string, make: () => Promise<Target>): Promise<void> {
+  const wanted = (["group", "convs"] as const).map((shape) => ({ shape, rates: aimedRates(results, id, shape) })).filter((w) => w.rates.length > 0);
+  if (wanted.length === 0) return;
+  await on(name, make, async (t) => {
+    for (const { shape, rates } of wanted) {
+      const name = shape === "group" ? "group" : "conversations";
+      await phase(`${t.label}: ${name} throughput at the targets' rates`, async () => { bestOf(results, id, shape)!.steps.push(...await aimedSteps(ctx, t, shape, rates)); });
+    }
+  });
+}
+
 const namespace = (suffix: string) => {
   const ns = `${run}-${suffix}`;
   namespaces.push(ns);
@@ -176,6 +191,7 @@ try {
   await on("bare Bun.serve, send loop", () => bare(logDir, "loop"), traffic);
   await on("bare ws (node)", () => bareWs(logDir), idlePhase);
   await on("Socket.IO", () => socketIo({ nodes: 1, logDir, namespace: namespace("sio") }), async (t) => { await idlePhase(t); await traffic(t); });
+  await aimed("duplex (bun)", "duplex-bun", () => duplex({ runtime: "bun", nodes: 1, logDir, namespace: namespace("bun-aimed") }));
   for (let n = 2; n <= plan.rounds; n++) await repeatRound(n);
 
   const redisUp = await answers(REDIS_URL);
@@ -215,6 +231,7 @@ try {
   }
   if (redisUp) {
     await on("Socket.IO cluster", () => socketIo({ nodes: 3, logDir, namespace: namespace("siocluster"), redisUrl: REDIS_URL }), traffic);
+    if (amqpUp) await aimed("duplex cluster", "duplex-cluster", () => duplex({ runtime: "bun", nodes: 3, logDir, namespace: namespace("cluster-aimed"), redisUrl: REDIS_URL, amqpUrl: AMQP_URL }));
     const redis = await redisProxy(REDIS_URL);
     const amqp = amqpUp ? await amqpProxy(AMQP_URL) : undefined;
     try {

@@ -54,8 +54,21 @@ function budget(r: Results): string {
   const needed = 3 * sioRun.best.rate;
   const reached = r.throughput.filter((t) => t.shape === "convs" && t.best && t.best.rate >= needed);
   const head = ` Three times Socket.IO's rate is ${saturated(sioRun) ? "" : "at least "}${n(needed)} sends/s`;
-  if (reached.length === 0) return `${head}, and no system sustained that in this run.`;
+  if (reached.length === 0) return `${head}, and no system sustained that in this run.${ceiling(r, needed)}`;
   return `${head}; ${reached.map((t) => `${t.label} sustained it spending ${perSend(t.best!)}`).join(", ")}, on the ${r.machine.cpus} cores the load processes share.${machineBound(r, needed)}`;
+}
+
+/**
+ * Where duplex's own cost per send puts `needed` out of one node's reach: its JavaScript runs
+ * on one thread, so one core's worth of CPU at the cost its best step measured bounds it.
+ * The cost per send falls as the rate rises (more per wake-up), so this is an estimate.
+ */
+function ceiling(r: Results, needed: number): string {
+  const ours = bestOf(r, "duplex-bun", "convs")?.best;
+  if (!ours || ours.serverCores <= 0) return "";
+  const perCore = ours.rate / ours.serverCores;
+  if (perCore >= needed) return "";
+  return ` At the ${perSend(ours)} duplex spent at its best step, one core's worth of CPU, all its JavaScript thread can use, would carry about ${n(perCore)} sends/s: below that rate before the load processes take their share.`;
 }
 
 /**

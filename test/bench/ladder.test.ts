@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { stepAtTheirP99 } from "../../bench/lookup.ts";
+import { aimedRates, atTheirP99, firstFailed, saturated, stepAtTheirP99 } from "../../bench/lookup.ts";
+import type { Results } from "../../bench/report.ts";
 import { highestSustained, refinedRates, type Step, type ThroughputResult } from "../../bench/scenarios/throughput.ts";
 
 const ladder = { start: 1000, factor: 1.5, steps: 6, refine: 2, stepMs: 5000 };
@@ -39,5 +40,37 @@ describe("k× another system's delivered/s at a p99 no higher than its", () => {
 
   test("a step that was not sustained never counts, whatever it delivered", () => {
     expect(stepAtTheirP99(ours, theirs, 6, 100)).toBeUndefined();
+  });
+});
+
+describe("a step aimed at a ratio target", () => {
+  const at = (rate: number, deliveredPerSec: number, p99: number, passed = true) => ({ rate, deliveredPerSec, passed, e2e: { p99 } }) as Step;
+  const run = (id: string, steps: Step[], best: Step | null) => ({ id, shape: "group", fanout: 199, steps, best }) as ThroughputResult;
+  const theirs = at(50, 9_950, 30);
+  const results = (ours: Step[]) => ({
+    throughput: [run("duplex-bun", ours, highestSustained(ours)), run("socketio", [theirs, at(75, 10_000, 900, false)], theirs)],
+  }) as unknown as Results;
+
+  test("runs at exactly k× their delivered/s when no step of the ladder decides the target", () => {
+    // 150 sends/s × 199 = 3× theirs; the ladder's steps at and over it had a higher p99.
+    const ours = [at(100, 19_900, 10), at(160, 31_840, 45), at(240, 47_760, 900, false)];
+    expect(aimedRates(results(ours), "duplex-bun", "group")).toEqual([151]);
+  });
+
+  test("is not run when a step already decides it, when ours never reached k×, or for another system", () => {
+    expect(aimedRates(results([at(100, 19_900, 10), at(150, 29_850, 20)]), "duplex-bun", "group")).toEqual([]);
+    expect(aimedRates(results([at(100, 19_900, 10), at(140, 27_860, 20), at(210, 41_790, 900, false)]), "duplex-bun", "group")).toEqual([]);
+    expect(aimedRates(results([at(100, 19_900, 10), at(160, 31_840, 45)]), "duplex-cluster", "group")).toEqual([]);
+  });
+
+  test("decides the target when it passes at their p99, and its failure does not make the ladder's top step a limit", () => {
+    const ladder = [at(100, 19_900, 10), at(160, 31_840, 45)];
+    const passed = { ...at(151, 30_049, 25), aimed: true } as Step;
+    const withAimed = run("duplex-bun", [...ladder, passed], highestSustained(ladder));
+    expect(stepAtTheirP99(withAimed, theirs, 3)?.rate).toBe(151);
+    expect(atTheirP99(stepAtTheirP99(withAimed, theirs, 3), theirs)).toContain("at 151 sends/s (a step run at that ratio), p99 25.0 ms");
+    const failed = run("duplex-bun", [...ladder, { ...at(151, 30_049, 700, false), aimed: true } as Step], highestSustained(ladder));
+    expect(saturated(failed)).toBe(false);
+    expect(firstFailed(failed)).toBeUndefined();
   });
 });

@@ -32,6 +32,29 @@ describe("the per-send note: what the machine had left", () => {
   });
 });
 
+describe("the per-send note: three times Socket.IO's rate against one core's worth of duplex's cost", () => {
+  /** duplex's best conversations step at `rate` sends/s on `cores` of server CPU, Socket.IO's at `theirs`. */
+  function at(rate: number, cores: number, theirs: number): Results {
+    const r = saved();
+    const ours = r.throughput.find((t) => t.id === "duplex-bun" && t.shape === "convs")!;
+    ours.best = { ...ours.best!, rate, serverCores: cores };
+    const sio = r.throughput.find((t) => t.id === "socketio" && t.shape === "convs")!;
+    sio.best = { ...sio.best!, rate: theirs };
+    // No system sustained three times Socket.IO's rate.
+    for (const t of r.throughput) if (t.shape === "convs" && t.best && t.best.rate >= 3 * theirs) t.best = null;
+    return r;
+  }
+
+  test("says what one core would carry when that is below the rate needed", () => {
+    // 25,629 sends/s on 0.74 of a core: 28.9 µs a send, 34,634 sends/s a core, short of 44,778.
+    expect(perSendNote(at(25_629, 0.74, 14_926))).toContain("At the 28.9 µs of server CPU a send duplex spent at its best step, one core's worth of CPU, all its JavaScript thread can use, would carry about 34,634 sends/s");
+  });
+
+  test("says nothing of it when one core would carry the rate needed", () => {
+    expect(perSendNote(at(25_629, 0.74, 10_000))).not.toContain("one core's worth");
+  });
+});
+
 describe("a refined ladder: the steps tried between the last sustained and the first not", () => {
   test("the result is the highest step sustained, and the step fallen short of the lowest failed one above it", () => {
     const r = saved();
