@@ -35,6 +35,13 @@ export const RATIO_TARGETS: readonly (readonly [string, string, Shape, number, n
   ["duplex-cluster", "socketio-cluster", "convs", 3, 1],
 ];
 
+/** stepAtTheirP99 for a target of RATIO_TARGETS, which must list it, so that aimedRates aims at it too. */
+export function targetStep(r: Results, ours: string, shape: Shape, k: number, tail = 1): Step | undefined {
+  const target = RATIO_TARGETS.find(([o, , s, kk, tt]) => o === ours && s === shape && kk === k && tt === tail);
+  if (!target) throw new Error(`RATIO_TARGETS lists no target of ${ours} (${shape}) at ${k}× at ${tail}× their p99`);
+  return stepAtTheirP99(bestOf(r, ours, shape), bestOf(r, target[1], shape)?.best, k, tail);
+}
+
 /**
  * The rates at which `id` should run one more step in `shape`, each exactly at a ratio
  * target's k× (rounded up, and half a percent over, so that a step delivering 99.5% of

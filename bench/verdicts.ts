@@ -3,7 +3,7 @@
  * issue's targets — reported, never asserted. A missed target comes with the reason
  * the run's own numbers point to.
  */
-import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, ms, ms2, type Repeated, repeated, type Round, saturated, stepAtTheirP99, TAIL_RATE, x, xs } from "./lookup.ts";
+import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, targetStep, x, xs } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
 import { clusterNote, cpuNote, fanoutNote, floorNote, perSendNote } from "./verdict-notes.ts";
@@ -94,7 +94,7 @@ export function verdicts(r: Results): Verdict[] {
       // A system that passed the ladder's top step was not saturated: its number is a lower bound.
       const open = !saturated(oursRun) && !saturated(theirsRun) ? "both passed the ladder's top step, so neither was saturated"
         : !saturated(theirsRun) ? "Socket.IO passed the ladder's top step" : !saturated(oursRun) ? "duplex passed the ladder's top step" : "";
-      const step = stepAtTheirP99(oursRun, theirs, 3);
+      const step = targetStep(r, id, shape, 3);
       const met = k === null ? null
         : !saturated(theirsRun) && saturated(oursRun) ? false
         : !saturated(oursRun) ? (step ? true : null)
@@ -152,7 +152,7 @@ function clusterPipeline(r: Results): Verdict[] {
   const group = bestOf(r, "duplex-cluster", "group")?.best;
   const sioGroup = bestOf(r, "socketio-cluster", "group")?.best;
   const k = div(group?.deliveredPerSec, sioGroup?.deliveredPerSec);
-  const twice = stepAtTheirP99(bestOf(r, "duplex-cluster", "group"), sioGroup, 2);
+  const twice = targetStep(r, "duplex-cluster", "group", 2);
   out.push({
     target: "cluster, group of 100 × 2 devices: ≥ 2× Socket.IO ×3's delivered/s at an equal or lower p99",
     measured: k === null ? "not measured" : `${x(k)} (p99 ${group!.e2e.p99.toFixed(1)} vs ${sioGroup!.e2e.p99.toFixed(1)} ms)${atTheirP99(twice, sioGroup)}`,
@@ -251,7 +251,7 @@ function conversationsTarget(r: Results) {
   const ours = oursRun?.best;
   const theirs = bestOf(r, "socketio", "convs")?.best;
   const k = div(ours?.rate, theirs?.rate);
-  const step = stepAtTheirP99(oursRun, theirs, 3, 2);
+  const step = targetStep(r, "duplex-bun", "convs", 3, 2);
   // A ladder whose top step passed gives a lower bound: short of the target, it decides nothing.
   const met = k === null ? null : step ? true : saturated(oursRun) ? false : null;
   return { ours, theirs, k, met, step };

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { aimedRates, atTheirP99, firstFailed, saturated, stepAtTheirP99 } from "../../bench/lookup.ts";
+import { aimedRates, atTheirP99, firstFailed, saturated, stepAtTheirP99, targetStep } from "../../bench/lookup.ts";
 import type { Results } from "../../bench/report.ts";
 import { highestSustained, refinedRates, type Step, type ThroughputResult } from "../../bench/scenarios/throughput.ts";
 
@@ -61,6 +61,12 @@ describe("a step aimed at a ratio target", () => {
     expect(aimedRates(results([at(100, 19_900, 10), at(150, 29_850, 20)]), "duplex-bun", "group")).toEqual([]);
     expect(aimedRates(results([at(100, 19_900, 10), at(140, 27_860, 20), at(210, 41_790, 900, false)]), "duplex-bun", "group")).toEqual([]);
     expect(aimedRates(results([at(100, 19_900, 10), at(160, 31_840, 45)]), "duplex-cluster", "group")).toEqual([]);
+  });
+
+  test("a verdict may read only a target that RATIO_TARGETS lists, so that every one it reads can be aimed at", () => {
+    const r = results([at(100, 19_900, 10), at(150, 29_850, 20)]);
+    expect(targetStep(r, "duplex-bun", "group", 3)?.rate).toBe(150);
+    expect(() => targetStep(r, "duplex-bun", "group", 4)).toThrow("RATIO_TARGETS lists no target of duplex-bun (group) at 4× at 1× their p99");
   });
 
   test("decides the target when it passes at their p99, and its failure does not make the ladder's top step a limit", () => {
