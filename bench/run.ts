@@ -162,8 +162,8 @@ async function aimed(name: string, id: string, make: () => Promise<Target>): Pro
   if (wanted.length === 0) return;
   await on(name, make, async (t) => {
     for (const { shape, rates } of wanted) {
-      const name = shape === "group" ? "group" : "conversations";
-      await phase(`${t.label}: ${name} throughput at the targets' rates`, async () => { bestOf(results, id, shape)!.steps.push(...await aimedSteps(ctx, t, shape, rates)); });
+      const what = shape === "group" ? "group" : "conversations";
+      await phase(`${t.label}: ${what} throughput at the targets' rates`, async () => { bestOf(results, id, shape)!.steps.push(...await aimedSteps(ctx, t, shape, rates)); });
     }
   });
 }
