@@ -70,6 +70,10 @@ export type Round = Pick<Results, "idle" | "latency">;
 export function idleOf(r: Round, id: string) {
   return r.idle.find((i) => i.id === id);
 }
+/** What one more idle connection costs (bench/scenarios/idle.ts, the marginal figure). */
+export function perConn(r: Round, id: string): number | undefined {
+  return idleOf(r, id)?.marginalBytesPerConn;
+}
 export function bestOf(r: Results, id: string, shape: Shape): ThroughputResult | undefined {
   return r.throughput.find((t) => t.id === id && t.shape === shape);
 }

@@ -30,11 +30,16 @@ significant digits) that the workers ship encoded and the orchestrator merges, s
 are over every sample.
 
 1. **Idle connections and memory.** After a warm-up round, ${p.idle.conns.toLocaleString("en-US")} authenticated sockets (one user
-   each) are opened, spread over the load processes; memory per connection is the growth of the
-   server processes' RSS (\`/proc/PID/status\`) divided by that number, ${p.idle.settleMs} ms after the last
-   welcome and without forcing a GC. RSS keeps moving for tens of seconds after such a burst (the
-   young generation the handshakes grew, session renewals, the runtime's own memory reducer:
-   [sizing](13-production.md#sizing) follows it), so this is the figure right after the burst, for every
+   each) are opened, spread over the load processes, in two parts: a third, then the rest. The
+   server processes' RSS (\`/proc/PID/status\`) is read before, ${p.idle.settleMs} ms after the first part's last
+   \`welcome\` and as long after the second's, without forcing a GC. Memory per connection is the
+   growth over the second part divided by its connections: what one more connection costs once
+   the runtime has paid what it pays once for a burst of handshakes (V8, for one, grows its
+   young generation to its maximum and keeps it mapped). The whole growth divided by the whole
+   count is reported beside it; it carries that fixed cost, so it reads higher the fewer
+   connections are opened. RSS keeps moving for tens of seconds after a burst (the young
+   generation the handshakes grew, session renewals, the runtime's own memory reducer:
+   [sizing](13-production.md#sizing) follows it), so these are the figures right after the burst, for every
    system alike. A node here may hold at most about 20,000 (\`ulimit -n\`).
 2. **Connect rate.** The same sockets, ${p.idle.concurrency} handshakes in flight per load process: upgrade, token
    check and \`welcome\`; on the cluster also until every session is registered in Redis (the

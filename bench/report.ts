@@ -13,7 +13,7 @@ import type { RoundTripResult } from "./scenarios/roundtrips.ts";
 import type { ScaleResult } from "./scenarios/scale.ts";
 import type { StageRow } from "./scenarios/stages.ts";
 import type { ThroughputResult } from "./scenarios/throughput.ts";
-import { cores, firstFailed, idleOf, latencyOf, n as int, type Round, TAIL_RATE, x as formatRatio } from "./lookup.ts";
+import { cores, firstFailed, latencyOf, n as int, perConn, type Round, TAIL_RATE, x as formatRatio } from "./lookup.ts";
 import { ratios, verdicts } from "./verdicts.ts";
 import { GUARANTEES, METHOD } from "./report-text.ts";
 
@@ -64,8 +64,8 @@ function tables(r: Results): string {
   const parts: string[] = [];
   parts.push("### 1–2. Idle connections, memory and connect rate\n");
   parts.push(table(
-    ["system", "idle connections held", "RSS before → after (MiB)", "memory / connection (KiB)", "connects/s", "handshake p50 / p99 (ms)", "registered in Redis /s"],
-    r.idle.map((i) => [i.label, int(i.conns), `${mb(i.rssBefore)} → ${mb(i.rssAfter)}`, kb(i.bytesPerConn), int(i.connectRate), `${ms(i.handshake.p50)} / ${ms(i.handshake.p99)}`, i.registeredRate ? int(i.registeredRate) : "–"]),
+    ["system", "idle connections held", "RSS before → a third → all (MiB)", "memory / connection past the first third (KiB)", "whole growth / connections (KiB)", "connects/s", "handshake p50 / p99 (ms)", "registered in Redis /s"],
+    r.idle.map((i) => [i.label, int(i.conns), [i.rssBefore, i.rssMid, i.rssAfter].map((b) => (b === undefined ? "–" : mb(b))).join(" → "), i.marginalBytesPerConn === undefined ? "–" : kb(i.marginalBytesPerConn), kb(i.bytesPerConn), int(i.connectRate), `${ms(i.handshake.p50)} / ${ms(i.handshake.p99)}`, i.registeredRate ? int(i.registeredRate) : "–"]),
   ));
   parts.push("\n### 3. End-to-end latency, one sender to another user's device (open loop)\n");
   parts.push(table(
@@ -136,10 +136,10 @@ const REPEATED_TAIL = { "duplex-bun": "duplex (bun)", bare: "bare Bun.serve" };
 /** Each round's figures behind the targets that take a median of rounds (verdicts.ts). */
 function roundsTable(r: Results): string {
   return table(
-    ["round", ...Object.values(REPEATED_MEMORY).map((l) => `${l}: KiB / connection`), ...Object.values(REPEATED_TAIL).map((l) => `${l}: p99 at ${int(TAIL_RATE)}/s (ms)`)],
+    ["round", ...Object.values(REPEATED_MEMORY).map((l) => `${l}: KiB / connection past the first third`), ...Object.values(REPEATED_TAIL).map((l) => `${l}: p99 at ${int(TAIL_RATE)}/s (ms)`)],
     [r, ...r.rounds!].map((round, i) => [
       String(i + 1),
-      ...Object.keys(REPEATED_MEMORY).map((id) => { const m = idleOf(round, id); return m ? kb(m.bytesPerConn) : "–"; }),
+      ...Object.keys(REPEATED_MEMORY).map((id) => { const m = perConn(round, id); return m === undefined ? "–" : kb(m); }),
       ...Object.keys(REPEATED_TAIL).map((id) => { const l = latencyOf(round, id, TAIL_RATE); return l ? ms(l.e2e.p99) : "–"; }),
     ]),
   );

@@ -13,7 +13,7 @@ import { serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { IncomingMessage, ServerOptions } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import { duplexError } from "../core/errors.ts";
 import type { SocketEvents, SocketSeam } from "../core/socket.ts";
 import type { Runtime, RuntimeOptions } from "./runtime.ts";
@@ -50,22 +50,28 @@ class NodeSocket implements SocketSeam {
   }
 }
 
-/** The hub's events of a socket, kept on it, so the listeners below are shared by all. */
-const EVENTS = Symbol("duplex.events");
-type Tagged = WebSocket & { [EVENTS]: SocketEvents };
-const events = (raw: WebSocket) => (raw as Tagged)[EVENTS];
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean) {
-  if (isBinary) events(this).binary();
-  else events(this).text(data.toString());
+/**
+ * ws's socket, handing its events straight to the hub's. As an EventEmitter with four
+ * listeners (message, pong, close, error) every socket kept a table of them, about 100 B
+ * more than a bare `ws` socket (docs/13-production.md, sizing); overriding emit keeps none.
+ * ws emits nothing of a server-side socket before the upgrade's callback sets `events`.
+ */
+class HubSocket extends WebSocket {
+  events: SocketEvents | undefined = undefined;
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const events = this.events;
+    if (!events) return false;
+    if (event === "message") {
+      if (b) events.binary();
+      else events.text((a as Buffer).toString());
+    } else if (event === "pong") events.pong();
+    else if (event === "close") events.ended(a as number, (b as Buffer).toString());
+    // "error" (a refused frame, over maxPayload) is followed by close 1009, which is what
+    // counts; "ping" ws answers itself. Neither needs a listener, nor may it throw.
+    return true;
+  }
 }
-function onPong(this: WebSocket) {
-  events(this).pong();
-}
-function onClose(this: WebSocket, code: number, reason: Buffer) {
-  events(this).ended(code, reason.toString());
-}
-// A refused frame (over maxPayload) emits error, then close 1009: close is what counts.
-function onError() {}
+
 function destroySocket(this: Duplex) {
   this.destroy();
 }
@@ -73,12 +79,11 @@ function destroySocket(this: Duplex) {
 /** Everything of a Runtime but its name and its signals, which node.ts and deno.ts add. */
 export function nodeHttp(options: RuntimeOptions): Pick<Runtime, "upgrade" | "peer" | "serve"> {
   // The hub keeps the sockets; ws's own set of them would cost every socket a close listener and a set entry.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, clientTracking: false });
-  const adopt = (raw: WebSocket, socket: Duplex, open: Open) => {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, clientTracking: false, WebSocket: HubSocket });
+  const adopt = (raw: HubSocket, socket: Duplex, open: Open) => {
     // ws listens for the socket's errors from here on; a second listener would turn the socket's one into a list.
     socket.off("error", destroySocket);
-    (raw as Tagged)[EVENTS] = open(new NodeSocket(raw));
-    raw.on("message", onMessage).on("pong", onPong).on("close", onClose).on("error", onError);
+    raw.events = open(new NodeSocket(raw));
   };
   return {
     upgrade: (c, open) => {
@@ -104,7 +109,7 @@ export function nodeHttp(options: RuntimeOptions): Pick<Runtime, "upgrade" | "pe
             res = new Response(null, { status: 500 });
           }
           const open = upgradeEnv.accept;
-          if (open) wss.handleUpgrade(req, socket, head, (raw) => adopt(raw, socket, open));
+          if (open) wss.handleUpgrade(req, socket, head, (raw) => adopt(raw as HubSocket, socket, open));
           else await refuse(socket, res);
         });
       });
