@@ -12,8 +12,8 @@ guards against abuse and costs the same either way). Logging stays at the defaul
 floor is \`bench/baseline/bare-bun.ts\`: Bun.serve with no auth, no store and no sequencing, run
 twice — fanning out with Bun's native pub/sub (one call per message), and with one
 \`ServerWebSocket.send\` per socket, the way a hub that keeps its own socket sets writes. On
-Node the floor for memory is \`bench/baseline/bare-ws.ts\`: a \`ws\` server on \`node:http\`, the
-library and settings of duplex's Node runtime, that only answers the upgrade with \`welcome\`. The
+Node and on Deno the floor for memory is \`bench/baseline/bare-ws.ts\`: a \`ws\` server on \`node:http\`, the
+library and settings duplex's runtime uses on both (Deno through its Node compatibility layer), that only answers the upgrade with \`welcome\`. The
 peer is \`bench/peer/socketio.ts\`: Socket.IO 4 on Node with the same JWT check, a room per
 conversation and an ack callback; across nodes, \`@socket.io/redis-adapter\`.
 

@@ -190,6 +190,8 @@ try {
   await on("bare Bun.serve", () => bare(logDir), async (t) => { await idlePhase(t); await traffic(t); });
   await on("bare Bun.serve, send loop", () => bare(logDir, "loop"), traffic);
   await on("bare ws (node)", () => bareWs(logDir), idlePhase);
+  // duplex on Deno serves through Deno's Node compatibility layer: what that layer's socket costs.
+  if (plan.idle.runtimes.includes("deno")) await on("bare ws (deno)", () => bareWs(logDir, "deno"), idlePhase);
   await on("Socket.IO", () => socketIo({ nodes: 1, logDir, namespace: namespace("sio") }), async (t) => { await idlePhase(t); await traffic(t); });
   await aimed("duplex (bun)", "duplex-bun", () => duplex({ runtime: "bun", nodes: 1, logDir, namespace: namespace("bun-aimed") }));
   for (let n = 2; n <= plan.rounds; n++) await repeatRound(n);

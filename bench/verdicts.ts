@@ -175,6 +175,26 @@ const inRound1 = (v: Repeated | null) => (v && v.each.length > 1 ? "round 1: " :
 /** One round's memory per idle connection of `ours` over `theirs`. */
 const memoryRatio = (ours: string, theirs: string) => (round: Round) => div(perConn(round, ours), perConn(round, theirs));
 
+/**
+ * Deno's figure beside the floors that run the same server: duplex on Deno serves through
+ * node:http and `ws` in Deno's Node compatibility layer, as bare-ws.ts does on both runtimes.
+ */
+function denoMemory(r: Results): Verdict {
+  const mem = (id: string) => perConn(r, id);
+  const deno = mem("duplex-deno");
+  const [floor, nodeFloor] = [mem("bare-ws-deno"), mem("bare-ws")];
+  const ours = mem("duplex-node");
+  const socket = deno === undefined || floor === undefined || nodeFloor === undefined || ours === undefined
+    ? "the bare `ws` server on Deno was not measured in this run"
+    : `a bare \`ws\` server on node:http held ${kib(floor)} KiB on Deno and ${kib(nodeFloor)} KiB on Node: Deno's Node-compatible socket costs ${kib(floor - nodeFloor)} KiB more than Node's before any server code runs, and duplex adds ${kib(deno - floor)} KiB to it (on Node ${kib(ours - nodeFloor)})`;
+  return {
+    target: "memory per idle connection on Deno measured and explained",
+    measured: deno === undefined ? "not measured" : `${kib(deno)} KiB a connection past the first third (Bun ${kib(mem("duplex-bun"))}, Node ${kib(mem("duplex-node"))}); ${socket}. What Deno's socket is made of (JavaScript heap, the heap V8 commits ahead of it, native memory) is in docs/13-production.md (sizing)`,
+    met: deno === undefined ? null : true,
+    why: "",
+  };
+}
+
 /** Issue 16's targets for one node and for one machine. */
 function oneNode(r: Results): Verdict[] {
   const out: Verdict[] = [];
@@ -193,13 +213,7 @@ function oneNode(r: Results): Verdict[] {
     met: nodeRatio === null ? null : nodeRatio.median <= 0.5,
     why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in ${inRound1(nodeRatio) ? "round 1" : "this run"} (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record and the store's copy, connection, rate limiter, index entries) and its handshakes' garbage add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them. Heap snapshots of both, item by item, and how RSS moves in the seconds after a burst of connections are in docs/13-production.md (sizing).`,
   });
-  const deno = mem("duplex-deno");
-  out.push({
-    target: "memory per idle connection on Deno measured and explained",
-    measured: deno === undefined ? "not measured" : `${kib(deno)} KiB (Bun ${kib(mem("duplex-bun"))}, Node ${kib(mem("duplex-node"))}); duplex's own objects are the same on every runtime, and a bare Deno WebSocket server already held about 18.9 KB per idle connection on this machine: most of it is Deno's socket (docs/13-production.md, sizing)`,
-    met: deno === undefined ? null : true,
-    why: "",
-  });
+  out.push(denoMemory(r));
   const group = (id: string) => bestOf(r, id, "group")?.best;
   const share = div(group("duplex-bun")?.deliveredPerSec, group("bare")?.deliveredPerSec);
   out.push({

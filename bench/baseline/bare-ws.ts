@@ -1,11 +1,13 @@
 /**
- * The floor for Node's memory per connection: a bare `ws` server on node:http — the same
- * WebSocket library and settings duplex's Node runtime uses (src/runtime/node-http.ts) —
- * with nothing of duplex: no auth, no session, no state beyond the socket. It answers the
+ * The floor for memory per connection on Node, and on Deno: a bare `ws` server on
+ * node:http — the same WebSocket library and settings duplex's runtime uses on both
+ * (src/runtime/node-http.ts; Deno runs it through its Node compatibility layer) — with
+ * nothing of duplex: no auth, no session, no state beyond the socket. It answers the
  * upgrade with duplex.v1's `welcome`, so the idle clients that measure duplex measure it.
- * What a connection costs here is what Node and `ws` cost before any server code runs.
+ * What a connection costs here is what the runtime and `ws` cost before any server code runs.
  *
  *   node --import tsx bench/baseline/bare-ws.ts     (PORT, default 0)
+ *   deno run -A bench/baseline/bare-ws.ts
  */
 import { createServer } from "node:http";
 import { WebSocketServer } from "ws";

@@ -128,10 +128,16 @@ export async function bare(logDir: string, fanout: "publish" | "loop" = "publish
   );
 }
 
-/** The floor for memory on Node: a bare `ws` server, the library duplex's Node runtime uses. */
-export async function bareWs(logDir: string): Promise<Target> {
-  const node = await startServer({ name: "bare-ws", cmd: ["node", "--import", "tsx", "bench/baseline/bare-ws.ts"], env: { PORT: "0" }, log: join(logDir, "bare-ws.log") });
-  return target("bare-ws", "bare ws (node)", "bare", "", [node], () => Promise.reject(new Error("bare ws holds idle connections only")));
+/**
+ * The floor for memory on Node, and on Deno through its Node compatibility layer: a bare
+ * `ws` server on node:http, the server duplex's runtime uses on both.
+ */
+export async function bareWs(logDir: string, runtime: "node" | "deno" = "node"): Promise<Target> {
+  const script = "bench/baseline/bare-ws.ts";
+  const cmd = runtime === "node" ? ["node", "--import", "tsx", script] : [`${BIN}/deno`, "run", "-A", script];
+  const id = runtime === "node" ? "bare-ws" : "bare-ws-deno";
+  const node = await startServer({ name: id, cmd, env: { PORT: "0" }, log: join(logDir, `${id}.log`) });
+  return target(id, `bare ws (${runtime})`, "bare", "", [node], () => Promise.reject(new Error("bare ws holds idle connections only")));
 }
 
 export async function socketIo(o: { nodes: number; logDir: string; namespace: string; redisUrl?: string }): Promise<Target> {

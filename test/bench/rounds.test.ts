@@ -37,6 +37,16 @@ describe("repeated single-node measurements", () => {
     expect(nodeTarget(saved()).met).toBeNull();
   });
 
+  test("Deno's figure is explained by the bare `ws` server on both runtimes, and says so when that floor is missing", () => {
+    const r = saved();
+    const deno = () => verdicts(r).find((t) => t.target.startsWith("memory per idle connection on Deno"))!.measured;
+    const bytes: Record<string, number> = { "duplex-deno": 7 * 1024, "duplex-node": 5 * 1024, "bare-ws": 2 * 1024, "duplex-bun": 2.5 * 1024 };
+    r.idle = r.idle.map((i) => ({ ...i, marginalBytesPerConn: bytes[i.id] }));
+    expect(deno()).toContain("the bare `ws` server on Deno was not measured in this run");
+    r.idle.push({ ...r.idle.find((i) => i.id === "bare-ws")!, id: "bare-ws-deno", label: "bare ws (deno)", marginalBytesPerConn: 6.5 * 1024 });
+    expect(deno()).toStartWith("7.0 KiB a connection past the first third (Bun 2.5, Node 5.0); a bare `ws` server on node:http held 6.5 KiB on Deno and 2.0 KiB on Node: Deno's Node-compatible socket costs 4.5 KiB more than Node's before any server code runs, and duplex adds 0.5 KiB to it (on Node 3.0)");
+  });
+
   test("the median misses when most rounds miss, whatever the best round did", () => {
     const r = saved();
     r.idle = round(r, 7000, 12_000).idle;
