@@ -186,7 +186,7 @@ function denoMemory(r: Results): Verdict {
   const ours = mem("duplex-node");
   const socket = deno === undefined || floor === undefined || nodeFloor === undefined || ours === undefined
     ? "the bare `ws` server on Deno was not measured in this run"
-    : `a bare \`ws\` server on node:http held ${kib(floor)} KiB on Deno and ${kib(nodeFloor)} KiB on Node: Deno's Node-compatible socket costs ${kib(floor - nodeFloor)} KiB more than Node's before any server code runs, and duplex adds ${kib(deno - floor)} KiB to it (on Node ${kib(ours - nodeFloor)})`;
+    : `a bare \`ws\` server on node:http held ${kib(floor)} KiB on Deno and ${kib(nodeFloor)} KiB on Node: Deno's Node-compatible socket costs ${kib(floor - nodeFloor)} KiB more than Node's before any server code runs, and ${deno >= floor ? `duplex adds ${kib(deno - floor)} KiB to it` : `duplex measured ${kib(floor - deno)} KiB below it: what duplex adds is lost in the spread of the socket's cost`} (on Node duplex adds ${kib(ours - nodeFloor)} KiB)`;
   return {
     target: "memory per idle connection on Deno measured and explained",
     measured: deno === undefined ? "not measured" : `${kib(deno)} KiB a connection past the first third (Bun ${kib(mem("duplex-bun"))}, Node ${kib(mem("duplex-node"))}); ${socket}. What Deno's socket is made of (JavaScript heap, the heap V8 commits ahead of it, native memory) is in docs/13-production.md (sizing)`,
