@@ -172,6 +172,12 @@ function clusterPipeline(r: Results): Verdict[] {
 /** Where a target reads a median of rounds, the figures quoted beside it are round 1's. */
 const inRound1 = (v: Repeated | null) => (v && v.each.length > 1 ? "round 1: " : "");
 
+/** What duplex adds over the runtime's own socket, as the floor on that runtime measures it. */
+function own(r: Results, id: string, floor: string): string {
+  const [ours, bare] = [perConn(r, id), perConn(r, floor)];
+  return ours === undefined || bare === undefined ? "n/a" : kib(ours - bare);
+}
+
 /** One round's memory per idle connection of `ours` over `theirs`. */
 const memoryRatio = (ours: string, theirs: string) => (round: Round) => div(perConn(round, ours), perConn(round, theirs));
 
@@ -183,10 +189,9 @@ function denoMemory(r: Results): Verdict {
   const mem = (id: string) => perConn(r, id);
   const deno = mem("duplex-deno");
   const [floor, nodeFloor] = [mem("bare-ws-deno"), mem("bare-ws")];
-  const ours = mem("duplex-node");
-  const socket = deno === undefined || floor === undefined || nodeFloor === undefined || ours === undefined
+  const socket = deno === undefined || floor === undefined || nodeFloor === undefined
     ? "the bare `ws` server on Deno was not measured in this run"
-    : `a bare \`ws\` server on node:http held ${kib(floor)} KiB on Deno and ${kib(nodeFloor)} KiB on Node: Deno's Node-compatible socket costs ${kib(floor - nodeFloor)} KiB more than Node's before any server code runs, and ${deno >= floor ? `duplex adds ${kib(deno - floor)} KiB to it` : `duplex measured ${kib(floor - deno)} KiB below it: what duplex adds is lost in the spread of the socket's cost`} (on Node duplex adds ${kib(ours - nodeFloor)} KiB)`;
+    : `a bare \`ws\` server on node:http held ${kib(floor)} KiB on Deno and ${kib(nodeFloor)} KiB on Node: Deno's Node-compatible socket costs ${kib(floor - nodeFloor)} KiB more than Node's before any server code runs, and ${deno >= floor ? `duplex adds ${kib(deno - floor)} KiB to it` : `duplex measured ${kib(floor - deno)} KiB below it: what duplex adds is lost in the spread of the socket's cost`} (on Node duplex adds ${own(r, "duplex-node", "bare-ws")} KiB)`;
   return {
     target: "memory per idle connection on Deno measured and explained",
     measured: deno === undefined ? "not measured" : `${kib(deno)} KiB a connection past the first third (Bun ${kib(mem("duplex-bun"))}, Node ${kib(mem("duplex-node"))}); ${socket}. What Deno's socket is made of (JavaScript heap, the heap V8 commits ahead of it, native memory) is in docs/13-production.md (sizing)`,
@@ -202,16 +207,11 @@ function oneNode(r: Results): Verdict[] {
   const whole = (id: string) => kib(idleOf(r, id)?.bytesPerConn);
   const nodeRatio = repeated(r, memoryRatio("duplex-node", "socketio"));
   const wsFloor = mem("bare-ws");
-  /** What duplex adds over the runtime's own socket, as the floor on that runtime measures it. */
-  const own = (id: string, floor: string) => {
-    const [ours, bare] = [mem(id), mem(floor)];
-    return ours === undefined || bare === undefined ? "n/a" : kib(ours - bare);
-  };
   out.push({
     target: "memory per idle connection on Node ≤ 0.5× Socket.IO",
     measured: `${xs(nodeRatio)}; ${inRound1(nodeRatio)}${kib(mem("duplex-node"))} vs ${kib(mem("socketio"))} KiB a connection past the first third, a bare \`ws\` server ${kib(wsFloor)} KiB (the whole burst over its count: ${whole("duplex-node")} vs ${whole("socketio")} KiB, bare \`ws\` ${whole("bare-ws")})`,
     met: nodeRatio === null ? null : nodeRatio.median <= 0.5,
-    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in ${inRound1(nodeRatio) ? "round 1" : "this run"} (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record and the store's copy, connection, rate limiter, index entries) and its handshakes' garbage add ${own("duplex-node", "bare-ws")} KiB on Node and ${own("duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them. Heap snapshots of both, item by item, and how RSS moves in the seconds after a burst of connections are in docs/13-production.md (sizing).`,
+    why: `A duplex socket on Node is a \`ws\` socket, and a bare \`ws\` server with nothing else held ${kib(wsFloor)} KiB per idle connection in ${inRound1(nodeRatio) ? "round 1" : "this run"} (net.Socket, ws's WebSocket with its Receiver stream and Sender): ${x(div(wsFloor, mem("socketio")))} of Socket.IO's before any server code. duplex's own objects (session record and the store's copy, connection, rate limiter, index entries) and its handshakes' garbage add ${own(r, "duplex-node", "bare-ws")} KiB on Node and ${own(r, "duplex-bun", "bare")} KiB on Bun; the target leaves ${kib(mem("socketio") === undefined || wsFloor === undefined ? undefined : mem("socketio")! / 2 - wsFloor)} KiB for them. Heap snapshots of both, item by item, and how RSS moves in the seconds after a burst of connections are in docs/13-production.md (sizing).`,
   });
   out.push(denoMemory(r));
   const group = (id: string) => bestOf(r, id, "group")?.best;
