@@ -55,6 +55,9 @@ are over every sample.
    Beside the stages, the CPU each consumer used during the step, in cores: the three nodes,
    RabbitMQ and Redis (found by process name in \`/proc\`), and the whole machine
    (\`/proc/stat\`); on two shared cores a pipeline that waits for CPU shows it there.
+   Every step also reads, from the kernel's \`/proc/PID/task/PID/schedstat\`, how long each server's
+   main thread (its event loop) ran and how long it was ready to run but waited for a core;
+   the tail target quotes both for duplex and the floor, with what their other threads ran.
 4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor};${refined(p.group.ladder)} the result is the highest
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. A target of k× another system's rate "at an equal or lower p99" is met by any step

@@ -19,6 +19,21 @@ export function cpuNote(r: Results, ours: LatencyResult | undefined, theirs: Lat
   return ` ${busy}: ${cores(c.machine)} of its ${cpus} cores were busy during the step — RabbitMQ ${cores(c.rabbitmq)}, the three nodes ${cores(c.servers)}, Redis ${cores(c.redis)}, the rest the load processes and the kernel${peer}.${hop}`;
 }
 
+/**
+ * The tail's step seen from inside each server (round 1): how long its event-loop thread
+ * ran and how long it was ready but waited for a core, and what its other threads ran. A
+ * message that arrives while the thread waits or works on others waits too.
+ */
+export function threadNote(ours: LatencyResult | undefined, floor: LatencyResult | undefined): string {
+  if (!ours?.cpu?.mainThread || !floor?.cpu?.mainThread) return "";
+  const ms = (cores: number) => `${Math.round(cores * 1000)} ms`;
+  const part = ({ rate, cpu }: LatencyResult) => {
+    const { running, waiting } = cpu!.mainThread!;
+    return `ran ${ms(running)} of each second (${Math.round((running * 1e6) / rate)} µs a message) and waited ${ms(waiting)} for a core, while its other threads (JIT compilers, the collector's helpers) ran ${ms(Math.max(0, cpu!.servers - running))}`;
+  };
+  return ` In round 1's step duplex's event-loop thread ${part(ours)}; the floor's ${part(floor)}.`;
+}
+
 /** The cluster at the plan's floor rate, when even there the median is over `p50Ms`. */
 export function floorNote(r: Results, p50Ms: number): string {
   const rate = r.plan.latency.floorRate;

@@ -6,7 +6,7 @@
 import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, perConn, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, targetStep, x, xs } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
-import { clusterNote, cpuNote, fanoutNote, floorNote, perSendNote } from "./verdict-notes.ts";
+import { clusterNote, cpuNote, fanoutNote, floorNote, perSendNote, threadNote } from "./verdict-notes.ts";
 
 export interface Ratio {
   what: string;
@@ -237,7 +237,7 @@ function oneNode(r: Results): Verdict[] {
     target: `e2e p99 at ${TAIL_RATE} msg/s on one Bun node ≤ 2× bare Bun's`,
     measured: tail === null ? "not measured" : `${xs(tail)}; ${inRound1(tail)}${ms(p99(r, "duplex-bun"))} vs ${ms(p99(r, "bare"))}`,
     met: tail === null ? null : tail.median <= 2,
-    why: `Each send takes a turn of the node's one JavaScript thread for validation, membership, sequencing through the in-process broker and the store, the ack and the fan-out; a burst queues behind it, where the floor only stamps a counter.${lagNote(r)}`,
+    why: `Each send takes a turn of the node's one JavaScript thread for validation, membership, sequencing through the in-process broker and the store, the ack and the fan-out; a burst queues behind it, where the floor parses the frame, counts a seq and publishes.${lagNote(r)}${threadNote(latencyOf(r, "duplex-bun", TAIL_RATE), latencyOf(r, "bare", TAIL_RATE))}`,
   });
   const sc = r.scale;
   const want = r.plan.scale?.conns;

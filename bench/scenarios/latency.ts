@@ -25,7 +25,7 @@ export interface LatencyResult {
   lagP99: number;
   /** duplex cluster only: one message's stages, read from the nodes' /metrics around the step. */
   stages?: StageRow[];
-  /** Clusters only: CPU used during the measured step, in cores. */
+  /** CPU used during the measured step, in cores (single nodes too since 2026-12-05). */
   cpu?: CpuUse;
 }
 
@@ -44,7 +44,7 @@ export async function latency(ctx: Ctx, t: Target): Promise<LatencyResult[]> {
     const before = cluster ? await scrapeStages(t) : null;
     const meter = cpuMeter(t.nodes.map((node) => node.pid));
     const s = await ctx.pool.send(tag, plan.senders, plan.rates, { durationMs, drainMs: ctx.plan.drainMs });
-    const cpu = n > 1 ? meter() : undefined;
+    const cpu = meter();
     const d = await delivered(ctx, tag, s.sent, ctx.plan.drainMs);
     const stages = before ? stageRows(before, await scrapeStages(t)) : undefined;
     if (s.acked === 0 || d.received === 0) throw new Error(`${t.label} acked ${s.acked} and delivered ${d.received} of ${s.sent} messages: it is not working`);

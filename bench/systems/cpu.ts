@@ -13,6 +13,13 @@ export interface CpuUse {
   redis: number | null;
   /** Everything on the machine, user + system + interrupts. */
   machine: number;
+  /**
+   * The servers' main threads (a JavaScript server's event loop), summed: the time they ran
+   * and the time they were ready to run but waited for a core, per second of the step. The
+   * rest of `servers` is their other threads (JIT compilers, the collector's helpers). Null
+   * where the kernel keeps no schedstat; absent from results measured before it was read.
+   */
+  mainThread?: { running: number; waiting: number } | null;
 }
 
 /** Clock ticks per second in /proc (USER_HZ, 100 on Linux). */
@@ -23,6 +30,31 @@ function cpuSeconds(pid: number): number {
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(fields[11]) + Number(fields[12])) / TICK;
+}
+
+/**
+ * A process's main thread: seconds on a core and seconds runnable but waiting for one
+ * (/proc/PID/task/PID/schedstat, in nanoseconds); null where the kernel does not keep it.
+ */
+function mainThreadSeconds(pid: number): { running: number; waiting: number } | null {
+  try {
+    const [running, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ").map(Number);
+    return Number.isFinite(running) && Number.isFinite(waiting) ? { running: running / 1e9, waiting: waiting / 1e9 } : null;
+  } catch {
+    return null;
+  }
+}
+
+function mainThreads(pids: number[]): { running: number; waiting: number } | null {
+  let running = 0;
+  let waiting = 0;
+  for (const pid of pids) {
+    const t = mainThreadSeconds(pid);
+    if (!t) return null;
+    running += t.running;
+    waiting += t.waiting;
+  }
+  return { running, waiting };
 }
 
 /** Pids whose command name is `comm` (beam.smp, redis-server); empty when none is visible. */
@@ -59,10 +91,12 @@ export function cpuMeter(serverPids: number[]): () => CpuUse {
   const rabbit = pidsOf("beam.smp");
   const redis = pidsOf("redis-server");
   const t0 = performance.now();
-  const start = { servers: sum(serverPids), rabbitmq: sum(rabbit), redis: sum(redis), machine: machineSeconds() };
+  const start = { servers: sum(serverPids), rabbitmq: sum(rabbit), redis: sum(redis), machine: machineSeconds(), main: mainThreads(serverPids) };
   return () => {
     const s = (performance.now() - t0) / 1000;
+    const main = mainThreads(serverPids);
     return {
+      mainThread: main && start.main ? { running: (main.running - start.main.running) / s, waiting: (main.waiting - start.main.waiting) / s } : null,
       servers: (sum(serverPids) - start.servers) / s,
       rabbitmq: rabbit.length ? (sum(rabbit) - start.rabbitmq) / s : null,
       redis: redis.length ? (sum(redis) - start.redis) / s : null,

@@ -127,4 +127,23 @@ describe("the tail at 5,000/s against bare Bun's", () => {
     expect(v.why).toContain("and 2.4 ms while the floor was");
     expect(v.why).toContain(`against tails of ${at("duplex-bun").e2e.p99.toFixed(1)} ms and ${at("bare").e2e.p99.toFixed(1)} ms`);
   });
+
+  test("a miss says how long each server's event-loop thread ran and waited for a core in round 1, and what its other threads ran", () => {
+    const r = saved();
+    const at = (id: string) => r.latency.find((l) => l.id === id && l.rate === 5000)!;
+    at("duplex-bun").cpu = { servers: 0.281, rabbitmq: null, redis: null, machine: 1.9, mainThread: { running: 0.231, waiting: 0.098 } };
+    at("bare").cpu = { servers: 0.17, rabbitmq: null, redis: null, machine: 1.8, mainThread: { running: 0.165, waiting: 0.092 } };
+    const v = tail(r);
+    expect(v.met).toBe(false);
+    expect(v.why).toContain("In round 1's step duplex's event-loop thread ran 231 ms of each second (46 µs a message) and waited 98 ms for a core, while its other threads (JIT compilers, the collector's helpers) ran 50 ms;");
+    expect(v.why).toContain("the floor's ran 165 ms of each second (33 µs a message) and waited 92 ms for a core, while its other threads (JIT compilers, the collector's helpers) ran 5 ms.");
+  });
+
+  test("results measured before the threads were read, or where the kernel keeps no schedstat, get no such sentence", () => {
+    const r = saved();
+    expect(tail(r).why).not.toContain("event-loop thread");
+    r.latency.find((l) => l.id === "duplex-bun" && l.rate === 5000)!.cpu = { servers: 0.3, rabbitmq: null, redis: null, machine: 1.9, mainThread: null };
+    r.latency.find((l) => l.id === "bare" && l.rate === 5000)!.cpu = { servers: 0.2, rabbitmq: null, redis: null, machine: 1.8, mainThread: { running: 0.1, waiting: 0.01 } };
+    expect(tail(r).why).not.toContain("event-loop thread");
+  });
 });
