@@ -19,7 +19,13 @@ export interface CpuUse {
    * rest of `servers` is their other threads (JIT compilers, the collector's helpers). Null
    * where the kernel keeps no schedstat; absent from results measured before it was read.
    */
-  mainThread?: { running: number; waiting: number } | null;
+  mainThread?: ThreadTime | null;
+}
+
+/** A thread's time on a core and its time ready to run but waiting for one. */
+export interface ThreadTime {
+  running: number;
+  waiting: number;
 }
 
 /** Clock ticks per second in /proc (USER_HZ, 100 on Linux). */
@@ -36,7 +42,7 @@ function cpuSeconds(pid: number): number {
  * A process's main thread: seconds on a core and seconds runnable but waiting for one
  * (/proc/PID/task/PID/schedstat, in nanoseconds); null where the kernel does not keep it.
  */
-function mainThreadSeconds(pid: number): { running: number; waiting: number } | null {
+function mainThreadSeconds(pid: number): ThreadTime | null {
   try {
     const [running, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ").map(Number);
     return Number.isFinite(running) && Number.isFinite(waiting) ? { running: running / 1e9, waiting: waiting / 1e9 } : null;
@@ -45,7 +51,7 @@ function mainThreadSeconds(pid: number): { running: number; waiting: number } | 
   }
 }
 
-function mainThreads(pids: number[]): { running: number; waiting: number } | null {
+function mainThreads(pids: number[]): ThreadTime | null {
   let running = 0;
   let waiting = 0;
   for (const pid of pids) {

@@ -136,8 +136,8 @@ export async function bareWs(logDir: string, runtime: "node" | "deno" = "node"):
   const script = "bench/baseline/bare-ws.ts";
   const cmd = runtime === "node" ? ["node", "--import", "tsx", script] : [`${BIN}/deno`, "run", "-A", script];
   const id = runtime === "node" ? "bare-ws" : "bare-ws-deno";
-  const node = await startServer({ name: id, cmd, env: { PORT: "0" }, log: join(logDir, `${id}.log`) });
-  return target(id, `bare ws (${runtime})`, "bare", "", [node], () => Promise.reject(new Error("bare ws holds idle connections only")));
+  const server = await startServer({ name: id, cmd, env: { PORT: "0" }, log: join(logDir, `${id}.log`) });
+  return target(id, `bare ws (${runtime})`, "bare", "", [server], () => Promise.reject(new Error("bare ws holds idle connections only")));
 }
 
 export async function socketIo(o: { nodes: number; logDir: string; namespace: string; redisUrl?: string }): Promise<Target> {
