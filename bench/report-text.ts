@@ -58,6 +58,15 @@ are over every sample.
    Every step also reads, from the kernel's \`/proc/PID/task/PID/schedstat\`, how long each server's
    main thread (its event loop) ran and how long it was ready to run but waited for a core;
    the tail target quotes both for duplex and the floor, with what their other threads ran.
+   The cluster has a floor of its own, measured for latency and for the conversations ladder:
+   \`bench/baseline/bare-bun.ts\` ×3 with \`AMQP_URL\` (\`bench/baseline/bare-pipeline.ts\`), whose sends
+   cross RabbitMQ as duplex's do, on duplex's topology — published persistent and confirmed
+   through the ingress exchange to a quorum shard queue with a single active consumer; the
+   shard's owner numbers them from a counter in memory, joins one event-loop turn's batches
+   into one transient fanout message and acks them once it is confirmed; every node publishes
+   what it hears to its own sockets, and the sender is acked when its node hears its send
+   come back. No Redis, no store, no frame validation, no hand-off: where this floor alone misses a
+   cluster target, no implementation of the pipeline meets it on this machine, and the target says so.
 4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor};${refined(p.group.ladder)} the result is the highest
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. A target of k× another system's rate "at an equal or lower p99" is met by any step

@@ -35,7 +35,7 @@ import { scale } from "./scenarios/scale.ts";
 import { aimedSteps, throughput } from "./scenarios/throughput.ts";
 import { AMQP_URL, answers, dropNamespaces, REDIS_URL } from "./systems/services.ts";
 import { BIN, killAll, ROOT, runToEnd } from "./systems/spawn.ts";
-import { bare, bareWs, duplex, socketIo, type Target } from "./systems/targets.ts";
+import { bare, bareCluster, bareWs, duplex, socketIo, type Target } from "./systems/targets.ts";
 import { aimedRates, bestOf, type Round, TAIL_RATE } from "./lookup.ts";
 
 const args = process.argv.slice(2);
@@ -208,6 +208,13 @@ try {
         env: { AMQP_URL, HOP_QUEUE: hopQueue, HOP_WARM_MS: String(plan.hop.warmMs), HOP_MS: String(plan.hop.durationMs), HOP_WINDOW: String(plan.hop.window), HOP_RATE: String(plan.hop.rate) },
       });
       results.hop = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    });
+  }
+  if (amqpUp) {
+    // The cluster's floor: duplex's hops with nothing else, driven by the same clients.
+    await on("bare cluster", () => bareCluster({ nodes: 3, logDir, namespace: namespace("bare"), amqpUrl: AMQP_URL }), async (t) => {
+      await phase(`${t.label}: latency`, async () => { results.latency.push(...await latency(ctx, t)); });
+      await phase(`${t.label}: conversations throughput`, async () => { results.throughput.push(await throughput(ctx, t, "convs")); });
     });
   }
   if (redisUp && amqpUp) {

@@ -34,6 +34,38 @@ export function threadNote(ours: LatencyResult | undefined, floor: LatencyResult
   return ` In round 1's step duplex's event-loop thread ${part(ours)}; the floor's ${part(floor)}.`;
 }
 
+/** The cluster's floor, as the sentences that quote it begin. */
+const DESIGN = "The floor of this design in the same run (bare Bun.serve ×3: duplex's RabbitMQ hops behind bare sockets, with no Redis, no store and no frame validation, driven by the same clients)";
+const NONE = "so no implementation of this pipeline meets the target on this machine";
+
+/**
+ * The cluster's floor at `rate`. Where its own figures already miss a limit of the target,
+ * no implementation of the pipeline meets the target here, and the sentence says so.
+ */
+export function designNote(r: Results, rate: number, limits: { p50?: number; p99?: number; whose: string }): string {
+  const f = latencyOf(r, "bare-cluster", rate);
+  if (!f) return "";
+  const missed = [
+    limits.p50 !== undefined && f.e2e.p50 > limits.p50 ? `its p50 is over the target's ${ms2(limits.p50)}` : "",
+    limits.p99 !== undefined && f.e2e.p99 > limits.p99 ? `its p99 is over ${limits.whose} ${ms2(limits.p99)}` : "",
+  ].filter((m) => m !== "");
+  const busy = f.cpu ? `, with ${cores(f.cpu.machine)} of the machine's cores busy` : "";
+  const verdict = missed.length > 0
+    ? `: ${missed.join(" and ")} before duplex adds anything, ${NONE}`
+    : `, within the target: what duplex adds to the hops (the Redis append, its own work per message) is what misses it`;
+  return ` ${DESIGN} had p50 ${ms2(f.e2e.p50)} and p99 ${ms2(f.e2e.p99)} at ${rate} msg/s${busy}${verdict}.`;
+}
+
+/** The cluster's floor over the conversations ladder, against the rate the target asks for. */
+export function designRateNote(r: Results, needed: number): string {
+  const f = bestOf(r, "bare-cluster", "convs")?.best;
+  if (!f) return "";
+  const verdict = f.rate < needed
+    ? `, short of the ${n(needed)} the target asks: ${NONE}`
+    : `: the hops allow the target, and what duplex adds to them (the Redis append, its own work per message) is what misses it`;
+  return ` ${DESIGN} sustained ${n(f.rate)} sends/s (p99 ${ms2(f.e2e.p99)})${verdict}.`;
+}
+
 /** The cluster at the plan's floor rate, when even there the median is over `p50Ms`. */
 export function floorNote(r: Results, p50Ms: number): string {
   const rate = r.plan.latency.floorRate;

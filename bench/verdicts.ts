@@ -6,7 +6,7 @@
 import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, perConn, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, targetStep, x, xs } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
-import { clusterNote, cpuNote, fanoutNote, floorNote, perSendNote, threadNote } from "./verdict-notes.ts";
+import { clusterNote, cpuNote, designNote, designRateNote, fanoutNote, floorNote, perSendNote, threadNote } from "./verdict-notes.ts";
 
 export interface Ratio {
   what: string;
@@ -41,6 +41,7 @@ export function ratios(r: Results): Ratio[] {
     out.push({ what: `e2e p99 at ${rate}/s, duplex (bun) ÷ bare Bun${rate === TAIL_RATE ? round1 : ""}`, value: div(p99("duplex-bun"), p99("bare")), better: "lower" });
     out.push({ what: `e2e p99 at ${rate}/s, duplex (bun) ÷ Socket.IO`, value: div(p99("duplex-bun"), p99("socketio")), better: "lower" });
     out.push({ what: `e2e p99 at ${rate}/s, duplex cluster ÷ Socket.IO cluster`, value: div(p99("duplex-cluster"), p99("socketio-cluster")), better: "lower" });
+    out.push({ what: `e2e p99 at ${rate}/s, duplex cluster ÷ bare cluster (its design's floor)`, value: div(p99("duplex-cluster"), latencyOf(r, "bare-cluster", rate)?.e2e.p99), better: "lower" });
   }
   for (const shape of ["group", "convs"] as const) {
     const d = (id: string) => bestOf(r, id, shape)?.best?.deliveredPerSec;
@@ -49,6 +50,7 @@ export function ratios(r: Results): Ratio[] {
     out.push({ what: `delivered/s (${name}), duplex (bun) ÷ bare Bun with a send loop`, value: div(d("duplex-bun"), d("bare-loop")), better: "higher" });
     out.push({ what: `delivered/s (${name}), duplex (bun) ÷ Socket.IO`, value: div(d("duplex-bun"), d("socketio")), better: "higher" });
     out.push({ what: `delivered/s (${name}), duplex cluster ÷ Socket.IO cluster`, value: div(d("duplex-cluster"), d("socketio-cluster")), better: "higher" });
+    if (shape === "convs") out.push({ what: "delivered/s (conversations), duplex cluster ÷ bare cluster (its design's floor)", value: div(d("duplex-cluster"), d("bare-cluster")), better: "higher" });
   }
   out.push({ what: "messages/s through the cluster (conversations) ÷ raw RabbitMQ hop", value: div(bestOf(r, "duplex-cluster", "convs")?.best?.rate, r.hop?.perSec), better: "higher" });
   return out;
@@ -129,7 +131,7 @@ function clusterPipeline(r: Results): Verdict[] {
     target: "cluster, cross-node 1:1 at 1000 msg/s: p99 ≤ Socket.IO ×3's and p50 ≤ 3 ms",
     measured: ours && theirs ? `p50 ${ms2(ours.e2e.p50)}, p99 ${ms2(ours.e2e.p99)} (Socket.IO ×3: p50 ${ms2(theirs.e2e.p50)}, p99 ${ms2(theirs.e2e.p99)})` : "not measured",
     met: ours && theirs ? ours.e2e.p50 <= 3 && ours.e2e.p99 <= theirs.e2e.p99 : null,
-    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${cpuNote(r, ours, theirs)}${stageNote(ours)}${floorNote(r, 3)}`,
+    why: `A duplex message crosses RabbitMQ twice with a Redis append between, where the adapter makes one Redis PUBLISH.${designNote(r, 1000, { p50: 3, p99: theirs?.e2e.p99, whose: "Socket.IO ×3's" })}${cpuNote(r, ours, theirs)}${stageNote(ours)}${floorNote(r, 3)}`,
   });
   const fast = latencyOf(r, "duplex-cluster", 5000);
   const complete = !!fast && fast.errors === 0 && fast.received >= fast.sent;
@@ -137,7 +139,7 @@ function clusterPipeline(r: Results): Verdict[] {
     target: "cluster, cross-node 1:1 at 5000 msg/s: every send acked and delivered, p99 ≤ 100 ms",
     measured: fast ? `${fast.received} of ${fast.sent} delivered, ${fast.errors} unacked, p99 ${ms2(fast.e2e.p99)}` : "not reached (a lower rate was not sustained)",
     met: fast ? complete && fast.e2e.p99 <= 100 : false,
-    why: fast ? `The pipeline fell behind the offered rate.${cpuNote(r, fast, latencyOf(r, "socketio-cluster", 5000))}${stageNote(fast)}` : "The latency ladder stops at the first rate it does not sustain, and that was below 5000 msg/s.",
+    why: fast ? `The pipeline fell behind the offered rate.${designNote(r, 5000, { p99: 100, whose: "the target's" })}${cpuNote(r, fast, latencyOf(r, "socketio-cluster", 5000))}${stageNote(fast)}` : "The latency ladder stops at the first rate it does not sustain, and that was below 5000 msg/s.",
   });
   const convs = bestOf(r, "duplex-cluster", "convs")?.best;
   const sioConvs = bestOf(r, "socketio-cluster", "convs")?.best;
@@ -147,7 +149,7 @@ function clusterPipeline(r: Results): Verdict[] {
     target: `cluster, ${r.plan.convs.count} conversations sustained: ≥ 1.5× Socket.IO ×3's sends/s and ≥ 30% of the raw hop`,
     measured: vsPeer === null || vsHop === null ? "not measured" : `${x(vsPeer)} Socket.IO ×3, ${(vsHop * 100).toFixed(0)}% of the hop (${Math.round(convs!.rate)} vs ${Math.round(sioConvs!.rate)} and ${Math.round(r.hop!.perSec)} sends/s)`,
     met: vsPeer === null || vsHop === null ? null : vsPeer >= 1.5 && vsHop >= 0.3,
-    why: "Each send is one ingress publish, one delivery from its shard queue and its share of a Redis append, a fanout publish and an ack; on two shared cores the broker, Redis, three nodes and the load clients compete for the same CPU.",
+    why: `Each send is one ingress publish, one delivery from its shard queue and its share of a Redis append, a fanout publish and an ack; on two shared cores the broker, Redis, three nodes and the load clients compete for the same CPU.${sioConvs && r.hop ? designRateNote(r, Math.max(1.5 * sioConvs.rate, 0.3 * r.hop.perSec)) : ""}`,
   });
   const group = bestOf(r, "duplex-cluster", "group")?.best;
   const sioGroup = bestOf(r, "socketio-cluster", "group")?.best;

@@ -10,9 +10,16 @@
  * - `loop`: one ServerWebSocket.send per socket, as a hub that keeps its own socket sets
  *   (duplex's, today) must do.
  *
- *   bun run bench/baseline/bare-bun.ts     (PORT, default 0; BARE_FANOUT)
+ * With AMQP_URL it is one node of a cluster, the floor of duplex's cluster: sends cross
+ * RabbitMQ as duplex's do (bare-pipeline.ts), are numbered by their shard's owner, and
+ * every node publishes what it hears to its own sockets; the sender is acked when its node
+ * hears its own send come back. Conversations must be created on every node.
+ *
+ *   bun run bench/baseline/bare-bun.ts     (PORT, default 0; BARE_FANOUT;
+ *     for a cluster AMQP_URL, BARE_NAMESPACE, BARE_NODE, BARE_NODES, BARE_SHARDS)
  */
 import type { ServerWebSocket } from "bun";
+import { type Heard, pipeline, type Submitted } from "./bare-pipeline.ts";
 
 interface Data {
   user: string;
@@ -25,6 +32,14 @@ const convsOf = new Map<string, Set<string>>();
 const seqs = new Map<string, number>();
 const sockets = new Map<string, Set<ServerWebSocket<Data>>>();
 const topic = (conv: string) => `c:${conv}`;
+const env = process.env;
+const node = Number(env.BARE_NODE ?? 0);
+/** Sends of this node's sockets waiting to come back through the cluster, by ref. */
+const waiting = new Map<number, ServerWebSocket<Data>>();
+let refs = 0;
+const submit = env.AMQP_URL
+  ? await pipeline({ url: env.AMQP_URL, namespace: env.BARE_NAMESPACE!, node, nodes: Number(env.BARE_NODES), shards: Number(env.BARE_SHARDS) }, heard)
+  : null;
 
 const server = Bun.serve<Data>({
   hostname: "127.0.0.1",
@@ -66,20 +81,42 @@ const server = Bun.serve<Data>({
         ws.send(JSON.stringify({ type: "error", id: f.id, code: "forbidden" }));
         return;
       }
+      const from = { user: ws.data.user, device: ws.data.device };
+      if (submit) {
+        waiting.set(refs, ws);
+        submit({ conv: f.conv, id: f.id, from, body: f.body, origin: node, ref: refs++ });
+        return;
+      }
       const seq = (seqs.get(f.conv) ?? 0) + 1;
       seqs.set(f.conv, seq);
-      const from = { user: ws.data.user, device: ws.data.device };
-      const text = JSON.stringify({ type: "msg", conv: f.conv, seq, id: f.id, from, body: f.body, ts: Date.now() });
-      // Both reach every socket of the conversation but this one: the sender's other devices included.
-      if (loop) {
-        for (const s of sockets.get(f.conv) ?? []) if (s !== ws) s.send(text);
-      } else ws.publish(topic(f.conv), text);
-      ws.send(JSON.stringify({ type: "ack", id: f.id, conv: f.conv, seq }));
+      deliver({ conv: f.conv, id: f.id, from, body: f.body, seq }, ws);
     },
     close(ws) {
       if (loop) for (const conv of convsOf.get(ws.data.user) ?? []) sockets.get(conv)?.delete(ws);
     },
   },
 });
+
+/** Writes m to every socket of its conversation but `sender`'s (the sender's other devices included), and acks the sender. */
+function deliver(m: Omit<Heard, "origin" | "ref">, sender: ServerWebSocket<Data> | undefined): void {
+  const text = JSON.stringify({ type: "msg", conv: m.conv, seq: m.seq, id: m.id, from: m.from, body: m.body, ts: Date.now() });
+  if (loop) {
+    for (const s of sockets.get(m.conv) ?? []) if (s !== sender) s.send(text);
+  } else if (sender) sender.publish(topic(m.conv), text);
+  else server.publish(topic(m.conv), text);
+  sender?.send(JSON.stringify({ type: "ack", id: m.id, conv: m.conv, seq: m.seq }));
+}
+
+function heard(items: Heard[]): void {
+  for (const item of items) {
+    let sender: ServerWebSocket<Data> | undefined;
+    if (item.origin === node) {
+      sender = waiting.get(item.ref);
+      waiting.delete(item.ref);
+    }
+    // A sender gone meanwhile still has its other devices to reach.
+    deliver(item, sender?.readyState === 1 ? sender : undefined);
+  }
+}
 
 console.log(JSON.stringify({ msg: "listening", url: `http://127.0.0.1:${server.port}` }));

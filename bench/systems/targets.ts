@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import type { Proto } from "../load/codec.ts";
+import { loadConfig } from "../../src/core/config.ts";
 import { mintToken } from "../../src/http/auth.ts";
 import { NODE_COMMANDS, NODE_UNWRAPPED, type RuntimeName, untilReady } from "../../test/nodes.ts";
 import { BIN, type Server, startServer } from "./spawn.ts";
@@ -126,6 +127,19 @@ export async function bare(logDir: string, fanout: "publish" | "loop" = "publish
   return target(name, label, "bare", "", [node], async (members) =>
     (await post(`http://127.0.0.1:${node.port}/api/conversations`, { members })).id
   );
+}
+
+/** The floor of the cluster: bare-bun.ts ×`nodes`, its sends crossing RabbitMQ as duplex's do. */
+export async function bareCluster(o: { nodes: number; logDir: string; namespace: string; amqpUrl: string }): Promise<Target> {
+  const env = { PORT: "0", AMQP_URL: o.amqpUrl, BARE_NAMESPACE: o.namespace, BARE_NODES: String(o.nodes), BARE_SHARDS: String(loadConfig({}).shards) };
+  const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) => startServer({
+    name: `bare-cluster-${i}`, cmd: [`${BIN}/bun`, "run", "bench/baseline/bare-bun.ts"], env: { ...env, BARE_NODE: String(i) }, log: join(o.logDir, `${o.namespace}-bare-${i}.log`),
+  })));
+  return target("bare-cluster", `bare Bun.serve ×${o.nodes} (RabbitMQ only)`, "bare", "", nodes, async (members) => {
+    const id = crypto.randomUUID();
+    await Promise.all(nodes.map((n) => post(`http://127.0.0.1:${n.port}/api/conversations`, { id, members })));
+    return id;
+  });
 }
 
 /**
