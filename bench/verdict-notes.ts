@@ -35,7 +35,7 @@ export function threadNote(ours: LatencyResult | undefined, floor: LatencyResult
 }
 
 /** The cluster's floor, as the sentences that quote it begin. */
-const DESIGN = "The floor of this design in the same run (bare Bun.serve ×3: duplex's RabbitMQ hops behind bare sockets, with no Redis, no store and no frame validation, driven by the same clients)";
+const DESIGN = "The floor of this design in the same run (bare Bun.serve ×3: duplex's RabbitMQ hops behind bare sockets, with no Redis, no store and no frame validation, driven by the same clients; docs/09-order.md, the floor)";
 const NONE = "so no implementation of this pipeline meets the target on this machine";
 
 /**
@@ -61,7 +61,7 @@ export function designRateNote(r: Results, needed: number): string {
   const f = bestOf(r, "bare-cluster", "convs")?.best;
   if (!f) return "";
   const verdict = f.rate < needed
-    ? `, short of the ${n(needed)} the target asks: ${NONE}`
+    ? `, short of the ${n(needed)} the target asks, ${NONE}`
     : `: the hops allow the target, and what duplex adds to them (the Redis append, its own work per message) is what misses it`;
   return ` ${DESIGN} sustained ${n(f.rate)} sends/s (p99 ${ms2(f.e2e.p99)})${verdict}.`;
 }

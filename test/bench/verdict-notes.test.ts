@@ -169,7 +169,7 @@ describe("the cluster's floor (bare Bun.serve ×3 on duplex's hops) beside the c
   test("a floor whose p99 is over Socket.IO ×3's says no implementation of the pipeline meets the target here", () => {
     // Socket.IO ×3's p99 at 1000/s in the saved run: 3.835 ms.
     const why = at1000(withFloor([2.5, 11.2], [14, 70])).why;
-    expect(why).toContain("driven by the same clients) had p50 2.50 ms and p99 11.20 ms at 1000 msg/s, with 1.05 of the machine's cores busy: its p99 is over Socket.IO ×3's 3.83 ms before duplex adds anything, so no implementation of this pipeline meets the target on this machine.");
+    expect(why).toContain("docs/09-order.md, the floor) had p50 2.50 ms and p99 11.20 ms at 1000 msg/s, with 1.05 of the machine's cores busy: its p99 is over Socket.IO ×3's 3.83 ms before duplex adds anything, so no implementation of this pipeline meets the target on this machine.");
     expect(why).not.toContain("its p50 is over");
   });
 
@@ -187,7 +187,7 @@ describe("the cluster's floor (bare Bun.serve ×3 on duplex's hops) beside the c
   test("the conversations target compares the floor's sustained rate with the higher of its two bounds", () => {
     // 1.5 × Socket.IO ×3's 5,063 is 7,595; 30% of the raw hop's 26,977 is 8,093.
     const convs = (r: Results) => target(r, "cluster, 500 conversations sustained").why;
-    expect(convs(withFloor([2.5, 11.2], [14, 70]))).toContain("sustained 6,634 sends/s (p99 361.70 ms), short of the 8,093 the target asks: so no implementation of this pipeline meets the target on this machine.");
+    expect(convs(withFloor([2.5, 11.2], [14, 70]))).toContain("sustained 6,634 sends/s (p99 361.70 ms), short of the 8,093 the target asks, so no implementation of this pipeline meets the target on this machine.");
     expect(convs(withFloor([2.5, 11.2], [14, 70], 8650))).toContain("sustained 8,650 sends/s (p99 361.70 ms): the hops allow the target");
   });
 
