@@ -65,8 +65,10 @@ are over every sample.
    shard's owner numbers them from a counter in memory, joins one event-loop turn's batches
    into one transient fanout message and acks them once it is confirmed; every node publishes
    what it hears to its own sockets, and the sender is acked when its node hears its send
-   come back. No Redis, no store, no frame validation, no hand-off: where this floor alone misses a
-   cluster target, no implementation of the pipeline meets it on this machine, and the target says so.
+   come back. No Redis, no store, no frame validation, no hand-off. It runs twice: with the hops
+   alone, and with one Redis \`RPUSH\` of each batch before its fanout, the least store an ack
+   that means stored needs. Where a floor misses a cluster target, no implementation of the
+   pipeline meets it on this machine, and the target says so.
 4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor};${refined(p.group.ladder)} the result is the highest
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. A target of k× another system's rate "at an equal or lower p99" is met by any step

@@ -210,12 +210,14 @@ try {
       results.hop = JSON.parse(stdout.trim().split("\n").at(-1)!);
     });
   }
-  if (amqpUp) {
-    // The cluster's floor: duplex's hops with nothing else, driven by the same clients.
-    await on("bare cluster", () => bareCluster({ nodes: 3, logDir, namespace: namespace("bare"), amqpUrl: AMQP_URL }), async (t) => {
-      await phase(`${t.label}: latency`, async () => { results.latency.push(...await latency(ctx, t)); });
-      await phase(`${t.label}: conversations throughput`, async () => { results.throughput.push(await throughput(ctx, t, "convs")); });
-    });
+  // The cluster's floors: duplex's hops with nothing else, then with the least store, driven by the same clients.
+  const floorTraffic = async (t: Target) => {
+    await phase(`${t.label}: latency`, async () => { results.latency.push(...await latency(ctx, t)); });
+    await phase(`${t.label}: conversations throughput`, async () => { results.throughput.push(await throughput(ctx, t, "convs")); });
+  };
+  if (amqpUp) await on("bare cluster", () => bareCluster({ nodes: 3, logDir, namespace: namespace("bare"), amqpUrl: AMQP_URL }), floorTraffic);
+  if (amqpUp && redisUp) {
+    await on("bare cluster with a store", () => bareCluster({ nodes: 3, logDir, namespace: namespace("barestore"), amqpUrl: AMQP_URL, redisUrl: REDIS_URL }), floorTraffic);
   }
   if (redisUp && amqpUp) {
     const ns = namespace("cluster");

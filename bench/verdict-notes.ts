@@ -34,36 +34,46 @@ export function threadNote(ours: LatencyResult | undefined, floor: LatencyResult
   return ` In round 1's step duplex's event-loop thread ${part(ours)}; the floor's ${part(floor)}.`;
 }
 
-/** The cluster's floor, as the sentences that quote it begin. */
-const DESIGN = "The floor of this design in the same run (bare Bun.serve ×3: duplex's RabbitMQ hops behind bare sockets, with no Redis, no store and no frame validation, driven by the same clients; docs/09-order.md, the floor)";
+/** The cluster's floors (targets.ts bareCluster), the hops alone first. */
+const FLOORS = [
+  { id: "bare-cluster", what: "the hops alone" },
+  { id: "bare-cluster-store", what: "the hops and one Redis append a batch" },
+];
+const DESIGN = "The floors of this design in the same run (bare Bun.serve ×3 behind duplex's RabbitMQ hops, with no frame validation and no metrics, driven by the same clients; docs/09-order.md, the floor)";
 const NONE = "so no implementation of this pipeline meets the target on this machine";
+const WITHIN = "what duplex adds beyond them (its store's append, its own work per message) is what misses it";
 
 /**
- * The cluster's floor at `rate`. Where its own figures already miss a limit of the target,
- * no implementation of the pipeline meets the target here, and the sentence says so.
+ * The cluster's floors at `rate`. Where a floor's own figures already miss a limit of the
+ * target, no implementation of the pipeline meets the target here, and the sentence says so.
  */
 export function designNote(r: Results, rate: number, limits: { p50?: number; p99?: number; whose: string }): string {
-  const f = latencyOf(r, "bare-cluster", rate);
-  if (!f) return "";
-  const missed = [
-    limits.p50 !== undefined && f.e2e.p50 > limits.p50 ? `its p50 is over the target's ${ms2(limits.p50)}` : "",
-    limits.p99 !== undefined && f.e2e.p99 > limits.p99 ? `its p99 is over ${limits.whose} ${ms2(limits.p99)}` : "",
+  const floors = FLOORS.flatMap((f) => {
+    const l = latencyOf(r, f.id, rate);
+    return l ? [{ ...f, l }] : [];
+  });
+  if (floors.length === 0) return "";
+  const missed = ({ e2e }: LatencyResult) => [
+    limits.p50 !== undefined && e2e.p50 > limits.p50 ? `the p50 is over the target's ${ms2(limits.p50)}` : "",
+    limits.p99 !== undefined && e2e.p99 > limits.p99 ? `the p99 is over ${limits.whose} ${ms2(limits.p99)}` : "",
   ].filter((m) => m !== "");
-  const busy = f.cpu ? `, with ${cores(f.cpu.machine)} of the machine's cores busy` : "";
-  const verdict = missed.length > 0
-    ? `: ${missed.join(" and ")} before duplex adds anything, ${NONE}`
-    : `, within the target: what duplex adds to the hops (the Redis append, its own work per message) is what misses it`;
-  return ` ${DESIGN} had p50 ${ms2(f.e2e.p50)} and p99 ${ms2(f.e2e.p99)} at ${rate} msg/s${busy}${verdict}.`;
+  const figures = floors.map(({ what, l }) => `with ${what}, p50 ${ms2(l.e2e.p50)} and p99 ${ms2(l.e2e.p99)}${l.cpu ? ` (${cores(l.cpu.machine)} of the machine's cores busy)` : ""}`);
+  const first = floors.find((f) => missed(f.l).length > 0);
+  const verdict = first ? `. With ${first.what} ${missed(first.l).join(" and ")} before duplex adds anything, ${NONE}` : `: within the target, so ${WITHIN}`;
+  return ` ${DESIGN} had, at ${rate} msg/s: ${figures.join("; ")}${verdict}.`;
 }
 
-/** The cluster's floor over the conversations ladder, against the rate the target asks for. */
+/** The cluster's floors over the conversations ladder, against the rate the target asks for. */
 export function designRateNote(r: Results, needed: number): string {
-  const f = bestOf(r, "bare-cluster", "convs")?.best;
-  if (!f) return "";
-  const verdict = f.rate < needed
-    ? `, short of the ${n(needed)} the target asks, ${NONE}`
-    : `: the hops allow the target, and what duplex adds to them (the Redis append, its own work per message) is what misses it`;
-  return ` ${DESIGN} sustained ${n(f.rate)} sends/s (p99 ${ms2(f.e2e.p99)})${verdict}.`;
+  const floors = FLOORS.flatMap((f) => {
+    const best = bestOf(r, f.id, "convs")?.best;
+    return best ? [{ ...f, best }] : [];
+  });
+  if (floors.length === 0) return "";
+  const figures = floors.map(({ what, best }) => `with ${what}, ${n(best.rate)} sends/s (p99 ${ms2(best.e2e.p99)})`);
+  const short = floors.find((f) => f.best.rate < needed);
+  const verdict = short ? `. With ${short.what} that is short of the ${n(needed)} the target asks, ${NONE}` : `: the target's ${n(needed)} is within them, so ${WITHIN}`;
+  return ` ${DESIGN} sustained ${figures.join("; ")}${verdict}.`;
 }
 
 /** The cluster at the plan's floor rate, when even there the median is over `p50Ms`. */

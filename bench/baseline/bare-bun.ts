@@ -16,7 +16,8 @@
  * hears its own send come back. Conversations must be created on every node.
  *
  *   bun run bench/baseline/bare-bun.ts     (PORT, default 0; BARE_FANOUT;
- *     for a cluster AMQP_URL, BARE_NAMESPACE, BARE_NODE, BARE_NODES, BARE_SHARDS)
+ *     for a cluster AMQP_URL, BARE_NAMESPACE, BARE_NODE, BARE_NODES, BARE_SHARDS,
+ *     and REDIS_URL to store each batch before it is fanned out)
  */
 import type { ServerWebSocket } from "bun";
 import { type Heard, pipeline, type Submitted } from "./bare-pipeline.ts";
@@ -38,7 +39,7 @@ const node = Number(env.BARE_NODE ?? 0);
 const waiting = new Map<number, ServerWebSocket<Data>>();
 let refs = 0;
 const submit = env.AMQP_URL
-  ? await pipeline({ url: env.AMQP_URL, namespace: env.BARE_NAMESPACE!, node, nodes: Number(env.BARE_NODES), shards: Number(env.BARE_SHARDS) }, heard)
+  ? await pipeline({ url: env.AMQP_URL, namespace: env.BARE_NAMESPACE!, node, nodes: Number(env.BARE_NODES), shards: Number(env.BARE_SHARDS), redisUrl: env.REDIS_URL }, heard)
   : null;
 
 const server = Bun.serve<Data>({

@@ -8,8 +8,12 @@
  * hears it on its own exclusive queue. Shards are owned by index (shard mod nodes), with
  * no standbys, no hand-off and no retries: the least a node can do and still keep duplex's
  * order and its hops.
+ *
+ * With `redisUrl`, each batch is also stored before it is fanned out, as an ack that means
+ * stored requires: one RPUSH of the batch to one list, the least a store can be asked.
  */
 import { type ConsumeMessage, connect } from "amqplib";
+import { createClient } from "redis";
 import { coalesceWrites } from "../../src/broker/rabbitmq/connection.ts";
 import { names, nodeQueue, topology } from "../../src/broker/rabbitmq/topology.ts";
 import { shardOf } from "../../src/broker/shard.ts";
@@ -34,6 +38,7 @@ export interface PipelineOptions {
   node: number;
   nodes: number;
   shards: number;
+  redisUrl?: string;
 }
 
 /** Connects and declares; resolves with `submit` once this node consumes its shards. */
@@ -54,6 +59,9 @@ export async function pipeline(o: PipelineOptions, heard: (items: Heard[]) => vo
   await listener.bindQueue(own.name, n.fanout, "");
   await listener.consume(own.name, (msg) => msg && heard(JSON.parse(msg.content.toString())), { noAck: true });
 
+  const redis = o.redisUrl ? createClient({ url: o.redisUrl }).on("error", (err) => console.error(`bare floor: Redis: ${err}`)) : null;
+  await redis?.connect();
+  const log = `${o.namespace}:bare:log`;
   const seqs = new Map<string, number>();
   /** The batches of one turn as JSON without brackets, each with the ack it waits to send. */
   let turn: { json: string; ack: () => void }[] = [];
@@ -85,7 +93,10 @@ export async function pipeline(o: PipelineOptions, heard: (items: Heard[]) => vo
             seqs.set(item.conv, item.seq);
             return JSON.stringify(item);
           });
-          fanOut(items.join(","), () => ch.ack(taken[taken.length - 1], true));
+          const ack = () => ch.ack(taken[taken.length - 1], true);
+          // One reply per batch, in the order sent: the shard's batches stay in order.
+          if (redis) void redis.rPush(log, items).then(() => fanOut(items.join(","), ack));
+          else fanOut(items.join(","), ack);
         });
       }
       batch.push(msg);
