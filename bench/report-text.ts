@@ -59,7 +59,7 @@ are over every sample.
    main thread (its event loop) ran and how long it was ready to run but waited for a core;
    the tail target quotes both for duplex and the floor, with what their other threads ran.
    The cluster has a floor of its own, measured for latency and for the conversations ladder:
-   \`bench/baseline/bare-bun.ts\` ×3 with \`AMQP_URL\` (\`bench/baseline/bare-pipeline.ts\`), whose sends
+   \`bench/baseline/bare-bun.ts\` ×3 with \`BARE_AMQP_URL\` (\`bench/baseline/bare-pipeline.ts\`), whose sends
    cross RabbitMQ as duplex's do, on duplex's topology — published persistent and confirmed
    through the ingress exchange to a quorum shard queue with a single active consumer; the
    shard's owner numbers them from a counter in memory, joins one event-loop turn's batches
@@ -68,7 +68,8 @@ are over every sample.
    come back. No Redis, no store, no frame validation, no hand-off. It runs twice: with the hops
    alone, and with one Redis \`RPUSH\` of each batch before its fanout, the least store an ack
    that means stored needs. Where a floor misses a cluster target, no implementation of the
-   pipeline meets it on this machine, and the target says so.
+   pipeline meets it on this machine, and the target says so; a floor that measured slower
+   than duplex itself, which does more, was stalled by the machine and decides nothing.
 4. **Throughput.** A ladder of open-loop rates, ${p.group.ladder.stepMs / 1000} s per step, rising by ×${p.group.ladder.factor};${refined(p.group.ladder)} the result is the highest
    step where ≥ ${p.passDelivered * 100}% of the expected deliveries arrived, every send was acked and p99 stayed
    ≤ ${p.passP99Ms} ms. A target of k× another system's rate "at an equal or lower p99" is met by any step

@@ -10,14 +10,14 @@
  * - `loop`: one ServerWebSocket.send per socket, as a hub that keeps its own socket sets
  *   (duplex's, today) must do.
  *
- * With AMQP_URL it is one node of a cluster, the floor of duplex's cluster: sends cross
+ * With BARE_AMQP_URL it is one node of a cluster, the floor of duplex's cluster: sends cross
  * RabbitMQ as duplex's do (bare-pipeline.ts), are numbered by their shard's owner, and
  * every node publishes what it hears to its own sockets; the sender is acked when its node
  * hears its own send come back. Conversations must be created on every node.
  *
  *   bun run bench/baseline/bare-bun.ts     (PORT, default 0; BARE_FANOUT;
- *     for a cluster AMQP_URL, BARE_NAMESPACE, BARE_NODE, BARE_NODES, BARE_SHARDS,
- *     and REDIS_URL to store each batch before it is fanned out)
+ *     for a cluster BARE_AMQP_URL, BARE_NAMESPACE, BARE_NODE, BARE_NODES, BARE_SHARDS,
+ *     and BARE_REDIS_URL to store each batch before it is fanned out)
  */
 import type { ServerWebSocket } from "bun";
 import { type Heard, pipeline, type Submitted } from "./bare-pipeline.ts";
@@ -38,8 +38,10 @@ const node = Number(env.BARE_NODE ?? 0);
 /** Sends of this node's sockets waiting to come back through the cluster, by ref. */
 const waiting = new Map<number, ServerWebSocket<Data>>();
 let refs = 0;
-const submit = env.AMQP_URL
-  ? await pipeline({ url: env.AMQP_URL, namespace: env.BARE_NAMESPACE!, node, nodes: Number(env.BARE_NODES), shards: Number(env.BARE_SHARDS), redisUrl: env.REDIS_URL }, heard)
+// Variables of its own: an AMQP_URL or REDIS_URL the bench was started with must not turn
+// the single-node floor into a cluster, nor the hops-alone floor into one with a store.
+const submit = env.BARE_AMQP_URL
+  ? await pipeline({ url: env.BARE_AMQP_URL, namespace: env.BARE_NAMESPACE!, node, nodes: Number(env.BARE_NODES), shards: Number(env.BARE_SHARDS), redisUrl: env.BARE_REDIS_URL }, heard)
   : null;
 
 const server = Bun.serve<Data>({

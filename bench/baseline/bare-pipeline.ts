@@ -1,9 +1,9 @@
 /**
- * The floor's cluster mode (bare-bun.ts with AMQP_URL): duplex's RabbitMQ hops and nothing
+ * The floor's cluster mode (bare-bun.ts with BARE_AMQP_URL): duplex's RabbitMQ hops and nothing
  * else, on duplex's own topology (src/broker/rabbitmq/topology.ts). A send is published,
  * persistent and confirmed, through the ingress exchange to its conversation's shard queue
- * (quorum, single active consumer); the shard's owner numbers it from a counter in memory
- * (no Redis), joins what one event-loop turn received, every owned shard's, into one
+ * (quorum, single active consumer); the shard's owner numbers it from a counter in memory,
+ * joins what one event-loop turn received, every owned shard's, into one
  * transient fanout message, and acks the batch once that message is confirmed; every node
  * hears it on its own exclusive queue. Shards are owned by index (shard mod nodes), with
  * no standbys, no hand-off and no retries: the least a node can do and still keep duplex's

@@ -134,16 +134,16 @@ export async function bare(logDir: string, fanout: "publish" | "loop" = "publish
  * do; with `redisUrl` each batch is also stored in one RPUSH before it is fanned out.
  */
 export async function bareCluster(o: { nodes: number; logDir: string; namespace: string; amqpUrl: string; redisUrl?: string }): Promise<Target> {
-  const env: Record<string, string> = { PORT: "0", AMQP_URL: o.amqpUrl, BARE_NAMESPACE: o.namespace, BARE_NODES: String(o.nodes), BARE_SHARDS: String(loadConfig({}).shards) };
-  if (o.redisUrl) env.REDIS_URL = o.redisUrl;
+  const env: Record<string, string> = { PORT: "0", BARE_AMQP_URL: o.amqpUrl, BARE_NAMESPACE: o.namespace, BARE_NODES: String(o.nodes), BARE_SHARDS: String(loadConfig({}).shards) };
+  if (o.redisUrl) env.BARE_REDIS_URL = o.redisUrl;
   const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) => startServer({
     name: `bare-cluster-${i}`, cmd: [`${BIN}/bun`, "run", "bench/baseline/bare-bun.ts"], env: { ...env, BARE_NODE: String(i) }, log: join(o.logDir, `${o.namespace}-bare-${i}.log`),
   })));
   const [id, label] = o.redisUrl ? ["bare-cluster-store", "RabbitMQ + a Redis append"] : ["bare-cluster", "RabbitMQ only"];
   return target(id, `bare Bun.serve ×${o.nodes} (${label})`, "bare", "", nodes, async (members) => {
-    const id = crypto.randomUUID();
-    await Promise.all(nodes.map((n) => post(`http://127.0.0.1:${n.port}/api/conversations`, { id, members })));
-    return id;
+    const conv = crypto.randomUUID();
+    await Promise.all(nodes.map((n) => post(`http://127.0.0.1:${n.port}/api/conversations`, { id: conv, members })));
+    return conv;
   });
 }
 
