@@ -42,13 +42,14 @@ const FLOORS = [
 const DESIGN = "The floors of this design in the same run (bare Bun.serve ×3 behind duplex's RabbitMQ hops, with no frame validation and no metrics, driven by the same clients; docs/09-order.md, the floor)";
 const NONE = "so no implementation of this pipeline meets the target on this machine";
 const WITHIN = "what duplex adds beyond them (its store's append, its own work per message) is what misses it";
-const STALLED = "Each measured worse than duplex itself, which does more than either: the machine stalled during their steps, so they decide nothing";
+const STALLED = "Each measured worse than duplex itself, which does more than any floor: the machine stalled during their steps, so they decide nothing";
 
 /**
  * The floors, fewest steps first, from the first that misses the target when every floor
  * after it (each doing more) misses it too; undefined when any floor that does at least as
  * much met it. A floor that misses while one doing more meets the target was unlucky in its
- * step (the machine stalled), not limited, so it proves nothing.
+ * step (the machine stalled), not limited, so it proves nothing. Only trusted floors are
+ * passed: duplex does more than any floor, so one slower than duplex was stalled too.
  */
 function firstBeyond<F>(floors: F[], misses: (f: F) => boolean): F | undefined {
   let first: F | undefined;
@@ -73,9 +74,9 @@ export function designNote(r: Results, rate: number, limits: { p50?: number; p99
   const figures = floors.map(({ what, l }) => `with ${what}, p50 ${ms2(l.e2e.p50)} and p99 ${ms2(l.e2e.p99)}${l.cpu ? ` (${cores(l.cpu.machine)} of the machine's cores busy)` : ""}`);
   // duplex does more than any floor: a floor slower than duplex was stalled, not limited.
   const ours = latencyOf(r, "duplex-cluster", rate)?.e2e;
-  const sane = ({ l }: (typeof floors)[number]) => !ours || (l.e2e.p50 <= ours.p50 && l.e2e.p99 <= ours.p99);
-  const first = firstBeyond(floors, (f) => sane(f) && missed(f.l).length > 0);
-  return ` ${DESIGN} had, at ${rate} msg/s: ${figures.join("; ")}${verdict(first && `With ${first.what} ${missed(first.l).join(" and ")}`, floors.some(sane))}.`;
+  const trusted = floors.filter(({ l }) => !ours || (l.e2e.p50 <= ours.p50 && l.e2e.p99 <= ours.p99));
+  const first = firstBeyond(trusted, (f) => missed(f.l).length > 0);
+  return ` ${DESIGN} had, at ${rate} msg/s: ${figures.join("; ")}${verdict(first && `With ${first.what} ${missed(first.l).join(" and ")}`, trusted.length > 0)}.`;
 }
 
 /** The cluster's floors over the conversations ladder, against the rate the target asks for. */
@@ -87,15 +88,15 @@ export function designRateNote(r: Results, needed: number): string {
   if (floors.length === 0) return "";
   const figures = floors.map(({ what, best }) => `with ${what}, ${n(best.rate)} sends/s (p99 ${ms2(best.e2e.p99)})`);
   const ours = bestOf(r, "duplex-cluster", "convs")?.best;
-  const sane = ({ best }: (typeof floors)[number]) => !ours || best.rate >= ours.rate;
-  const short = firstBeyond(floors, (f) => sane(f) && f.best.rate < needed);
-  return ` ${DESIGN} sustained, ${figures.join("; ")}${verdict(short && `With ${short.what} that is short of the ${n(needed)} the target asks`, floors.some(sane))}.`;
+  const trusted = floors.filter(({ best }) => !ours || best.rate >= ours.rate);
+  const short = firstBeyond(trusted, (f) => f.best.rate < needed);
+  return ` ${DESIGN} sustained, ${figures.join("; ")}${verdict(short && `With ${short.what} that is short of the ${n(needed)} the target asks`, trusted.length > 0)}.`;
 }
 
 /** What the floors decide: a floor beyond the target (`beyond`, its words), the target within reach, or nothing. */
-function verdict(beyond: string | undefined, anySane: boolean): string {
+function verdict(beyond: string | undefined, anyTrusted: boolean): string {
   if (beyond) return `. ${beyond} before duplex adds anything, ${NONE}`;
-  return anySane ? `: within the target, so ${WITHIN}` : `. ${STALLED}`;
+  return anyTrusted ? `: within the target, so ${WITHIN}` : `. ${STALLED}`;
 }
 
 /** The cluster at the plan's floor rate, when even there the median is over `p50Ms`. */
