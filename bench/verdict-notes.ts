@@ -35,7 +35,7 @@ export function threadNote(ours: LatencyResult | undefined, floor: LatencyResult
 }
 
 /** The cluster's floors (targets.ts bareCluster), the hops alone first. */
-const FLOORS = [
+export const FLOORS = [
   { id: "bare-cluster", what: "the hops alone" },
   { id: "bare-cluster-store", what: "the hops and one Redis append a batch" },
 ];

@@ -6,7 +6,7 @@
 import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, perConn, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, targetStep, x, xs } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
-import { clusterNote, cpuNote, designNote, designRateNote, fanoutNote, floorNote, perSendNote, threadNote } from "./verdict-notes.ts";
+import { clusterNote, cpuNote, designNote, designRateNote, fanoutNote, FLOORS, floorNote, perSendNote, threadNote } from "./verdict-notes.ts";
 
 export interface Ratio {
   what: string;
@@ -22,9 +22,6 @@ export interface Verdict {
   /** Why it was missed, from this run's numbers; empty when met. */
   why: string;
 }
-
-/** The cluster's floors as the ratios name them. */
-const CLUSTER_FLOORS = [["bare-cluster", "bare cluster, the hops alone"], ["bare-cluster-store", "bare cluster with a Redis append"]] as const;
 
 export function ratios(r: Results): Ratio[] {
   const out: Ratio[] = [];
@@ -44,7 +41,7 @@ export function ratios(r: Results): Ratio[] {
     out.push({ what: `e2e p99 at ${rate}/s, duplex (bun) ÷ bare Bun${rate === TAIL_RATE ? round1 : ""}`, value: div(p99("duplex-bun"), p99("bare")), better: "lower" });
     out.push({ what: `e2e p99 at ${rate}/s, duplex (bun) ÷ Socket.IO`, value: div(p99("duplex-bun"), p99("socketio")), better: "lower" });
     out.push({ what: `e2e p99 at ${rate}/s, duplex cluster ÷ Socket.IO cluster`, value: div(p99("duplex-cluster"), p99("socketio-cluster")), better: "lower" });
-    for (const [id, name] of CLUSTER_FLOORS) out.push({ what: `e2e p99 at ${rate}/s, duplex cluster ÷ ${name}`, value: div(p99("duplex-cluster"), p99(id)), better: "lower" });
+    for (const f of FLOORS) out.push({ what: `e2e p99 at ${rate}/s, duplex cluster ÷ its floor with ${f.what}`, value: div(p99("duplex-cluster"), p99(f.id)), better: "lower" });
   }
   for (const shape of ["group", "convs"] as const) {
     const d = (id: string) => bestOf(r, id, shape)?.best?.deliveredPerSec;
@@ -53,7 +50,7 @@ export function ratios(r: Results): Ratio[] {
     out.push({ what: `delivered/s (${name}), duplex (bun) ÷ bare Bun with a send loop`, value: div(d("duplex-bun"), d("bare-loop")), better: "higher" });
     out.push({ what: `delivered/s (${name}), duplex (bun) ÷ Socket.IO`, value: div(d("duplex-bun"), d("socketio")), better: "higher" });
     out.push({ what: `delivered/s (${name}), duplex cluster ÷ Socket.IO cluster`, value: div(d("duplex-cluster"), d("socketio-cluster")), better: "higher" });
-    if (shape === "convs") for (const [id, name] of CLUSTER_FLOORS) out.push({ what: `delivered/s (conversations), duplex cluster ÷ ${name}`, value: div(d("duplex-cluster"), d(id)), better: "higher" });
+    if (shape === "convs") for (const f of FLOORS) out.push({ what: `delivered/s (conversations), duplex cluster ÷ its floor with ${f.what}`, value: div(d("duplex-cluster"), d(f.id)), better: "higher" });
   }
   out.push({ what: "messages/s through the cluster (conversations) ÷ raw RabbitMQ hop", value: div(bestOf(r, "duplex-cluster", "convs")?.best?.rate, r.hop?.perSec), better: "higher" });
   return out;
