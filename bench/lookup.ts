@@ -84,9 +84,6 @@ export function latencyOf(r: Round, id: string, rate: number): LatencyResult | u
 /** The rate of the latency step the rounds repeat (the issue's targets name it). */
 export const TAIL_RATE = 5000;
 
-/** A system's e2e p99 at TAIL_RATE in one round (ms). */
-export const tailP99 = (round: Round, id: string) => latencyOf(round, id, TAIL_RATE)?.e2e.p99;
-
 /**
  * A figure taken in each round — a ratio pairs two systems measured minutes apart, not a
  * run apart — and its median over the rounds that measured it; `each` keeps a round that

@@ -108,11 +108,7 @@ ${p.rounds > 1 ? `7. **Rounds.** The single-node targets on memory per connectio
    latency step at ${TAIL_RATE.toLocaleString("en-US")} msg/s of duplex on Bun and bare Bun (alone; in the first pass it follows
    the 1,000 msg/s step) — each system started afresh, one after the other. A ratio pairs two
    figures of the same round, measured minutes apart; each of those targets reads the median of its
-   ${p.rounds} rounds, and every round's figures are in the table above its ratios. Each of those rounds
-   also runs duplex on Bun once more with JSC's collector held off (Bun's collection timer off and a
-   2 GiB heap before the first collection: no collection runs), through the same idle round and the
-   same step. That is a diagnostic, not a way to run duplex: the tail target's reason compares it
-   with the floor of the same round, to say how much of the tail the collections are.
+   ${p.rounds} rounds, and every round's figures are in the table above its ratios.
 ` : ""}`;
 
 export const GUARANTEES = `## What the peer does not guarantee

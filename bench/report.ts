@@ -131,7 +131,7 @@ function tables(r: Results): string {
 
 /** The systems the rounds repeat (bench/run.ts repeatRound), by id. */
 const REPEATED_MEMORY = { "duplex-bun": "duplex (bun)", bare: "bare Bun.serve", "duplex-node": "duplex (node)", "bare-ws": "bare ws (node)", socketio: "Socket.IO (node)" };
-const REPEATED_TAIL = { "duplex-bun": "duplex (bun)", bare: "bare Bun.serve", "duplex-bun-held-off": "duplex (bun), collector held off" };
+const REPEATED_TAIL = { "duplex-bun": "duplex (bun)", bare: "bare Bun.serve" };
 
 /** Each round's figures behind the targets that take a median of rounds (verdicts.ts). */
 function roundsTable(r: Results): string {

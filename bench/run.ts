@@ -138,13 +138,6 @@ async function repeatRound(n: number): Promise<void> {
   const idleAgain = (t: Target) => phase(`${t.label}: idle connections, round ${n}`, async () => { round.idle.push(await idle(ctx, t)); });
   const tailAgain = (t: Target) => phase(`${t.label}: latency at ${TAIL_RATE}/s, round ${n}`, async () => { round.latency.push(...await latency(atTailRate, t)); });
   await on("duplex (bun)", () => duplex({ runtime: "bun", nodes: 1, logDir, namespace: namespace(`bun${n}`) }), async (t) => { await idleAgain(t); await tailAgain(t); });
-  // A diagnostic for the tail target: the same idle round and step with the collector held
-  // off, so the report can say what JSC's collections cost the tail. Its memory is not kept:
-  // without collections it measures nothing a deployment would hold.
-  await on("duplex (bun, collector held off)", () => duplex({ runtime: "bun", nodes: 1, logDir, namespace: namespace(`bunheld${n}`), collectorHeldOff: true }), async (t) => {
-    await phase(`${t.label}: idle connections, round ${n}`, async () => { await idle(ctx, t); });
-    await tailAgain(t);
-  });
   await on("bare Bun.serve", () => bare(logDir), async (t) => { await idleAgain(t); await tailAgain(t); });
   await on("duplex (node)", () => duplex({ runtime: "node", nodes: 1, logDir, namespace: namespace(`node${n}`) }), idleAgain);
   await on("bare ws (node)", () => bareWs(logDir), idleAgain);

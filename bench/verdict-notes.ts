@@ -2,7 +2,7 @@
  * The reasons the report gives beside a missed target, each from the run's own numbers:
  * a sentence is printed only where the numbers it states were measured.
  */
-import { bestOf, cores, div, firstFailed, latencyOf, ms2, n, perSend, type Repeated, repeated, saturated, tailP99, x, xs } from "./lookup.ts";
+import { bestOf, cores, firstFailed, latencyOf, ms2, n, perSend, saturated } from "./lookup.ts";
 import { resolution } from "./plan.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
@@ -32,22 +32,6 @@ export function threadNote(ours: LatencyResult | undefined, floor: LatencyResult
     return `ran ${ms(running)} of each second (${Math.round((running * 1e6) / rate)} µs a message) and waited ${ms(waiting)} for a core, while its other threads (JIT compilers, the collector's helpers) ran ${ms(Math.max(0, cpu!.servers - running))}`;
   };
   return ` In round 1's step duplex's event-loop thread ${part(ours)}; the floor's ${part(floor)}.`;
-}
-
-/**
- * The tail with JSC's collector held off (run.ts repeatRound's diagnostic) against the floor
- * of the same round, beside `tail`, the target's own ratio: how much of the gap is the
- * collector's. Nothing where the rounds did not measure it.
- */
-export function collectorNote(r: Results, tail: Repeated | null): string {
-  const heldOff = repeated(r, (round) => div(tailP99(round, "duplex-bun-held-off"), tailP99(round, "bare")));
-  if (!heldOff || !tail) return "";
-  const verdict = heldOff.median <= 2 && tail.median > 2
-    ? "without them the target is met, so the collector's work — on what each send allocates, and on what the idle round's 15,000 connections left behind when they closed — is what misses it"
-    : heldOff.median < tail.median
-      ? "they are part of the gap, not all of it"
-      : "they are not what makes the gap";
-  return ` A diagnostic in the same rounds ran duplex with JSC's collector held off (Bun's collection timer off, and a 2 GiB heap before the first collection; the same idle round, then the same step): its p99 over the floor's of the same round was ${xs(heldOff)}, against ${x(tail.median)} with the collector: ${verdict}.`;
 }
 
 /** The cluster's floors (targets.ts bareCluster), the hops alone first. */

@@ -3,10 +3,10 @@
  * issue's targets — reported, never asserted. A missed target comes with the reason
  * the run's own numbers point to.
  */
-import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, perConn, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, tailP99, targetStep, x, xs } from "./lookup.ts";
+import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, perConn, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, targetStep, x, xs } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
-import { clusterNote, collectorNote, cpuNote, designNote, designRateNote, fanoutNote, FLOORS, floorNote, perSendNote, threadNote } from "./verdict-notes.ts";
+import { clusterNote, cpuNote, designNote, designRateNote, fanoutNote, FLOORS, floorNote, perSendNote, threadNote } from "./verdict-notes.ts";
 
 export interface Ratio {
   what: string;
@@ -233,12 +233,13 @@ function oneNode(r: Results): Verdict[] {
     met,
     why: perSendNote(r),
   });
-  const tail = repeated(r, (round) => div(tailP99(round, "duplex-bun"), tailP99(round, "bare")));
+  const p99 = (round: Round, id: string) => latencyOf(round, id, TAIL_RATE)?.e2e.p99;
+  const tail = repeated(r, (round) => div(p99(round, "duplex-bun"), p99(round, "bare")));
   out.push({
     target: `e2e p99 at ${TAIL_RATE} msg/s on one Bun node ≤ 2× bare Bun's`,
-    measured: tail === null ? "not measured" : `${xs(tail)}; ${inRound1(tail)}${ms(tailP99(r, "duplex-bun"))} vs ${ms(tailP99(r, "bare"))}`,
+    measured: tail === null ? "not measured" : `${xs(tail)}; ${inRound1(tail)}${ms(p99(r, "duplex-bun"))} vs ${ms(p99(r, "bare"))}`,
     met: tail === null ? null : tail.median <= 2,
-    why: `Each send takes a turn of the node's one JavaScript thread for validation, membership, sequencing through the in-process broker and the store, the ack and the fan-out; a burst queues behind it, where the floor parses the frame, counts a seq and publishes.${lagNote(r)}${threadNote(latencyOf(r, "duplex-bun", TAIL_RATE), latencyOf(r, "bare", TAIL_RATE))}${collectorNote(r, tail)}`,
+    why: `Each send takes a turn of the node's one JavaScript thread for validation, membership, sequencing through the in-process broker and the store, the ack and the fan-out; a burst queues behind it, where the floor parses the frame, counts a seq and publishes.${lagNote(r)}${threadNote(latencyOf(r, "duplex-bun", TAIL_RATE), latencyOf(r, "bare", TAIL_RATE))}`,
   });
   const sc = r.scale;
   const want = r.plan.scale?.conns;

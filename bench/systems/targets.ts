@@ -85,18 +85,7 @@ export interface DuplexOptions {
   queueType?: "classic" | "quorum";
   /** Bun only: each node writes a CPU profile (markdown) into this directory when it stops. */
   profileDir?: string;
-  /**
-   * Bun only, a diagnostic: the collector held off (COLLECTOR_HELD_OFF), so the same steps
-   * show what JSC's collections cost duplex's tail. Not how duplex is run.
-   */
-  collectorHeldOff?: boolean;
 }
-
-/**
- * Bun's own collection timer off, and a heap of 2 GiB before JSC's first collection: no
- * collection ran during an idle round and a tail step with these (BUN_JSC_logGC=1 logged none).
- */
-export const COLLECTOR_HELD_OFF = { BUN_GC_TIMER_DISABLE: "1", BUN_JSC_largeHeapSize: String(2 ** 31) };
 
 /**
  * duplex nodes. DUPLEX_RATE is raised: one load connection sends for many users, and
@@ -108,17 +97,15 @@ export async function duplex(o: DuplexOptions): Promise<Target> {
   if (o.redisUrl) env.REDIS_URL = o.redisUrl;
   if (o.amqpUrl) env.AMQP_URL = o.amqpUrl;
   if (o.queueType) env.DUPLEX_QUEUE_TYPE = o.queueType;
-  if (o.collectorHeldOff) Object.assign(env, COLLECTOR_HELD_OFF);
   const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) => {
     const name = `${o.namespace}-${o.runtime}-${i}`;
     return startServer({ name, cmd: command(o.runtime, o.profileDir), env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
   }));
   await Promise.all(nodes.map((n) => untilReady(n.port, { timeoutMs: 30_000 })));
   const queues = o.queueType ? `, ${o.queueType} shard queues` : "";
-  const heldOff = o.collectorHeldOff ? ", collector held off" : "";
-  const label = o.nodes > 1 ? `duplex ×${o.nodes} (${o.runtime}, Redis + RabbitMQ${queues})` : `duplex (${o.runtime}${heldOff})`;
+  const label = o.nodes > 1 ? `duplex ×${o.nodes} (${o.runtime}, Redis + RabbitMQ${queues})` : `duplex (${o.runtime})`;
   const base = `http://127.0.0.1:${nodes[0].port}`;
-  const id = o.nodes > 1 ? `duplex-cluster${o.queueType ? `-${o.queueType}` : ""}` : `duplex-${o.runtime}${o.collectorHeldOff ? "-held-off" : ""}`;
+  const id = o.nodes > 1 ? `duplex-cluster${o.queueType ? `-${o.queueType}` : ""}` : `duplex-${o.runtime}`;
   return target(id, label, "duplex", key, nodes, async (members) =>
     (await post(`${base}/api/conversations`, { members }, await mintToken(members[0], key))).id
   );

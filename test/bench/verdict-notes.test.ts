@@ -139,32 +139,6 @@ describe("the tail at 5,000/s against bare Bun's", () => {
     expect(v.why).toContain("the floor's ran 165 ms of each second (33 µs a message) and waited 92 ms for a core, while its other threads (JIT compilers, the collector's helpers) ran 5 ms.");
   });
 
-  /** Round 1 as saved, then rounds whose p99 (ms) at 5,000/s are duplex's, the floor's and duplex's with the collector held off. */
-  function withRounds(rounds: [number, number, number][]): Results {
-    const r = saved();
-    const at = (id: string) => r.latency.find((l) => l.id === id && l.rate === 5000)!;
-    const step = (id: string, p99: number) => ({ ...at(id === "duplex-bun-held-off" ? "duplex-bun" : id), id, e2e: { ...at("bare").e2e, p99 } });
-    r.rounds = rounds.map(([ours, floor, heldOff]) => ({ idle: [], latency: [step("duplex-bun", ours), step("bare", floor), step("duplex-bun-held-off", heldOff)] }));
-    return r;
-  }
-
-  test("a miss says what duplex's tail was with the collector held off, against the floor of the same round", () => {
-    const r = withRounds([[10, 4, 6], [12, 5, 7], [9, 3, 4.5]]);
-    const v = tail(r);
-    expect(v.met).toBe(false);
-    expect(v.why).toContain("its p99 over the floor's of the same round was 1.50×, the median of 4 rounds (–, 1.50×, 1.40×, 1.50×), against");
-    expect(v.why).toContain("without them the target is met, so the collector's work");
-  });
-
-  test("where holding the collector off does not bring the tail within the target, it says how much of the gap it is", () => {
-    expect(tail(withRounds([[10, 4, 9], [12, 5, 11], [9, 3, 8]])).why).toContain("they are part of the gap, not all of it.");
-    expect(tail(withRounds([[10, 4, 12], [12, 5, 13], [9, 3, 10]])).why).toContain("they are not what makes the gap.");
-  });
-
-  test("results without the diagnostic get no sentence about the collector", () => {
-    expect(tail(saved()).why).not.toContain("collector held off");
-  });
-
   test("results measured before the threads were read, or where the kernel keeps no schedstat, get no such sentence", () => {
     const r = saved();
     expect(tail(r).why).not.toContain("event-loop thread");
