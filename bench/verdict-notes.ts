@@ -2,10 +2,11 @@
  * The reasons the report gives beside a missed target, each from the run's own numbers:
  * a sentence is printed only where the numbers it states were measured.
  */
-import { bestOf, cores, firstFailed, latencyOf, ms2, n, perSend, saturated } from "./lookup.ts";
+import { bestOf, cores, firstFailed, latencyOf, ms, ms2, n, perSend, type Round, saturated, TAIL_RATE } from "./lookup.ts";
 import { resolution } from "./plan.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
+import type { GcUse } from "./systems/gc.ts";
 import type { Shape } from "./scenarios/throughput.ts";
 
 /** What the step cost the machine, beside what the peer's step at the same rate cost it. */
@@ -33,6 +34,27 @@ export function threadNote(ours: LatencyResult | undefined, floor: LatencyResult
   };
   return ` In round 1's step duplex's event-loop thread ${part(ours)}; the floor's ${part(floor)}.`;
 }
+
+/**
+ * JavaScriptCore's collections during the tail's step (systems/gc.ts): each pauses the event
+ * loop, and with sends arriving evenly, the share of the step spent paused is about the share
+ * of messages that arrived during a pause and waited it out. A p99 leaves out only the
+ * slowest 1%, so pauses near that share set it.
+ */
+export function gcNote(r: Results): string {
+  const gcOf = (round: Round, id: string) => latencyOf(round, id, TAIL_RATE)?.gc;
+  const [ours, floor] = [gcOf(r, "duplex-bun"), gcOf(r, "bare")];
+  if (!ours || !floor) return "";
+  const stepMs = r.plan.latency.durationMs;
+  const part = (g: GcUse) => g.collections === 0 ? "not once" : `${g.collections} times${g.full > 0 ? `, ${g.full} of them full` : ""}, pausing its event loop for ${ms(g.pauseMs)} in all (${pct(g.pauseMs / stepMs)} of the step) and ${ms(g.maxPauseMs)} at the longest`;
+  const later = (r.rounds ?? []).map((round) => [gcOf(round, "duplex-bun"), gcOf(round, "bare")]);
+  const rounds = later.length > 0 && later.every(([a, b]) => a && b)
+    ? ` In the later rounds duplex's node collected ${later.map(([a]) => a!.collections).join(", ")} times, the floor's ${later.map(([, b]) => b!.collections).join(", ")}.`
+    : "";
+  return ` During round 1's step JavaScriptCore collected duplex's heap ${part(ours)}; the floor's ${part(floor)}. With sends arriving evenly, the share of its step a server spent paused is about the share of its messages that arrived during a pause and waited it out; a p99 leaves out only the slowest 1%.${rounds}`;
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(1)}%`;
 
 /** The cluster's floors (targets.ts bareCluster), the hops alone first. */
 export const FLOORS = [

@@ -6,7 +6,7 @@
 import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, perConn, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, targetStep, x, xs } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
-import { clusterNote, cpuNote, designNote, designRateNote, fanoutNote, FLOORS, floorNote, perSendNote, threadNote } from "./verdict-notes.ts";
+import { clusterNote, cpuNote, designNote, designRateNote, fanoutNote, FLOORS, floorNote, gcNote, perSendNote, threadNote } from "./verdict-notes.ts";
 
 export interface Ratio {
   what: string;
@@ -73,7 +73,7 @@ export function verdicts(r: Results): Verdict[] {
     target: `e2e p99 ≤ 5 ms at ${TAIL_RATE} msg/s on one node`,
     measured: l ? `${xs(ownTail, (v) => `${v.toFixed(2)} ms`)}; ${inRound1(ownTail)}bare Bun ${p99At5k("bare")}, with a send loop ${p99At5k("bare-loop")}, Socket.IO ${p99At5k("socketio")}, load generator lag p99 ${l.lagP99.toFixed(2)} ms` : "not measured",
     met: ownTail ? ownTail.median <= 5 : null,
-    why: `The median is at the floor's (${l ? l.e2e.p50.toFixed(2) : "n/a"} ms); the tail is not. Each send is validated, checked against membership, sequenced through the in-process broker and the store, acked and then fanned out — more work on the one JavaScript thread that also reads every other socket, so a burst queues behind it. On two cores the node also competes with three load processes${l && l.lagP99 > 1 ? `, which themselves ran up to ${l.lagP99.toFixed(1)} ms late (p99)` : ""}: the floors' p99 in the same run show how much of the tail the machine alone adds.`,
+    why: `The median is at the floor's (${l ? l.e2e.p50.toFixed(2) : "n/a"} ms); the tail is not. Each send is validated, checked against membership, sequenced through the in-process broker and the store, acked and then fanned out — more work on the one JavaScript thread that also reads every other socket, so a burst queues behind it. On two cores the node also competes with three load processes${l && l.lagP99 > 1 ? `, which themselves ran up to ${l.lagP99.toFixed(1)} ms late (p99)` : ""}: the floors' p99 in the same run show how much of the tail the machine alone adds.${gcNote(r)}`,
   });
   const clusterRun = bestOf(r, "duplex-cluster", "convs");
   const cluster = clusterRun?.best;
@@ -239,7 +239,7 @@ function oneNode(r: Results): Verdict[] {
     target: `e2e p99 at ${TAIL_RATE} msg/s on one Bun node ≤ 2× bare Bun's`,
     measured: tail === null ? "not measured" : `${xs(tail)}; ${inRound1(tail)}${ms(p99(r, "duplex-bun"))} vs ${ms(p99(r, "bare"))}`,
     met: tail === null ? null : tail.median <= 2,
-    why: `Each send takes a turn of the node's one JavaScript thread for validation, membership, sequencing through the in-process broker and the store, the ack and the fan-out; a burst queues behind it, where the floor parses the frame, counts a seq and publishes.${lagNote(r)}${threadNote(latencyOf(r, "duplex-bun", TAIL_RATE), latencyOf(r, "bare", TAIL_RATE))}`,
+    why: `Each send takes a turn of the node's one JavaScript thread for validation, membership, sequencing through the in-process broker and the store, the ack and the fan-out; a burst queues behind it, where the floor parses the frame, counts a seq and publishes.${lagNote(r)}${threadNote(latencyOf(r, "duplex-bun", TAIL_RATE), latencyOf(r, "bare", TAIL_RATE))}${gcNote(r)}`,
   });
   const sc = r.scale;
   const want = r.plan.scale?.conns;

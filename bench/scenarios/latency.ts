@@ -8,6 +8,7 @@
  */
 import { percentiles, type Percentiles } from "../load/hist.ts";
 import { cpuMeter, type CpuUse } from "../systems/cpu.ts";
+import { gcMeter, type GcUse } from "../systems/gc.ts";
 import type { Target } from "../systems/targets.ts";
 import { byWorker, type Ctx, delivered, drain, pairs } from "./common.ts";
 import { scrapeStages, type StageRow, stageRows } from "./stages.ts";
@@ -27,6 +28,8 @@ export interface LatencyResult {
   stages?: StageRow[];
   /** CPU used during the measured step, in cores (single nodes too since 2026-12-05). */
   cpu?: CpuUse;
+  /** JavaScriptCore's collections in the Bun servers during the step; null for other runtimes, absent before 2026-12-05. */
+  gc?: GcUse | null;
 }
 
 export async function latency(ctx: Ctx, t: Target): Promise<LatencyResult[]> {
@@ -43,15 +46,17 @@ export async function latency(ctx: Ctx, t: Target): Promise<LatencyResult[]> {
     const cluster = t.id.startsWith("duplex-cluster");
     const before = cluster ? await scrapeStages(t) : null;
     const meter = cpuMeter(t.nodes.map((node) => node.pid));
+    const gcs = gcMeter(t.nodes);
     const s = await ctx.pool.send(tag, plan.senders, plan.rates, { durationMs, drainMs: ctx.plan.drainMs });
     const cpu = meter();
+    const gc = gcs();
     const d = await delivered(ctx, tag, s.sent, ctx.plan.drainMs);
     const stages = before ? stageRows(before, await scrapeStages(t)) : undefined;
     if (s.acked === 0 || d.received === 0) throw new Error(`${t.label} acked ${s.acked} and delivered ${d.received} of ${s.sent} messages: it is not working`);
     out.push({
       id: t.id, label: t.label, rate, sent: s.sent, received: d.received,
       errors: s.sent - s.acked,
-      e2e: percentiles(d.latency), ack: percentiles(s.ack), lagP99: percentiles(s.lag).p99, stages, cpu,
+      e2e: percentiles(d.latency), ack: percentiles(s.ack), lagP99: percentiles(s.lag).p99, stages, cpu, gc,
     });
     const r = out.at(-1)!;
     const kept = r.received >= ctx.plan.passDelivered * r.sent && r.errors === 0 && r.e2e.p99 <= ctx.plan.passP99Ms;

@@ -51,6 +51,8 @@ export interface Server {
   pid: number;
   port: number;
   log: string;
+  /** Started with GC_LOG (gc.ts): its log holds JavaScriptCore's collections. */
+  gcLogged: boolean;
   exited: Promise<number | null>;
   /** Resolves once the process is gone (SIGKILL after `graceMs`). */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
@@ -73,7 +75,7 @@ export async function startServer(o: { name: string; cmd: string[]; env: Record<
     void exited.then((code) => { clearInterval(poll); fail(new Error(`${o.name} exited with ${code} before listening:\n${tail()}`)); });
   });
   return {
-    name: o.name, pid: child.pid!, port, log: o.log, exited,
+    name: o.name, pid: child.pid!, port, log: o.log, gcLogged: o.env.BUN_JSC_logGC === "1", exited,
     async stop(signal = "SIGTERM", graceMs = 8000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);

@@ -9,6 +9,7 @@ import type { Proto } from "../load/codec.ts";
 import { loadConfig } from "../../src/core/config.ts";
 import { mintToken } from "../../src/http/auth.ts";
 import { NODE_COMMANDS, NODE_UNWRAPPED, type RuntimeName, untilReady } from "../../test/nodes.ts";
+import { GC_LOG } from "./gc.ts";
 import { BIN, type Server, startServer } from "./spawn.ts";
 
 export type Runtime = RuntimeName;
@@ -97,6 +98,7 @@ export async function duplex(o: DuplexOptions): Promise<Target> {
   if (o.redisUrl) env.REDIS_URL = o.redisUrl;
   if (o.amqpUrl) env.AMQP_URL = o.amqpUrl;
   if (o.queueType) env.DUPLEX_QUEUE_TYPE = o.queueType;
+  if (o.runtime === "bun") Object.assign(env, GC_LOG);
   const nodes = await Promise.all(Array.from({ length: o.nodes }, (_, i) => {
     const name = `${o.namespace}-${o.runtime}-${i}`;
     return startServer({ name, cmd: command(o.runtime, o.profileDir), env: { ...env, NODE_ID: name }, log: join(o.logDir, `${name}.log`) });
@@ -122,7 +124,7 @@ export async function owners(t: Target): Promise<{ shards: number; owned: number
 /** The floor; `loop` fans out with one send per socket instead of Bun's pub/sub. */
 export async function bare(logDir: string, fanout: "publish" | "loop" = "publish"): Promise<Target> {
   const name = fanout === "loop" ? "bare-loop" : "bare";
-  const node = await startServer({ name, cmd: [`${BIN}/bun`, "run", "bench/baseline/bare-bun.ts"], env: { PORT: "0", BARE_FANOUT: fanout }, log: join(logDir, `${name}.log`) });
+  const node = await startServer({ name, cmd: [`${BIN}/bun`, "run", "bench/baseline/bare-bun.ts"], env: { PORT: "0", BARE_FANOUT: fanout, ...GC_LOG }, log: join(logDir, `${name}.log`) });
   const label = fanout === "loop" ? "bare Bun.serve, send loop" : "bare Bun.serve";
   return target(name, label, "bare", "", [node], async (members) =>
     (await post(`http://127.0.0.1:${node.port}/api/conversations`, { members })).id

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Results } from "../../bench/report.ts";
-import { firstFailed } from "../../bench/lookup.ts";
+import { firstFailed, type Round } from "../../bench/lookup.ts";
 import { perSendNote } from "../../bench/verdict-notes.ts";
 import { ratios, verdicts } from "../../bench/verdicts.ts";
 import { savedResults as saved } from "./fixture.ts";
@@ -137,6 +137,30 @@ describe("the tail at 5,000/s against bare Bun's", () => {
     expect(v.met).toBe(false);
     expect(v.why).toContain("In round 1's step duplex's event-loop thread ran 231 ms of each second (46 µs a message) and waited 98 ms for a core, while its other threads (JIT compilers, the collector's helpers) ran 50 ms;");
     expect(v.why).toContain("the floor's ran 165 ms of each second (33 µs a message) and waited 92 ms for a core, while its other threads (JIT compilers, the collector's helpers) ran 5 ms.");
+  });
+
+  test("a miss says how often JavaScriptCore collected each server's heap during round 1's step, how long it paused, and the later rounds' counts", () => {
+    const r = saved();
+    const at = (round: Results | Round, id: string) => round.latency.find((l) => l.id === id && l.rate === 5000)!;
+    at(r, "duplex-bun").gc = { collections: 31, full: 2, pauseMs: 87.84, maxPauseMs: 3.81 };
+    at(r, "bare").gc = { collections: 0, full: 0, pauseMs: 0, maxPauseMs: 0 };
+    r.rounds = [2, 3].map((n) => ({
+      idle: [],
+      latency: [{ ...at(r, "duplex-bun"), gc: { collections: 26 + n, full: 0, pauseMs: 80, maxPauseMs: 4 } }, { ...at(r, "bare"), gc: { collections: n - 2, full: 0, pauseMs: 1, maxPauseMs: 1 } }],
+    }));
+    const why = tail(r).why;
+    expect(why).toContain("During round 1's step JavaScriptCore collected duplex's heap 31 times, 2 of them full, pausing its event loop for 87.8 ms in all (0.9% of the step) and 3.8 ms at the longest; the floor's not once.");
+    expect(why).toContain("In the later rounds duplex's node collected 28, 29 times, the floor's 0, 1.");
+    delete r.rounds[1].latency[1].gc;
+    expect(tail(r).why).not.toContain("In the later rounds");
+  });
+
+  test("results measured before collections were counted, or on a runtime that does not log them, get no sentence on them", () => {
+    const r = saved();
+    expect(tail(r).why).not.toContain("JavaScriptCore");
+    r.latency.find((l) => l.id === "duplex-bun" && l.rate === 5000)!.gc = { collections: 3, full: 0, pauseMs: 6, maxPauseMs: 2 };
+    r.latency.find((l) => l.id === "bare" && l.rate === 5000)!.gc = null;
+    expect(tail(r).why).not.toContain("JavaScriptCore");
   });
 
   test("results measured before the threads were read, or where the kernel keeps no schedstat, get no such sentence", () => {
