@@ -58,10 +58,10 @@ are over every sample.
    Every step also reads, from the kernel's \`/proc/PID/task/PID/schedstat\`, how long each server's
    main thread (its event loop) ran and how long it was ready to run but waited for a core;
    the tail target quotes both for duplex and the floor, with what their other threads ran.
-   duplex's Bun nodes and the bare Bun floors run with \`BUN_JSC_logGC=1\`, so JavaScriptCore writes each collection and
-   each pause it makes the event loop take into the server's log; the latency steps count the
-   collections and sum the pauses that fall within the step (\`bench/systems/gc.ts\`), and the
-   tail targets quote them for duplex and the floor.
+   duplex's Bun nodes and the bare Bun floors run with \`BUN_JSC_logGC=1\`, so JavaScriptCore
+   writes each collection, and each pause it makes the event loop take, into the server's log;
+   the latency steps count the collections and sum the pauses that fall within the step
+   (\`bench/systems/gc.ts\`), and the tail targets quote them for duplex and the floor.
    The cluster has a floor of its own, measured for latency and for the conversations ladder:
    \`bench/baseline/bare-bun.ts\` ×3 with \`BARE_AMQP_URL\` (\`bench/baseline/bare-pipeline.ts\`), whose sends
    cross RabbitMQ as duplex's do, on duplex's topology — published persistent and confirmed

@@ -7,8 +7,7 @@
  *   [GC<0x…>: M a=6kb … => 22514kb, p=1.121696ms (max 17.272993), cycle 3.038922ms END]
  *
  * A collection stops the event loop in every such pause, and a message that arrives then
- * waits; the bare floor, which keeps nothing and allocates little per message, may go a
- * whole step without one. Reading the log from an offset counts only the step's.
+ * waits it out. Reading the log from an offset counts only the step's collections.
  */
 import { openSync, readSync, closeSync, statSync } from "node:fs";
 import type { Server } from "./spawn.ts";
