@@ -105,10 +105,19 @@ runtime.onShutdownSignal(async (signal) => {
   runtimeModule.exit(0);
 });
 
-/** The broker sequences by appending to the store directly; new messages are counted. */
-async function sequence(messages: NewMessage[]): Promise<Appended[]> {
-  const appended = await stores.messages.append(messages);
-  metrics.sequenced(appended.filter((a) => !a.duplicate).length);
+/**
+ * The broker sequences by appending to the store directly; new messages are counted. Not an
+ * async function: on one node it runs for nearly every message, and each async call costs
+ * a generator and its scope.
+ */
+function sequence(messages: NewMessage[]): Promise<Appended[]> {
+  return stores.messages.append(messages).then(countNew);
+}
+
+function countNew(appended: Appended[]): Appended[] {
+  let fresh = 0;
+  for (const a of appended) if (!a.duplicate) fresh++;
+  metrics.sequenced(fresh);
   return appended;
 }
 

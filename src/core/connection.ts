@@ -58,6 +58,7 @@ export class Connection implements SocketEvents, Bucket {
    */
   #runs: BoundedMap<string, Run> | null = null;
   #out: Outbound;
+  #from: { user: string; device: string } | null = null;
   /** Pending second look at a send buffer found over the bound. */
   #slowCheck: ReturnType<typeof setTimeout> | undefined;
 
@@ -68,6 +69,11 @@ export class Connection implements SocketEvents, Bucket {
     this.tokens = out.limit.burst;
     this.countedAt = record.connectedAt;
     this.#out = out;
+  }
+
+  /** The sender of this connection's messages: one object for all of them, as the store keeps each. */
+  get from(): { user: string; device: string } {
+    return (this.#from ??= { user: this.record.user, device: this.record.device });
   }
 
   /** The rate limit's verdict on a frame received at `now`. */
@@ -148,8 +154,11 @@ export class Connection implements SocketEvents, Bucket {
     r.held = null;
   }
 
-  /** A message from the node's ordered live stream; true when it was written (`text` is null when it cannot be encoded). */
-  live(m: StoredMessage, text: () => string | null): boolean {
+  /**
+   * A message from the node's ordered live stream: true when it is to be written here now,
+   * false when a replay holds it or already sent it. The caller writes it (`sendText`).
+   */
+  admits(m: StoredMessage): boolean {
     const r = this.#replays?.get(m.conv);
     if (r) {
       if (r.held) {
@@ -160,9 +169,6 @@ export class Connection implements SocketEvents, Bucket {
       this.#forget(m.conv);
     }
     this.#ran(m);
-    const encoded = text();
-    if (encoded === null) return false;
-    this.sendText(encoded);
     return true;
   }
 

@@ -119,15 +119,14 @@ export class Fanout {
   }
 
   #writeAll(c: Conversation, m: StoredMessage): void {
-    const frame = msgFrame(m);
+    // Encoded when the first socket needs it: where every local device is replaying, never.
     let text: string | null | undefined;
-    const encoded = () => (text === undefined ? (text = encode(frame)) : text);
     const sender = this.#sender(c, m);
     const publish = this.#d.publish;
     let published = false;
-    if (publish && encoded() !== null) {
+    if (publish && (text = encode(msgFrame(m))) !== null) {
       this.#subscribe(c);
-      publish(c.id, text!, sender?.seam);
+      publish(c.id, text, sender?.seam);
       published = true;
     }
     let sent = 0;
@@ -139,7 +138,12 @@ export class Fanout {
         if (published && !conn.replaying(c.id)) {
           conn.published(m);
           sent++;
-        } else if (conn.live(m, encoded)) sent++;
+        } else if (conn.admits(m)) {
+          if (text === undefined) text = encode(msgFrame(m));
+          if (text === null) continue;
+          conn.sendText(text);
+          sent++;
+        }
       }
     }
     if (text === null) this.#d.unencodable(m);

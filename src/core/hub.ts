@@ -225,7 +225,7 @@ export class Hub {
         const c = this.#convs.memberNow(frame.conv, user);
         if (c instanceof Promise) await c;
         const done = await this.#o.broker.submit({
-          origin: this.nodeId, ref: this.#ref(), message: { conv: frame.conv, id: frame.id, from: { user, device }, body: frame.body },
+          origin: this.nodeId, ref: this.#ref(), message: { conv: frame.conv, id: frame.id, from: conn.from, body: frame.body },
         });
         conn.send({ type: "ack", id: frame.id, conv: done.message.conv, seq: done.message.seq });
         this.#m.ack(this.#now() - received);

@@ -62,6 +62,8 @@ function seqLike(v: unknown): v is number {
  */
 export function nestsDeeperThan(value: unknown, limit: number): boolean {
   if (typeof value !== "object" || value === null) return false;
+  // Most bodies are flat: every send passes here, and a flat one builds none of the walk's arrays.
+  if (limit > 0 && !holdsContainer(value)) return false;
   // Objects still to look into, and each one's depth at the same index: no pair per value.
   const objects: object[] = [value];
   const depths: number[] = [0];
@@ -75,6 +77,19 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
         depths.push(depth + 1);
       }
     }
+  }
+  return false;
+}
+
+/** Whether an array's items or an object's own values include an array or object. */
+function holdsContainer(v: object): boolean {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (typeof v[i] === "object" && v[i] !== null) return true;
+    return false;
+  }
+  for (const key in v) {
+    const child = (v as Record<string, unknown>)[key];
+    if (typeof child === "object" && child !== null) return true;
   }
   return false;
 }

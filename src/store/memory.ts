@@ -7,6 +7,7 @@ import { BoundedMap } from "../core/lru.ts";
 import type {
   Appended, Conversation, MessageStore, NewMessage, SessionRecord, SessionStore, Stores, StoredMessage,
 } from "../core/ports/store.ts";
+import { History } from "./history.ts";
 import { checkDevice, checkIds, checkMessage } from "./ids.ts";
 
 /** A session as stored: the record's fields and its expiry in one object, the only one a session costs here. */
@@ -109,11 +110,7 @@ const deviceKey = (r: { user: string; device: string }) => JSON.stringify([r.use
 
 interface ConvState {
   conv: Conversation;
-  messages: StoredMessage[];
-  /** seq of messages[0] minus one: how many were trimmed off the front. */
-  trimmed: number;
-  /** sender's user → message id → seq: the idempotency records of the retained messages. */
-  sent: Map<string, Map<string, number>>;
+  history: History;
   reads: Map<string, number>;
 }
 
@@ -133,7 +130,7 @@ export class MemoryMessageStore implements MessageStore {
   async createConversation(members: readonly string[]): Promise<Conversation> {
     checkIds("member", ...members);
     const conv = { id: crypto.randomUUID(), members: [...new Set(members)] };
-    this.#convs.set(conv.id, { conv, messages: [], trimmed: 0, sent: new Map(), reads: new Map() });
+    this.#convs.set(conv.id, { conv, history: new History(), reads: new Map() });
     for (const user of conv.members) {
       const ids = this.#byUser.get(user);
       if (ids) ids.push(conv.id);
@@ -167,16 +164,12 @@ export class MemoryMessageStore implements MessageStore {
 
   async range(conv: string, after: number, limit: number): Promise<StoredMessage[]> {
     checkIds("conv", conv);
-    const state = this.#convs.get(conv);
-    if (!state) return [];
-    const start = Math.max(0, after - state.trimmed);
-    return state.messages.slice(start, start + limit);
+    return this.#convs.get(conv)?.history.range(after, limit) ?? [];
   }
 
   async lastSeq(conv: string): Promise<number> {
     checkIds("conv", conv);
-    const state = this.#convs.get(conv);
-    return state ? state.trimmed + state.messages.length : 0;
+    return this.#convs.get(conv)?.history.last ?? 0;
   }
 
   async markRead(conv: string, user: string, seq: number): Promise<number> {
@@ -209,23 +202,13 @@ export class MemoryMessageStore implements MessageStore {
   async close(): Promise<void> {}
 
   #appendOne(m: NewMessage): Appended {
-    const state = this.#state(m.conv);
-    // Keyed by user, then id: no key string is built per message, and none can be ambiguous.
-    let sent = state.sent.get(m.from.user);
-    if (!sent) state.sent.set(m.from.user, (sent = new Map()));
-    const prior = sent.get(m.id);
-    if (prior !== undefined) return { message: state.messages[prior - state.trimmed - 1], duplicate: true };
+    const { history } = this.#state(m.conv);
+    const prior = history.sent(m.from.user, m.id);
+    if (prior) return { message: prior, duplicate: true };
     // Field by field, in the order the Redis store reads them back: one shape for both stores' messages.
-    const message: StoredMessage = { conv: m.conv, seq: state.trimmed + state.messages.length + 1, id: m.id, from: m.from, body: m.body, ts: this.#now() };
-    state.messages.push(message);
-    sent.set(m.id, message.seq);
-    while (state.messages.length > this.#historyLimit) {
-      const old = state.messages.shift()!;
-      const ids = state.sent.get(old.from.user)!;
-      ids.delete(old.id);
-      if (ids.size === 0) state.sent.delete(old.from.user);
-      state.trimmed++;
-    }
+    const message: StoredMessage = { conv: m.conv, seq: history.last + 1, id: m.id, from: m.from, body: m.body, ts: this.#now() };
+    history.push(message);
+    while (history.size > this.#historyLimit) history.trimOne();
     return { message, duplicate: false };
   }
 

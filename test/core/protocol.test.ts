@@ -101,6 +101,12 @@ describe("nesting and encoding", () => {
     expect(nestsDeeperThan([1, [2]], 2)).toBe(false);
     expect(nestsDeeperThan([1, [2]], 1)).toBe(true);
     expect(nestsDeeperThan({ a: { b: [null] } }, 2)).toBe(true);
+    // Flat containers, which skip the walk: one level deep, and no more.
+    expect(nestsDeeperThan({ a: 1, b: "x", c: null }, 1)).toBe(false);
+    expect(nestsDeeperThan({ a: 1 }, 0)).toBe(true);
+    expect(nestsDeeperThan([1, "x", null], 1)).toBe(false);
+    expect(nestsDeeperThan({ a: 1, b: [] }, 1)).toBe(true);
+    expect(nestsDeeperThan([1, {}], 1)).toBe(true);
     let v: unknown = 0;
     for (let i = 0; i < 1_000_000; i++) v = [v];
     expect(nestsDeeperThan(v, 64)).toBe(true);
