@@ -47,13 +47,16 @@ export function targetStep(r: Results, ours: string, shape: Shape, k: number, ta
  * target's k× (rounded up, and half a percent over, so that a step delivering 99.5% of
  * what was sent still reaches k×). Only where the ladder left the target open: no step
  * decides it yet, and `id` sustained k× at some higher step, so a step at k× can pass.
+ * With `standsFor`, `id` is a floor run at the targets of that system which it left open
+ * after its own aimed steps: whether any server on this runtime meets them here.
  */
-export function aimedRates(r: Results, id: string, shape: Shape): number[] {
+export function aimedRates(r: Results, id: string, shape: Shape, standsFor = id): number[] {
   const ours = bestOf(r, id, shape);
   const rates = new Set<number>();
   for (const [o, peer, s, k, tail] of RATIO_TARGETS) {
     const theirs = bestOf(r, peer, shape)?.best;
-    if (o !== id || s !== shape || !ours?.best || !theirs || stepAtTheirP99(ours, theirs, k, tail)) continue;
+    if (o !== standsFor || s !== shape || !ours?.best || !theirs || stepAtTheirP99(ours, theirs, k, tail)) continue;
+    if (standsFor !== id && stepAtTheirP99(bestOf(r, standsFor, shape), theirs, k, tail)) continue;
     const need = k * theirs.deliveredPerSec;
     const rate = Math.ceil((need * 1.005) / ours.fanout);
     if (ours.best.deliveredPerSec >= need && rate <= ours.best.rate && !ours.steps.some((st) => st.rate === rate)) rates.add(rate);

@@ -80,7 +80,9 @@ are over every sample.
    duplex sustained at k× the other's result with a p99 no higher than the other's there; where no
    step of duplex's ladder decides it but a higher one sustained k×, duplex is started again
    once the other's ladder is done and runs one more step at exactly k× (marked "a step run
-   at that ratio"). Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
+   at that ratio"). Where a single node still misses such a target against Socket.IO, bare Bun's
+   native publish runs the same step: if it misses too, no server on this runtime meets the
+   target on this machine in that run. Group: one sender, ${p.group.members} members with ${p.group.devices} devices each (199 deliveries per send).
    Conversations: ${p.convs.count} pairs of users with ${p.convs.devices} devices each, every conversation sending (3
    deliveries per send). The server's CPU is the user + system time of the system's own server
    processes (\`/proc/PID/stat\`) over the step: one JavaScript process can use about one core;

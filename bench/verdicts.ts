@@ -6,7 +6,7 @@
 import { atTheirP99, bestOf, div, idleOf, kib, latencyOf, perConn, ms, ms2, type Repeated, repeated, type Round, saturated, TAIL_RATE, targetStep, x, xs } from "./lookup.ts";
 import type { Results } from "./report.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
-import { clusterNote, cpuNote, designNote, designRateNote, fanoutNote, FLOORS, floorNote, gcNote, perSendNote, threadNote } from "./verdict-notes.ts";
+import { clusterNote, cpuNote, designNote, designRateNote, fanoutNote, FLOORS, floorAtRatio, floorNote, gcNote, perSendNote, threadNote } from "./verdict-notes.ts";
 
 export interface Ratio {
   what: string;
@@ -231,7 +231,7 @@ function oneNode(r: Results): Verdict[] {
     target: `${r.plan.convs.count} conversations on one Bun node: ≥ 3× Socket.IO's sends/s at a p99 ≤ 2× Socket.IO's`,
     measured: k === null ? "not measured" : `${x(k)} (${Math.round(ours!.rate)} vs ${Math.round(theirs!.rate)} sends/s; p99 ${ms(ours!.e2e.p99)} vs ${ms(theirs!.e2e.p99)})${atTheirP99(step, theirs)}`,
     met,
-    why: perSendNote(r),
+    why: perSendNote(r) + floorAtRatio(r, "convs", 3, 2),
   });
   const p99 = (round: Round, id: string) => latencyOf(round, id, TAIL_RATE)?.e2e.p99;
   const tail = repeated(r, (round) => div(p99(round, "duplex-bun"), p99(round, "bare")));

@@ -63,6 +63,21 @@ describe("a step aimed at a ratio target", () => {
     expect(aimedRates(results([at(100, 19_900, 10), at(160, 31_840, 45)]), "duplex-cluster", "group")).toEqual([]);
   });
 
+  test("a floor standing for duplex is aimed only at the targets duplex still misses and the floor's ladder left open", () => {
+    const floorRun = (steps: Step[]) => ({ id: "bare", shape: "group", fanout: 199, steps, best: highestSustained(steps) }) as ThroughputResult;
+    const missed = results([at(100, 19_900, 10), at(160, 31_840, 45), at(240, 47_760, 900, false)]);
+    missed.throughput.push(floorRun([at(100, 19_900, 8), at(160, 31_840, 40), at(240, 47_760, 900, false)]));
+    expect(aimedRates(missed, "bare", "group", "duplex-bun")).toEqual([151]);
+    // Without standing for duplex the floor has no targets of its own.
+    expect(aimedRates(missed, "bare", "group")).toEqual([]);
+    const met = results([at(100, 19_900, 10), at(150, 29_850, 20)]);
+    met.throughput.push(floorRun([at(100, 19_900, 8), at(160, 31_840, 40), at(240, 47_760, 900, false)]));
+    expect(aimedRates(met, "bare", "group", "duplex-bun")).toEqual([]);
+    const floorDecides = results([at(100, 19_900, 10), at(160, 31_840, 45), at(240, 47_760, 900, false)]);
+    floorDecides.throughput.push(floorRun([at(100, 19_900, 8), at(150, 29_850, 25)]));
+    expect(aimedRates(floorDecides, "bare", "group", "duplex-bun")).toEqual([]);
+  });
+
   test("a verdict may read only a target that RATIO_TARGETS lists, so that every one it reads can be aimed at", () => {
     const r = results([at(100, 19_900, 10), at(150, 29_850, 20)]);
     expect(targetStep(r, "duplex-bun", "group", 3)?.rate).toBe(150);

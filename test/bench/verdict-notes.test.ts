@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { Results } from "../../bench/report.ts";
 import { firstFailed, type Round } from "../../bench/lookup.ts";
-import { perSendNote } from "../../bench/verdict-notes.ts";
+import { floorAtRatio, perSendNote } from "../../bench/verdict-notes.ts";
+import { highestSustained, type Step, type ThroughputResult } from "../../bench/scenarios/throughput.ts";
 import { ratios, verdicts } from "../../bench/verdicts.ts";
 import { savedResults as saved } from "./fixture.ts";
 
@@ -262,5 +263,42 @@ describe("the cluster's floors (bare Bun.serve ×3 on duplex's hops, then with a
     const r = saved();
     expect(at1000(r)).not.toContain("floors of this design");
     expect(convs(r)).not.toContain("floors of this design");
+  });
+});
+
+describe("a ratio target duplex misses, tried on bare Bun's native publish", () => {
+  const at = (rate: number, deliveredPerSec: number, p99: number, passed = true, aimed = false) =>
+    ({ rate, deliveredPerSec, passed, e2e: { p99 }, ...(aimed ? { aimed } : {}) }) as Step;
+  const run = (id: string, steps: Step[]) => ({ id, shape: "group", fanout: 199, steps, best: highestSustained(steps) }) as ThroughputResult;
+  const theirs = at(1119, 222_681, 40.3);
+  const results = (floor: Step[]) => ({ throughput: [run("socketio", [theirs, at(1281, 254_919, 769, false)]), run("bare", floor)] }) as unknown as Results;
+
+  test("a step aimed at 3× whose p99 is over Socket.IO's says no server on this runtime met it here", () => {
+    const floor = [at(2883, 573_717, 28.6), at(3374, 671_426, 47.2, true, true), at(4325, 860_675, 134.9), at(6487, 1_000_000, 1584, false)];
+    expect(floorAtRatio(results(floor), "group", 3, 1)).toBe(
+      " Bare Bun's native publish, doing none of duplex's work, reached 3× Socket.IO's delivered/s at 3,374 sends/s (a step run at that ratio) with a p99 of 47.2 ms, over Socket.IO's p99 (40.3 ms): no server on this runtime met the target on this machine in this run.",
+    );
+  });
+
+  test("a ladder step far over 3× states its p99 and concludes nothing", () => {
+    const floor = [at(2883, 573_717, 28.6), at(4325, 860_675, 134.9), at(6487, 1_000_000, 1584, false)];
+    expect(floorAtRatio(results(floor), "group", 3, 1)).toBe(
+      " Bare Bun's native publish, doing none of duplex's work, reached 3× Socket.IO's delivered/s at 4,325 sends/s with a p99 of 134.9 ms, over Socket.IO's p99 (40.3 ms).",
+    );
+  });
+
+  test("a floor that never sustained 3× says so; one that met it puts the miss on duplex's own work", () => {
+    expect(floorAtRatio(results([at(2883, 573_717, 28.6), at(4325, 860_675, 900, false)]), "group", 3, 1)).toBe(
+      " Bare Bun's native publish, doing none of duplex's work, sustained at most 573,717 delivered/s, short of 3× Socket.IO's 668,043: no server on this runtime met the target on this machine in this run.",
+    );
+    expect(floorAtRatio(results([at(3374, 671_426, 39.9, true, true), at(6487, 1_000_000, 1584, false)]), "group", 3, 1)).toBe(
+      " Bare Bun's native publish, doing none of duplex's work, met it (671,426 delivered/s at p99 39.9 ms): what duplex adds to each send is what misses it.",
+    );
+  });
+
+  test("twice Socket.IO's p99 allowed is named as such, and a floor that passed the ladder's top step decides nothing", () => {
+    const floor = [at(3374, 671_426, 90, true, true), at(4325, 860_675, 134.9), at(6487, 1_000_000, 1584, false)];
+    expect(floorAtRatio(results(floor), "group", 3, 2)).toContain("over 2× Socket.IO's p99 (80.6 ms): no server");
+    expect(floorAtRatio(results([at(2883, 573_717, 28.6)]), "group", 3, 1)).toBe("");
   });
 });
