@@ -119,7 +119,8 @@ export class Fanout {
   }
 
   #writeAll(c: Conversation, m: StoredMessage): void {
-    // Encoded when the first socket needs it: where every local device is replaying, never.
+    // Encoded at once where the runtime publishes; elsewhere when the first socket needs it,
+    // so never where every local device is replaying.
     let text: string | null | undefined;
     const sender = this.#sender(c, m);
     const publish = this.#d.publish;
