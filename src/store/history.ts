@@ -12,10 +12,11 @@ import type { StoredMessage } from "../core/ports/store.ts";
 export const CHUNK = 64;
 
 export class History {
-  /** chunks[i][j] is seq `(first chunk's number + i) * CHUNK + j + 1`; trimmed slots are emptied. */
+  /**
+   * chunks[i][j] is seq `(dropped + i) * CHUNK + j + 1`, where the dropped chunks, those
+   * trimmed whole, number `floor(trimmed / CHUNK)`; trimmed slots are emptied.
+   */
   #chunks: (StoredMessage | undefined)[][] = [];
-  /** Chunks dropped off the front. */
-  #dropped = 0;
   #trimmed = 0;
   #last = 0;
   /** sender's user → the ids of that user's retained messages, with their seqs. */
@@ -54,10 +55,7 @@ export class History {
     const offset = (seq - 1) % CHUNK;
     const old = chunk[offset]!;
     chunk[offset] = undefined;
-    if (offset === CHUNK - 1) {
-      this.#chunks.shift();
-      this.#dropped++;
-    }
+    if (offset === CHUNK - 1) this.#chunks.shift();
     const ids = this.#ids.get(old.from.user)!;
     ids.delete(old.id);
     if (ids.size === 0) this.#ids.delete(old.from.user);
@@ -66,13 +64,14 @@ export class History {
   /** Retained messages after seq `after`, oldest first, at most `limit`. */
   range(after: number, limit: number): StoredMessage[] {
     const out: StoredMessage[] = [];
-    const until = Math.min(this.#last, Math.max(after, this.#trimmed) + limit);
-    for (let seq = Math.max(after, this.#trimmed) + 1; seq <= until; seq++) out.push(this.#at(seq)!);
+    const from = Math.max(after, this.#trimmed);
+    const until = Math.min(this.#last, from + limit);
+    for (let seq = from + 1; seq <= until; seq++) out.push(this.#at(seq)!);
     return out;
   }
 
   #at(seq: number): StoredMessage | undefined {
-    return this.#chunks[Math.floor((seq - 1) / CHUNK) - this.#dropped]?.[(seq - 1) % CHUNK];
+    return this.#chunks[Math.floor((seq - 1) / CHUNK) - Math.floor(this.#trimmed / CHUNK)]?.[(seq - 1) % CHUNK];
   }
 }
 
